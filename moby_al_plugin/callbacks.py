@@ -1,0 +1,45 @@
+"""skorch callbacks used by :class:`moby_al_plugin.MoBYClassifier`."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from skorch.callbacks import Callback
+
+__all__ = ["MilestoneLRDecay"]
+
+
+class MilestoneLRDecay(Callback):
+    """Multiply the learning rate by ``gamma`` at fractions of each fit's epochs.
+
+    The paper trains 200 epochs per cycle and divides the rate by 10 at epochs
+    120 and 160: ``milestones=(0.6, 0.8)`` of ``max_epochs``. The schedule
+    restarts with every ``fit`` (every active-learning cycle), warm-started or
+    not, because each fit is one training run of the paper's protocol.
+
+    Parameters
+    ----------
+    milestones : sequence of float
+        Fractions of ``max_epochs`` in (0, 1] after which the rate decays.
+    gamma : float
+        Decay factor.
+    """
+
+    def __init__(self, milestones: Sequence[float] = (0.6, 0.8), gamma: float = 0.1) -> None:
+        self.milestones = milestones
+        self.gamma = gamma
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        for fraction in self.milestones:
+            if not 0.0 < fraction <= 1.0:
+                raise ValueError(f"lr milestones must be fractions in (0, 1], got {fraction}.")
+        self.epoch_ = 0
+        self.milestone_epochs_ = sorted(round(f * net.max_epochs) for f in self.milestones)
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        decays = sum(self.epoch_ >= m for m in self.milestone_epochs_)
+        lr = net.lr * self.gamma**decays
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        net.history.record("lr", lr)
+        self.epoch_ += 1

@@ -1,0 +1,308 @@
+"""The MoBY network: online and momentum branches, key queues and the loss.
+
+The pieces follow the MoBYv2AL paper (Caramalau et al., BMVC 2022):
+
+* online branch: encoder -> projector -> predictor, plus a classifier head on
+  the encoder's pooled features;
+* momentum (key) branch: encoder and projector, an exponential moving average
+  of the online ones, never trained by gradient;
+* two queues of past keys, one per view, used as negatives.
+
+The module's ``forward`` only classifies. Everything that changes state (the
+momentum update, the queues) is an explicit free function that the training
+step calls, so evaluation can never alter the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones import build_backbone
+
+__all__ = [
+    "HEAD_LAYOUTS",
+    "ProjectionHead",
+    "MoBYNetwork",
+    "info_nce",
+    "moby_contrastive_loss",
+    "cosine_momentum",
+    "momentum_update",
+    "enqueue",
+]
+
+HEAD_LAYOUTS = ("bn_relu", "linear")
+
+
+class ProjectionHead(nn.Module):
+    """One projection layer.
+
+    Parameters
+    ----------
+    in_dim, out_dim : int
+        Input and output widths.
+    layout : {"bn_relu", "linear"}
+        ``"bn_relu"`` is the paper's Linear + BatchNorm + ReLU; ``"linear"`` is
+        the bare Linear of the authors' released code.
+
+    Raises
+    ------
+    ValueError
+        If ``layout`` is unknown.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, layout: str = "bn_relu") -> None:
+        super().__init__()
+        if layout not in HEAD_LAYOUTS:
+            raise ValueError(f"Unknown head layout {layout!r}; choose one of {HEAD_LAYOUTS}.")
+        if layout == "bn_relu":
+            self.layers = nn.Sequential(
+                nn.Linear(in_dim, out_dim, bias=False),
+                nn.BatchNorm1d(out_dim),
+                nn.ReLU(inplace=True),
+            )
+        else:
+            self.layers = nn.Sequential(nn.Linear(in_dim, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def info_nce(
+    query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """InfoNCE loss of queries against their positive keys and a queue of negatives.
+
+    Parameters
+    ----------
+    query, key : Tensor of shape (B, D)
+        L2-normalised; row i of ``key`` is the positive of row i of ``query``.
+    queue : Tensor of shape (D, K)
+        L2-normalised negative keys, one per column.
+    temperature : float
+
+    Returns
+    -------
+    Tensor, scalar
+        Mean over the batch of ``-log softmax`` of the positive logit.
+    """
+    positive = (query * key).sum(dim=1, keepdim=True)
+    negative = query @ queue
+    logits = torch.cat([positive, negative], dim=1) / temperature
+    # the positive sits in column 0 of every row
+    target = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
+    return F.cross_entropy(logits, target)
+
+
+def moby_contrastive_loss(
+    q_strong: torch.Tensor,
+    q_weak: torch.Tensor,
+    k_strong: torch.Tensor,
+    k_weak: torch.Tensor,
+    queue_strong: torch.Tensor,
+    queue_weak: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
+    """Symmetric MoBY loss: each view's query against the other view's key.
+
+    ``L = InfoNCE(q_strong, k_weak, queue_weak) + InfoNCE(q_weak, k_strong, queue_strong)``.
+    All inputs are L2-normalised; queues have shape (D, K).
+    """
+    return info_nce(q_strong, k_weak, queue_weak, temperature) + info_nce(
+        q_weak, k_strong, queue_strong, temperature
+    )
+
+
+def cosine_momentum(step: int, total_steps: int, base: float = 0.99, final: float = 1.0) -> float:
+    """Momentum of the key branch at optimiser step ``step`` of ``total_steps``.
+
+    ``m = final - (final - base) * (cos(pi * step / total_steps) + 1) / 2``: ``base``
+    at step 0, ``final`` at the last step.
+    """
+    if total_steps <= 0:
+        return final
+    progress = min(max(step / total_steps, 0.0), 1.0)
+    return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+@torch.no_grad()
+def momentum_update(online: nn.Module, target: nn.Module, momentum: float) -> None:
+    """Move every parameter of ``target`` towards ``online``: ``t = m t + (1 - m) o``.
+
+    Called after the optimiser step, never inside ``forward``.
+    """
+    for p_online, p_target in zip(online.parameters(), target.parameters()):
+        p_target.mul_(momentum).add_(p_online.detach(), alpha=1.0 - momentum)
+
+
+@torch.no_grad()
+def enqueue(queue: torch.Tensor, pointer: torch.Tensor, keys: torch.Tensor) -> None:
+    """Write ``keys`` (B, D) into the ring buffer ``queue`` (D, K) at ``pointer``.
+
+    Any batch size works: writes wrap around the end, and a batch larger than
+    the queue keeps only its last K keys.
+    """
+    size = queue.shape[1]
+    keys = keys.detach()
+    if keys.shape[0] > size:
+        keys = keys[-size:]
+    start = int(pointer.item())
+    columns = (start + torch.arange(keys.shape[0], device=queue.device)) % size
+    queue[:, columns] = keys.T.to(queue.dtype)
+    pointer.fill_((start + keys.shape[0]) % size)
+
+
+class MoBYNetwork(nn.Module):
+    """Online and momentum branches of MoBY with a classifier head.
+
+    Parameters
+    ----------
+    backbone : str or nn.Module
+        Encoder name for :func:`moby_al_plugin.backbones.build_backbone`, or a
+        module mapping (B, C, H, W) images to (B, F) features (then give
+        ``feature_dim``).
+    in_channels : int
+        Channels of the input images.
+    n_classes : int
+        Number of classes of the classifier head.
+    image_size : tuple of int or None
+        (H, W) of the inputs, used to check that the backbone accepts them.
+    feature_dim : int or None
+        Width of a user-supplied encoder's output.
+    projection_dim : int
+        Width of the projector and predictor outputs (128 in the paper).
+    head_layout : {"bn_relu", "linear"}
+        Layout of the projector and predictor layers.
+    queue_size : int
+        Number of keys per queue (4096 in the paper).
+    temperature : float
+        InfoNCE temperature (0.2 in the paper).
+    input_mean, input_std : sequence of float or None
+        Per-channel statistics used to standardise [0, 1] inputs.
+
+    Attributes
+    ----------
+    queue_strong, queue_weak : Tensor of shape (projection_dim, queue_size)
+        Registered buffers of past keys of each view.
+    queue_pointer : Tensor of shape (1,)
+        Write position shared by both queues (they receive equal batches).
+    """
+
+    def __init__(
+        self,
+        backbone: str | nn.Module = "small_cnn",
+        in_channels: int = 3,
+        n_classes: int = 10,
+        image_size: tuple[int, int] | None = None,
+        feature_dim: int | None = None,
+        projection_dim: int = 128,
+        head_layout: str = "bn_relu",
+        queue_size: int = 4096,
+        temperature: float = 0.2,
+        input_mean: Sequence[float] | None = None,
+        input_std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {queue_size}.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
+        if isinstance(backbone, str):
+            self.encoder, feature_dim = build_backbone(backbone, in_channels, image_size)
+        else:
+            if feature_dim is None:
+                raise ValueError("feature_dim must be given with a user-supplied encoder module.")
+            self.encoder = backbone
+        self.feature_dim = int(feature_dim)
+        self.temperature = float(temperature)
+        self.projector = ProjectionHead(self.feature_dim, projection_dim, head_layout)
+        self.predictor = ProjectionHead(projection_dim, projection_dim, head_layout)
+        self.classifier = nn.Linear(self.feature_dim, n_classes)
+
+        self.encoder_momentum = copy.deepcopy(self.encoder)
+        self.projector_momentum = copy.deepcopy(self.projector)
+        for p in self.momentum_parameters():
+            p.requires_grad_(False)
+
+        mean = torch.zeros(in_channels) if input_mean is None else torch.as_tensor(input_mean)
+        std = torch.ones(in_channels) if input_std is None else torch.as_tensor(input_std)
+        self.register_buffer("input_mean", mean.float().view(1, -1, 1, 1))
+        self.register_buffer("input_std", std.float().clamp_min(1e-6).view(1, -1, 1, 1))
+        self.register_buffer(
+            "queue_strong", F.normalize(torch.randn(projection_dim, queue_size), dim=0)
+        )
+        self.register_buffer(
+            "queue_weak", F.normalize(torch.randn(projection_dim, queue_size), dim=0)
+        )
+        self.register_buffer("queue_pointer", torch.zeros(1, dtype=torch.long))
+
+    def momentum_parameters(self):
+        """Parameters of the key branch (excluded from the optimiser's updates)."""
+        yield from self.encoder_momentum.parameters()
+        yield from self.projector_momentum.parameters()
+
+    def online_modules(self) -> nn.Module:
+        """The online encoder and projector as one module, for the momentum update."""
+        return nn.ModuleList([self.encoder, self.projector])
+
+    def momentum_modules(self) -> nn.Module:
+        """The key encoder and projector, in the same order as :meth:`online_modules`."""
+        return nn.ModuleList([self.encoder_momentum, self.projector_momentum])
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.input_mean) / self.input_std
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled encoder features (B, F) of [0, 1] images (B, C, H, W)."""
+        return self.encoder(self.standardise(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, n_classes). Touches no queue and no momentum weight."""
+        return self.classifier(self.embed(x))
+
+    def contrastive_forward(
+        self, x_weak: torch.Tensor, x_strong: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Both views through both branches.
+
+        Returns
+        -------
+        loss : Tensor, scalar
+            The symmetric InfoNCE loss against the current queues.
+        weak_features : Tensor of shape (B, F)
+            Online encoder features of the weak view, for the classifier head.
+        k_strong, k_weak : Tensor of shape (B, projection_dim)
+            Normalised keys, to be enqueued by the caller after the loss.
+        """
+        feats_weak = self.embed(x_weak)
+        feats_strong = self.embed(x_strong)
+        q_strong = F.normalize(self.predictor(self.projector(feats_strong)), dim=1)
+        q_weak = F.normalize(self.predictor(self.projector(feats_weak)), dim=1)
+        with torch.no_grad():
+            k_strong = F.normalize(
+                self.projector_momentum(self.encoder_momentum(self.standardise(x_strong))), dim=1
+            )
+            k_weak = F.normalize(
+                self.projector_momentum(self.encoder_momentum(self.standardise(x_weak))), dim=1
+            )
+        loss = moby_contrastive_loss(
+            q_strong,
+            q_weak,
+            k_strong,
+            k_weak,
+            self.queue_strong.clone().detach(),
+            self.queue_weak.clone().detach(),
+            self.temperature,
+        )
+        return loss, feats_weak, k_strong, k_weak
+
+    def enqueue_keys(self, k_strong: torch.Tensor, k_weak: torch.Tensor) -> None:
+        """Push a batch of keys into both queues (one shared pointer)."""
+        start = self.queue_pointer.clone()  # advanced by the first call only
+        enqueue(self.queue_strong, start, k_strong)
+        enqueue(self.queue_weak, self.queue_pointer, k_weak)

@@ -1,0 +1,51 @@
+"""Shared fixtures: a fixed seed and tiny real data (the scikit-learn digits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from moby_al_plugin import load_digits_dataset
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The digits split: 1,347 training and 450 test images of 8x8, in [0, 1]."""
+    return load_digits_dataset()
+
+
+@pytest.fixture(scope="session")
+def tiny_digits(digits):
+    """120 labelled images (all ten classes), 200 pool images and 150 test images."""
+    return {
+        "X": digits.X_train[:120],
+        "y": digits.y_train[:120],
+        "X_pool": digits.X_train[120:320],
+        "y_pool": digits.y_train[120:320],
+        "X_test": digits.X_test[:150],
+        "y_test": digits.y_test[:150],
+    }
+
+
+def small_net(**params):
+    """A MoBYClassifier small and short enough for unit tests."""
+    from moby_al_plugin import MoBYClassifier
+
+    defaults = dict(
+        backbone="small_cnn",
+        max_epochs=2,
+        batch_size=32,
+        queue_size=64,
+        views="digits",
+        random_state=0,
+        module__projection_dim=32,
+    )
+    defaults.update(params)
+    return MoBYClassifier(**defaults)

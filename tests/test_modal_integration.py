@@ -1,0 +1,109 @@
+"""Real modAL ActiveLearner loops on the digits with every strategy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from modAL.models import ActiveLearner
+from modAL.uncertainty import margin_sampling
+
+from moby_al_plugin import coreset_sampling, mobyv2al_sampling, random_sampling
+
+from .conftest import small_net
+
+MODAL_0421 = Path(__file__).resolve().parents[1] / ".ci-cache" / "modal-0.4.2.1"
+
+
+def _run_loop(strategy, data, n_cycles=2, n_instances=10):
+    X_pool, y_pool = data["X_pool"].copy(), data["y_pool"].copy()
+    calls = []
+
+    def counted(classifier, X, n_instances=1, **kwargs):
+        calls.append(n_instances)
+        return strategy(classifier, X, n_instances=n_instances, **kwargs)
+
+    net = small_net(max_epochs=1, classes=list(range(10)))
+    learner = ActiveLearner(
+        estimator=net,
+        query_strategy=counted,
+        X_training=data["X"][:40],
+        y_training=data["y"][:40],
+        X_unlabeled=X_pool,
+    )
+    labelled = 40
+    scores = []
+    for _ in range(n_cycles):
+        idx, rows = learner.query(X_pool, n_instances=n_instances)
+        idx = np.asarray(idx)
+        assert len(set(idx.tolist())) == n_instances
+        np.testing.assert_array_equal(np.asarray(rows), X_pool[idx])
+        remaining = np.delete(X_pool, idx, axis=0)
+        learner.teach(X_pool[idx], y_pool[idx], X_unlabeled=remaining)
+        X_pool, y_pool = remaining, np.delete(y_pool, idx)
+        labelled += n_instances
+        assert len(learner.X_training) == labelled
+        scores.append(learner.score(data["X_test"], data["y_test"]))
+    assert calls == [n_instances] * n_cycles  # one strategy call per query
+    return scores
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [mobyv2al_sampling, coreset_sampling, random_sampling, margin_sampling],
+    ids=["mobyv2al", "coreset", "random", "modal_margin"],
+)
+def test_active_learner_loop(tiny_digits, strategy):
+    scores = _run_loop(strategy, tiny_digits)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_query_with_two_instances_returns_two_indices(tiny_digits):
+    # the case that modAL 0.4.2.1 would unpack wrongly from a bare index array
+    _run_loop(mobyv2al_sampling, tiny_digits, n_cycles=1, n_instances=2)
+
+
+@pytest.mark.skipif(not MODAL_0421.is_dir(), reason="modAL 0.4.2.1 not unpacked by .ci/run")
+def test_strategies_under_modal_0421():
+    script = textwrap.dedent(
+        """
+        import numpy as np, modAL
+        assert modAL.__file__.startswith(%r), modAL.__file__
+        from importlib.metadata import version
+        from modAL.models import ActiveLearner
+        from moby_al_plugin import (MoBYClassifier, load_digits_dataset,
+                                    mobyv2al_sampling, random_sampling)
+        d = load_digits_dataset()
+        for strategy in (mobyv2al_sampling, random_sampling):
+            calls = []
+            def counted(clf, X, n_instances=1, **kw):
+                calls.append(1)
+                return strategy(clf, X, n_instances=n_instances, **kw)
+            net = MoBYClassifier(max_epochs=1, batch_size=32, queue_size=64, views="digits",
+                                 random_state=0, classes=list(range(10)))
+            learner = ActiveLearner(net, counted, X_training=d.X_train[:40],
+                                    y_training=d.y_train[:40], X_unlabeled=d.X_train[40:200])
+            pool = d.X_train[40:200]
+            for n in (2, 5):
+                idx, rows = learner.query(pool, n_instances=n)
+                idx = np.asarray(idx)
+                assert idx.shape == (n,) and len(set(idx.tolist())) == n, idx
+                np.testing.assert_array_equal(np.asarray(rows), pool[idx])
+                learner.teach(pool[idx], d.y_train[40:200][idx],
+                              X_unlabeled=np.delete(pool, idx, axis=0))
+                pool = np.delete(pool, idx, axis=0)
+            assert len(calls) == 2, calls
+        print("ok")
+        """
+        % str(MODAL_0421)
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MODAL_0421), os.getcwd()]))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
