@@ -7,10 +7,23 @@
 
 from .augment import ViewAugmenter, get_view_pair
 from .backbones import available_backbones, build_backbone, register_backbone
-from .datasets import ImageDataset, load_digits_dataset
+from .datasets import (
+    ImageDataset,
+    available_datasets,
+    initial_labeled_indices,
+    load_dataset,
+    load_digits_dataset,
+    load_fashion_mnist,
+    load_image_folder,
+    load_npz,
+    load_torchvision_dataset,
+    subsample_indices,
+)
 from .estimator import MoBYClassifier
+from .experiment import STRATEGIES, ExperimentConfig, ExperimentError, run_experiment
 from .kcenter import k_center_greedy
 from .moby import MoBYNetwork
+from .plots import plot_learning_curves
 from .strategies import coreset_sampling, mobyv2al_sampling, random_sampling
 
 __version__ = "0.1.0"
@@ -28,6 +41,19 @@ __all__ = [
     "build_backbone",
     "register_backbone",
     "ImageDataset",
+    "available_datasets",
+    "load_dataset",
     "load_digits_dataset",
+    "load_fashion_mnist",
+    "load_torchvision_dataset",
+    "load_image_folder",
+    "load_npz",
+    "subsample_indices",
+    "initial_labeled_indices",
+    "ExperimentConfig",
+    "ExperimentError",
+    "STRATEGIES",
+    "run_experiment",
+    "plot_learning_curves",
     "__version__",
 ]

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from skorch.callbacks import Callback
 
-__all__ = ["MilestoneLRDecay"]
+__all__ = ["MilestoneLRDecay", "EpochProgress"]
 
 
 class MilestoneLRDecay(Callback):
@@ -43,3 +43,37 @@ class MilestoneLRDecay(Callback):
             group["lr"] = lr
         net.history.record("lr", lr)
         self.epoch_ += 1
+
+
+class EpochProgress(Callback):
+    """A tqdm progress bar over the epochs of each fit.
+
+    Parameters
+    ----------
+    desc : str
+        Label of the bar.
+    disable : bool or None
+        None shows the bar only when the output is a terminal.
+    """
+
+    def __init__(self, desc: str = "epochs", disable: bool | None = None) -> None:
+        self.desc = desc
+        self.disable = disable
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, leave=False,
+                         disable=self.disable, unit="epoch")
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        bar = getattr(self, "bar_", None)
+        if bar is not None:
+            bar.set_postfix(loss=f"{net.history[-1, 'train_loss']:.3f}", refresh=False)
+            bar.update(1)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs) -> None:
+        bar = getattr(self, "bar_", None)
+        if bar is not None:
+            bar.close()
+        self.bar_ = None  # tqdm objects do not pickle

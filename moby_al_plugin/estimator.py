@@ -152,7 +152,9 @@ class MoBYClassifier(NeuralNetClassifier):
     temperature : float, default=0.2
         InfoNCE temperature.
     contrastive_weight : float, default=0.5
-        Weight of the contrastive loss on every batch.
+        Weight of the contrastive loss on every batch. 0 turns the estimator
+        into the supervised-only baseline of the same backbone (no
+        contrastive pass, no unlabelled batches).
     unlabeled_ratio : float, default=1.0
         Unlabelled samples drawn per epoch, as a multiple of the labelled set
         size (the paper uses 1). 0 disables the unlabelled batches.
@@ -390,6 +392,8 @@ class MoBYClassifier(NeuralNetClassifier):
 
         seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=4)
         self.init_seed_ = None if self.random_state is None else int(seeds[3])
+        if self.contrastive_weight == 0:
+            X_unlabeled = None  # unlabelled batches would carry no loss at all
         self.fit_state_ = _FitState(
             X_unlabeled,
             n_labeled=X.shape[0],
@@ -467,10 +471,20 @@ class MoBYClassifier(NeuralNetClassifier):
         return weak(x, generator), strong(x, generator)
 
     def train_step_single(self, batch, **fit_params):
-        """One labelled batch: cross-entropy on the weak view plus the contrastive loss."""
+        """One labelled batch: cross-entropy on the weak view plus the contrastive loss.
+
+        With ``contrastive_weight=0`` the net is a plain supervised baseline:
+        only the weak view goes through the online encoder and the classifier.
+        """
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         x = to_tensor(Xi, device=self.device)
+        if self.contrastive_weight == 0:
+            weak, _ = self._views()
+            y_pred = self.module_(weak(x, self.fit_state_.view_generator))
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            loss.backward()
+            return {"loss": loss, "y_pred": y_pred}
         x_weak, x_strong = self._augment(x)
         contrastive, weak_features, k_strong, k_weak = self.module_.contrastive_forward(
             x_weak, x_strong

@@ -12,13 +12,14 @@ again for every pick.  This module implements the *same* greedy rule
 with
 
 * ``O(N * d)`` memory: the distances to the initial centres are computed in
-  blocks of centres, never as an ``N x M`` matrix;
+  tiles (blocks of centres x blocks of rows), never as an ``N x M`` matrix;
 * one float32 matrix-vector product over the features per pick, using the
   squared-norm expansion ``||x||^2 + ||c||^2 - 2 x.c`` with preallocated
   in-place buffers;
 * numerically careful float32: the expansion is applied around the mean of
-  the features (without building a centred copy) and squared norms are
-  accumulated in float64.
+  the features without building a centred copy of the features (only
+  vectors are shifted, or, for data far from the origin, cache-sized row
+  blocks), and squared norms are accumulated in float64.
 
 Backends: numpy (OpenBLAS ``sgemv``) on the CPU and torch on CUDA.  On the
 2-core AMD EPYC development machine a float32 matrix-vector product with
@@ -39,11 +40,13 @@ import torch
 
 __all__ = ["k_center_greedy"]
 
-# Elements of the largest temporary block (N x c distances to a block of
-# initial centres, or a block of rows while computing norms).  2**22 float32
-# elements = 16 MiB: large enough for efficient BLAS-3 calls, small next to
-# any pool worth running k-center on.
+# Elements of the largest temporary block (a tile of distances to initial
+# centres, a block of centres, a block of rows while computing norms).
+# 2**22 float32 elements = 16 MiB: large enough for efficient BLAS-3 calls,
+# small next to any pool worth running k-center on.
 _DEFAULT_CHUNK_SIZE = 1 << 22
+# ... but by default never more than N * d / 16 elements, nor less than this.
+_MIN_DEFAULT_CHUNK = 1 << 12
 
 _F32_MAX = float(np.finfo(np.float32).max)
 # A squared distance is at most 2 * (||x - mu||^2 + ||c - mu||^2); keeping every
@@ -93,11 +96,12 @@ def k_center_greedy(
         that GPU).  Default: the device of ``features`` if it is a CUDA
         tensor, the CPU otherwise.
     chunk_size : int, optional
-        Upper bound, in elements, of the temporary blocks (``N x c`` distances
-        to ``c`` initial centres, row blocks while computing norms and checking
-        values).  At least one centre or one row is processed at a time, so a
+        Upper bound, in elements, of the temporary blocks (tiles of distances
+        to the initial centres, blocks of centres, row blocks while computing
+        norms and checking values).  At least one centre or one row is processed at a time, so a
         block may exceed it when ``N`` (or ``d``) alone does.  Default
-        ``2**22``.
+        ``min(2**22, max(N * d // 16, 4096))``, so that temporaries stay well
+        below the size of the features.
 
     Returns
     -------
@@ -176,9 +180,7 @@ def k_center_greedy(
     >>> k_center_greedy(x, 5, initial_centers=[[0.0]]).tolist()
     [4, 2, 3, 1, 0]
     """
-    return _k_center_greedy(
-        features, n, initial_centers, device=device, chunk_size=chunk_size
-    )
+    return _k_center_greedy(features, n, initial_centers, device=device, chunk_size=chunk_size)
 
 
 # --------------------------------------------------------------------------
@@ -202,12 +204,11 @@ def _k_center_greedy(
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an integer, got {type(n).__name__} ({n!r})")
     n = int(n)
-    if chunk_size is None:
+    default_chunk = chunk_size is None
+    if default_chunk:
         chunk_size = _DEFAULT_CHUNK_SIZE
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
-        raise TypeError(
-            f"chunk_size must be an integer or None, got {type(chunk_size).__name__}"
-        )
+        raise TypeError(f"chunk_size must be an integer or None, got {type(chunk_size).__name__}")
     chunk_size = int(chunk_size)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -245,6 +246,10 @@ def _k_center_greedy(
         elif centres.shape[0] == 0:
             centres = None
 
+    if default_chunk:
+        # Small inputs: keep every temporary well below the size of the
+        # features themselves (a float64 row block is 2x a float32 one).
+        chunk_size = min(chunk_size, max(n_points * dim // 16, _MIN_DEFAULT_CHUNK))
     rows = max(1, chunk_size // max(dim, 1))
     _check_values(x, "features", rows)
     if centres is not None:
@@ -275,8 +280,7 @@ def _resolve_device(device: Any, features: Any) -> torch.device | None:
         return None
     if dev.type != "cuda":
         raise ValueError(
-            f"device={device!r} is not supported: use 'cpu' or 'cuda' (got type "
-            f"{dev.type!r})"
+            f"device={device!r} is not supported: use 'cpu' or 'cuda' (got type {dev.type!r})"
         )
     if not torch.cuda.is_available():
         raise ValueError(
@@ -379,16 +383,16 @@ def _warn_if_tf32() -> None:
 
 
 def _centre_rows_f64_numpy(centres: np.ndarray | torch.Tensor, start: int, stop: int) -> np.ndarray:
+    """A fresh float64 copy of centre rows (safe to modify in place)."""
     block = centres[start:stop]
     if isinstance(block, torch.Tensor):
-        return block.to(device="cpu", dtype=torch.float64).numpy()
-    return np.asarray(block, dtype=np.float64)
+        return block.to(device="cpu", dtype=torch.float64, copy=True).numpy()
+    return np.array(block, dtype=np.float64, copy=True)
 
 
 def _overflow_error(name: str) -> ValueError:
     return ValueError(
-        f"{name} values are too large in magnitude: squared distances would "
-        "overflow float32"
+        f"{name} values are too large in magnitude: squared distances would overflow float32"
     )
 
 
@@ -401,10 +405,11 @@ def _needs_block_centring(shift_sq_norm: float, mean_sq_spread: float) -> bool:
     The direct product ``x.v`` on the uncentred features has a rounding error
     of about ``eps32 * ||shift|| * ||v||``, i.e. relative to a squared
     distance about ``eps32 * r`` with ``r = ||shift|| / spread``.  Measured:
-    ~6e-5 relative error in the picked distance at r = 1000 (mean 1000,
-    spread 1, d = 8).  Up to r = 16 the error stays around 1e-6, far below
-    any meaningful gap; beyond it each product is computed on centred row
-    blocks instead (exact shift, ~3-4x slower per step on the CPU).
+    up to 6e-5 relative error in the picked distance at r = 1000 (mean 1000,
+    spread 1, d = 8), against none visible (picks equal to a float64
+    reference) at r = 15.  Up to r = 16 the expected error is ~1e-6, far
+    below a meaningful gap; beyond it each product is computed on centred
+    row blocks instead (exact shift, ~3-4x slower per step on the CPU).
     """
     return shift_sq_norm > _MAX_OFFSET_RATIO**2 * mean_sq_spread
 
@@ -428,8 +433,11 @@ class _NumpyProduct:
     def __init__(self, x: np.ndarray, shift: np.ndarray | None, rows: int) -> None:
         self.x = x
         self.shift = shift
-        self.tmp = None if shift is None else np.empty((min(rows, x.shape[0]), x.shape[1]),
-                                                       dtype=np.float32)
+        self.tmp = (
+            None
+            if shift is None
+            else np.empty((min(rows, x.shape[0]), x.shape[1]), dtype=np.float32)
+        )
 
     def __call__(self, w: np.ndarray, out: np.ndarray) -> None:
         if self.shift is None:
@@ -476,8 +484,9 @@ def _greedy_numpy(
 
     min_d = np.full(n_points, np.inf, dtype=np.float32)
     if centres is not None:
-        _init_min_dist_numpy(x, product.shift, shift64, shift_for_offset, sq_x, centres,
-                             min_d, chunk_size)
+        _init_min_dist_numpy(
+            x, product.shift, shift64, shift_for_offset, sq_x, centres, min_d, chunk_size
+        )
 
     picks = np.empty(n, dtype=np.int64)
     buf = np.empty(n_points, dtype=np.float32)
@@ -526,16 +535,21 @@ def _init_min_dist_numpy(
     tile_min = np.empty(tile_rows, dtype=np.float32)
     centred_rows = None if shift is None else np.empty((tile_rows, dim), dtype=np.float32)
     for c_start in range(0, n_centres, per_chunk):
-        c_shift = _centre_rows_f64_numpy(centres, c_start, c_start + per_chunk) - shift64
+        # In-place steps keep the centre temporaries at 1.5 blocks.
+        c_shift = _centre_rows_f64_numpy(centres, c_start, c_start + per_chunk)
+        c_shift -= shift64
         n_c = c_shift.shape[0]
         sq_c = np.einsum("ij,ij->i", c_shift, c_shift)
         if float(sq_c.max()) > _SQ_NORM_LIMIT:
             raise _overflow_error("initial_centers")
-        w_t = (-2.0 * c_shift).astype(np.float32).T  # (d, n_c)
+        w = np.empty(c_shift.shape, dtype=np.float32)
+        np.multiply(c_shift, -2.0, out=w, casting="same_kind")
         offsets = sq_c
         if shift_for_offset is not None:
-            offsets = offsets - shift_for_offset @ w_t.astype(np.float64)
+            c_shift[...] = w  # the rounded weights, in float64
+            offsets -= c_shift @ shift_for_offset
         offsets = offsets.astype(np.float32)
+        w_t = w.T  # (d, n_c)
         for r_start in range(0, n_points, tile_rows):
             r_stop = min(n_points, r_start + tile_rows)
             rows = x[r_start:r_stop]
@@ -562,8 +576,9 @@ class _TorchProduct:
         self.shift = shift
         self.tmp = None
         if shift is not None:
-            self.tmp = torch.empty((min(rows, x.shape[0]), x.shape[1]), dtype=torch.float32,
-                                   device=x.device)
+            self.tmp = torch.empty(
+                (min(rows, x.shape[0]), x.shape[1]), dtype=torch.float32, device=x.device
+            )
 
     def __call__(self, w: torch.Tensor, out: torch.Tensor) -> None:
         mm = torch.mv if w.dim() == 1 else torch.mm
@@ -604,8 +619,9 @@ def _greedy_torch(
 
     min_d = torch.full((n_points,), float("inf"), dtype=torch.float32, device=dev)
     if centres is not None:
-        _init_min_dist_torch(x, product.shift, shift64, shift_for_offset, sq_x, centres,
-                             min_d, chunk_size)
+        _init_min_dist_torch(
+            x, product.shift, shift64, shift_for_offset, sq_x, centres, min_d, chunk_size
+        )
 
     # The loop never synchronises with the host: the pick stays a device
     # tensor and indexes the features directly; indices are copied once at
@@ -657,16 +673,18 @@ def _init_min_dist_torch(
         block = centres[c_start : c_start + per_chunk]
         if isinstance(block, np.ndarray):
             block = torch.from_numpy(np.asarray(block, dtype=np.float64))
-        c_shift = block.to(device=dev, dtype=torch.float64) - shift64
+        c_shift = block.to(device=dev, dtype=torch.float64) - shift64  # a new tensor
         n_c = c_shift.shape[0]
         sq_c = torch.sum(c_shift * c_shift, dim=1)
         if float(sq_c.max()) > _SQ_NORM_LIMIT:
             raise _overflow_error("initial_centers")
-        w_t = (-2.0 * c_shift).to(torch.float32).t()
+        w = c_shift.mul_(-2.0).to(torch.float32)
         offsets = sq_c
         if shift_for_offset is not None:
-            offsets = offsets - shift_for_offset @ w_t.to(torch.float64)
+            c_shift.copy_(w)  # the rounded weights, in float64
+            offsets = offsets - c_shift @ shift_for_offset
         offsets = offsets.to(torch.float32)
+        w_t = w.t()
         for r_start in range(0, n_points, tile_rows):
             r_stop = min(n_points, r_start + tile_rows)
             rows = x[r_start:r_stop]

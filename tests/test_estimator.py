@@ -266,3 +266,18 @@ def test_fit_on_cuda(tiny_digits):
     net = small_net(device="cuda").fit(tiny_digits["X"], tiny_digits["y"],
                                         X_unlabeled=tiny_digits["X_pool"])
     assert net.transform(tiny_digits["X_test"]).shape[0] == 150
+
+
+def test_zero_contrastive_weight_is_a_supervised_baseline(tiny_digits, monkeypatch):
+    from moby_al_plugin.moby import MoBYNetwork
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the contrastive pass ran")
+
+    monkeypatch.setattr(MoBYNetwork, "contrastive_forward", fail)
+    net = small_net(max_epochs=6, lr=0.05, contrastive_weight=0.0)
+    net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    assert net.total_steps_ == 6 * 4  # labelled batches only
+    losses = net.history[:, "train_loss"]
+    assert losses[-1] < losses[0]  # it learns
+    assert net.score(tiny_digits["X"], tiny_digits["y"]) > 0.5

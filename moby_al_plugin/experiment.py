@@ -1,0 +1,487 @@
+"""Reproducible active-learning experiments that survive interruption.
+
+An experiment runs, for every seed (trial) and every strategy, a modAL
+``ActiveLearner`` loop in which the held-back training labels play the
+annotator. All strategies of a trial start from the same initial labelled
+set, train the same backbone for the same epochs, and see candidate subsets
+drawn from the same seeds, so their curves are comparable.
+
+After every cycle the state of that run (fitted network, labelled indices,
+records) is pickled atomically, then ``results.jsonl``/``results.csv`` are
+rewritten atomically from all runs. A run killed at any moment resumes from
+its last finished cycle, and, because every random choice is derived from
+(seed, cycle), ends with the same results as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from modAL.models import ActiveLearner
+from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
+
+from .backbones import available_backbones
+from .callbacks import EpochProgress
+from .datasets import (
+    ImageDataset,
+    initial_labeled_indices,
+    load_dataset,
+    subsample_indices,
+)
+from .estimator import MoBYClassifier
+from .results import atomic_pickle, atomic_write_text, read_records, write_records
+from .strategies import coreset_sampling, mobyv2al_sampling, random_sampling
+
+__all__ = [
+    "ExperimentError",
+    "StrategySpec",
+    "STRATEGIES",
+    "ExperimentConfig",
+    "run_experiment",
+    "load_experiment",
+]
+
+
+class ExperimentError(Exception):
+    """A problem with an experiment's set-up, reported to the user in one line."""
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """How a strategy trains its network and picks the next batch.
+
+    Attributes
+    ----------
+    self_supervised : bool
+        True: the MoBY jointly trained net; False: the same backbone trained
+        with cross-entropy only (``contrastive_weight=0``).
+    query : callable
+        A modAL query strategy.
+    seeded : bool
+        Whether the query takes a ``random_state``.
+    description : str
+    """
+
+    self_supervised: bool
+    query: Callable
+    seeded: bool
+    description: str
+
+
+STRATEGIES: dict[str, StrategySpec] = {
+    "mobyv2al": StrategySpec(True, mobyv2al_sampling, False,
+                             "k-Center-Greedy on the MoBY-trained net's features"),
+    "moby_random": StrategySpec(True, random_sampling, True,
+                                "random picks, MoBY-trained net (separates training from selection)"),
+    "coreset": StrategySpec(False, coreset_sampling, False,
+                            "k-Center-Greedy on a supervised-only net's features"),
+    "random": StrategySpec(False, random_sampling, True, "random picks, supervised-only net"),
+    "entropy": StrategySpec(False, entropy_sampling, False, "modAL entropy sampling"),
+    "margin": StrategySpec(False, margin_sampling, False, "modAL margin sampling"),
+    "least_confidence": StrategySpec(False, uncertainty_sampling, False,
+                                     "modAL least-confidence sampling"),
+}
+
+
+def _listed(names) -> str:
+    return ", ".join(sorted(names))
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines an experiment's results (not where they go).
+
+    Attributes
+    ----------
+    dataset : str
+        A name from :func:`moby_al_plugin.datasets.available_datasets`.
+    data_root : str or None
+        Folder or file of the data set, where it needs one.
+    backbone : str
+        Encoder name.
+    strategies : tuple of str
+        Names from :data:`STRATEGIES`.
+    initial_size, query_size, cycles : int
+        First labelled set, images queried per cycle, query cycles.
+    epochs, batch_size : int
+        Training epochs per cycle and batch size.
+    lr : float
+        SGD learning rate (decayed x0.1 at 60 % and 80 % of the epochs).
+    subset_size : int or None
+        Random candidates drawn from the pool before each query (None: all).
+    warm_start : bool
+        Continue training from the previous cycle's weights.
+    unlabeled_ratio, contrastive_weight : float
+        MoBY training settings (paper: 1 and 0.5).
+    head_layout : str
+        Projector layout, "bn_relu" (paper) or "linear" (authors' code).
+    queue_size : int
+        Keys per MoBY queue.
+    views : str or None
+        Augmentation preset; None takes the data set's.
+    pool_size, test_size : int or None
+        Stratified sub-samples of the training pool and test set (None: all),
+        drawn with seed 0 so every trial sees the same data.
+    stratified_initial : bool
+        Class-balanced (True) or uniform (False) initial labelled set.
+    device : str
+        "cpu" or "cuda".
+    seeds : tuple of int
+        One trial per seed.
+    """
+
+    dataset: str = "digits"
+    data_root: str | None = None
+    backbone: str = "small_cnn"
+    strategies: tuple[str, ...] = ("mobyv2al", "random")
+    initial_size: int = 100
+    query_size: int = 100
+    cycles: int = 4
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 0.01
+    subset_size: int | None = 10_000
+    warm_start: bool = False
+    unlabeled_ratio: float = 1.0
+    contrastive_weight: float = 0.5
+    head_layout: str = "bn_relu"
+    queue_size: int = 1024
+    views: str | None = None
+    pool_size: int | None = None
+    test_size: int | None = None
+    stratified_initial: bool = True
+    device: str = "cpu"
+    seeds: tuple[int, ...] = field(default=(0,))
+
+    def __post_init__(self) -> None:
+        # lists from JSON or argparse become tuples, so configs compare equal
+        object.__setattr__(self, "strategies", tuple(self.strategies))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+
+    def validate(self) -> None:
+        """Check names and sizes that need no data.
+
+        Raises
+        ------
+        ExperimentError
+            Unknown backbone or strategy (with the valid names),
+            non-positive sizes, no seeds, duplicate seeds or strategies.
+        """
+        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        if unknown or not self.strategies:
+            raise ExperimentError(
+                f"unknown strategy {', '.join(map(repr, unknown)) or '(none given)'}; "
+                f"valid names: {_listed(STRATEGIES)}"
+            )
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ExperimentError("a strategy is listed twice")
+        if not _backbone_exists(self.backbone):
+            raise ExperimentError(
+                f"unknown backbone {self.backbone!r}; valid names: "
+                f"{_listed(available_backbones())}, or any torchvision classification model"
+            )
+        for name in ("initial_size", "query_size", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ExperimentError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.cycles < 0:
+            raise ExperimentError(f"cycles must be >= 0, got {self.cycles}")
+        if self.subset_size is not None and self.subset_size < self.query_size:
+            raise ExperimentError(
+                f"subset_size={self.subset_size} is smaller than query_size={self.query_size}"
+            )
+        if not self.seeds:
+            raise ExperimentError("at least one seed is needed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ExperimentError("a seed is listed twice")
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ExperimentConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _backbone_exists(name: str) -> bool:
+    if name in available_backbones():
+        return True
+    import torchvision
+
+    return name in torchvision.models.list_models(module=torchvision.models)
+
+
+def _derive_seed(seed: int, cycle: int, purpose: str) -> int:
+    """An independent seed for one purpose of one cycle of one trial."""
+    tag = zlib.crc32(purpose.encode())
+    return int(np.random.SeedSequence([seed, cycle, tag]).generate_state(1)[0] % (2**31 - 1))
+
+
+@dataclass
+class _RunState:
+    """What one (trial, strategy) run needs to continue: pickled after every cycle."""
+
+    cycle: int
+    labeled: np.ndarray
+    records: list[dict]
+    net: MoBYClassifier
+
+
+class _PreparedData:
+    def __init__(self, config: ExperimentConfig) -> None:
+        data: ImageDataset = load_dataset(config.dataset, root=config.data_root)
+        X, y = data.X_train, data.y_train
+        if config.pool_size is not None and config.pool_size < len(y):
+            keep = subsample_indices(y, config.pool_size, random_state=0)
+            X, y = X[keep], y[keep]
+        X_test, y_test = data.X_test, data.y_test
+        if config.test_size is not None and config.test_size < len(y_test):
+            keep = subsample_indices(y_test, config.test_size, random_state=0)
+            X_test, y_test = X_test[keep], y_test[keep]
+        self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
+        self.classes = np.unique(np.concatenate([y, y_test]))
+        self.view_preset = config.views or data.view_preset
+        needed = config.initial_size + config.cycles * config.query_size
+        if needed > len(y):
+            raise ExperimentError(
+                f"the budget needs {needed} labels ({config.initial_size} initial + "
+                f"{config.cycles} cycles x {config.query_size}) but the pool holds {len(y)} "
+                "images; lower --cycles, --query-size or --initial-size"
+            )
+
+
+def _make_net(config: ExperimentConfig, spec: StrategySpec, data: _PreparedData,
+              progress: bool | None) -> MoBYClassifier:
+    return MoBYClassifier(
+        backbone=config.backbone,
+        max_epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        queue_size=config.queue_size,
+        head_layout=config.head_layout,
+        unlabeled_ratio=config.unlabeled_ratio,
+        contrastive_weight=config.contrastive_weight if spec.self_supervised else 0.0,
+        views=data.view_preset,
+        warm_start=config.warm_start,
+        classes=data.classes.tolist(),
+        device=config.device,
+        callbacks=[("progress", EpochProgress(disable=None if progress is None else not progress))],
+    )
+
+
+class _OutputFolder:
+    """The results folder: its configuration, run states and result files."""
+
+    def __init__(self, path: str | Path, config: ExperimentConfig, resume: bool) -> None:
+        self.path = Path(path)
+        self.config = config
+        config_file = self.path / "config.json"
+        if config_file.exists():
+            try:
+                stored = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
+            except (ValueError, TypeError) as exc:
+                raise ExperimentError(f"{config_file} is unreadable ({exc}); "
+                                      "choose another --output") from exc
+            if stored != config:
+                changed = [k for k, v in config.to_dict().items() if stored.to_dict().get(k) != v]
+                raise ExperimentError(
+                    f"{self.path} holds results of another configuration (differs in: "
+                    f"{', '.join(changed)}); choose another --output, or resume with the "
+                    "same settings"
+                )
+            if not resume and any(self.state_dir.glob("*.pkl")):
+                raise ExperimentError(
+                    f"{self.path} already holds results of this configuration; pass --resume "
+                    "to continue them, or choose another --output"
+                )
+        elif self.path.exists() and any(self.path.iterdir()):
+            raise ExperimentError(
+                f"{self.path} is not empty and holds no experiment configuration; "
+                "choose another --output"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(config_file, json.dumps(config.to_dict(), indent=2, sort_keys=True))
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path / "state"
+
+    def state_file(self, strategy: str, trial: int) -> Path:
+        return self.state_dir / f"{strategy}-trial{trial}.pkl"
+
+    def load_state(self, strategy: str, trial: int) -> _RunState | None:
+        path = self.state_file(strategy, trial)
+        if not path.exists():
+            return None
+        try:
+            with path.open("rb") as handle:
+                return pickle.load(handle)
+        except Exception as exc:  # a damaged state cannot be trusted for resuming
+            raise ExperimentError(f"{path} is damaged ({exc}); it was left in place") from exc
+
+    def save(self, strategy: str, trial: int, state: _RunState,
+             all_records: dict[tuple[str, int], list[dict]]) -> None:
+        atomic_pickle(self.state_file(strategy, trial), state)
+        write_records(self.path, [r for rows in all_records.values() for r in rows])
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    output_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], Any] | None = print,
+    plot: bool = True,
+) -> list[dict]:
+    """Run (or resume) an experiment and write its results to ``output_dir``.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    output_dir : str or Path
+        Results folder: ``config.json``, ``results.jsonl``, ``results.csv``,
+        ``state/`` and the learning-curve plots.
+    resume : bool
+        Continue the runs found in ``output_dir``.
+    progress : bool or None
+        Progress bars; None shows them only on a terminal.
+    log : callable or None
+        Receives one line per finished cycle.
+    plot : bool
+        Draw the learning curves at the end.
+
+    Returns
+    -------
+    list of dict
+        One record per (strategy, trial, cycle): strategy, trial, seed, cycle,
+        n_labeled, accuracy, train_seconds, query_seconds, queried (indices
+        into the training pool).
+
+    Raises
+    ------
+    ExperimentError
+        Bad configuration, a budget larger than the pool, an output folder
+        holding another configuration's results.
+    FileNotFoundError, ValueError
+        Missing or corrupt data files.
+    """
+    from tqdm.auto import tqdm
+
+    config.validate()
+    data = _PreparedData(config)
+    folder = _OutputFolder(output_dir, config, resume)
+    log = log or (lambda line: None)
+
+    states: dict[tuple[str, int], _RunState | None] = {}
+    for trial in range(len(config.seeds)):
+        for strategy in config.strategies:
+            states[(strategy, trial)] = folder.load_state(strategy, trial)
+    all_records = {key: list(s.records) if s else [] for key, s in states.items()}
+
+    total = len(states) * (config.cycles + 1)
+    done = sum(len(rows) for rows in all_records.values())
+    with tqdm(total=total, initial=done, desc="cycles", unit="cycle",
+              disable=None if progress is None else not progress) as bar:
+        for trial, seed in enumerate(config.seeds):
+            for strategy in config.strategies:
+                _run_one(config, data, folder, strategy, trial, seed,
+                         states[(strategy, trial)], all_records, progress, log, bar)
+    records = [r for rows in all_records.values() for r in rows]
+    write_records(folder.path, records)
+    if plot:
+        from .plots import plot_learning_curves
+
+        plot_learning_curves(records, folder.path / "learning_curves",
+                             title=f"{config.dataset}, {config.backbone}")
+    return records
+
+
+def _run_one(config, data, folder, strategy, trial, seed, state, all_records, progress, log,
+             bar) -> None:
+    spec = STRATEGIES[strategy]
+    key = (strategy, trial)
+    if state is not None and state.cycle >= config.cycles:
+        return
+    if state is None:
+        labeled = initial_labeled_indices(data.y, config.initial_size, random_state=seed,
+                                          stratified=config.stratified_initial)
+        net = _make_net(config, spec, data, progress)
+        net.set_params(random_state=_derive_seed(seed, 0, "net"))
+        unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
+        started = time.perf_counter()
+        learner = ActiveLearner(estimator=net, query_strategy=spec.query,
+                                X_training=data.X[labeled], y_training=data.y[labeled],
+                                X_unlabeled=data.X[unlabeled])
+        train_seconds = time.perf_counter() - started
+        record = _record(strategy, trial, seed, 0, labeled, learner, data, train_seconds, 0.0, [])
+        state = _RunState(0, np.asarray(labeled), [record], net)
+        _finish_cycle(folder, key, state, all_records, record, log, bar)
+    learner = ActiveLearner(estimator=state.net, query_strategy=spec.query)
+    learner.X_training, learner.y_training = data.X[state.labeled], data.y[state.labeled]
+    labeled = state.labeled
+    for cycle in range(state.cycle + 1, config.cycles + 1):
+        unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
+        rng = np.random.RandomState(_derive_seed(seed, cycle, "candidates"))
+        candidates = unlabeled
+        if config.subset_size is not None and config.subset_size < len(unlabeled):
+            candidates = np.sort(rng.choice(unlabeled, size=config.subset_size, replace=False))
+        kwargs = {"random_state": _derive_seed(seed, cycle, "query")} if spec.seeded else {}
+        started = time.perf_counter()
+        picked, _ = learner.query(data.X[candidates], n_instances=config.query_size, **kwargs)
+        query_seconds = time.perf_counter() - started
+        new = candidates[np.asarray(picked)]
+        remaining = np.setdiff1d(unlabeled, new)
+        learner.estimator.set_params(random_state=_derive_seed(seed, cycle, "net"))
+        started = time.perf_counter()
+        learner.teach(data.X[new], data.y[new], X_unlabeled=data.X[remaining])
+        train_seconds = time.perf_counter() - started
+        labeled = np.concatenate([labeled, new])
+        record = _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds,
+                         query_seconds, new.tolist())
+        state = _RunState(cycle, labeled, state.records + [record], learner.estimator)
+        _finish_cycle(folder, key, state, all_records, record, log, bar)
+
+
+def _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds, query_seconds,
+            queried) -> dict:
+    return {
+        "strategy": strategy,
+        "trial": trial,
+        "seed": seed,
+        "cycle": cycle,
+        "n_labeled": int(len(labeled)),
+        "accuracy": float(learner.score(data.X_test, data.y_test)),
+        "train_seconds": round(train_seconds, 3),
+        "query_seconds": round(query_seconds, 3),
+        "queried": [int(i) for i in queried],
+    }
+
+
+def _finish_cycle(folder, key, state, all_records, record, log, bar) -> None:
+    all_records[key] = list(state.records)
+    folder.save(key[0], key[1], state, all_records)
+    bar.update(1)
+    log(f"[{record['strategy']} trial {record['trial']}] cycle {record['cycle']}: "
+        f"{record['n_labeled']} labels, accuracy {100 * record['accuracy']:.1f}% "
+        f"(train {record['train_seconds']:.1f} s, query {record['query_seconds']:.2f} s)")
+
+
+def load_experiment(output_dir: str | Path) -> tuple[ExperimentConfig, list[dict]]:
+    """The configuration and records of a results folder (for ``moby-al plot``)."""
+    path = Path(output_dir)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ExperimentError(f"{path} holds no experiment (config.json is missing)")
+    config = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
+    return config, read_records(path)
+

@@ -1,0 +1,194 @@
+"""Experiment results on disk: atomic writes, JSON lines, CSV and summaries.
+
+Every file is written to a temporary name in the same folder and then renamed
+over the old one (``os.replace`` is atomic on POSIX), so a crash or a kill
+leaves either the old file or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pickle
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = [
+    "RESULT_FIELDS",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_pickle",
+    "write_records",
+    "read_records",
+    "summarize",
+    "learning_curve_area",
+    "format_table",
+]
+
+# the columns of results.csv, in order (``queried`` stays in the JSON lines)
+RESULT_FIELDS = (
+    "strategy",
+    "trial",
+    "seed",
+    "cycle",
+    "n_labeled",
+    "accuracy",
+    "train_seconds",
+    "query_seconds",
+)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_pickle(path: str | os.PathLike, obj: Any) -> None:
+    """Pickle ``obj`` to ``path`` atomically."""
+    atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def write_records(folder: str | os.PathLike, records: Iterable[dict]) -> None:
+    """Write ``results.jsonl`` (every field) and ``results.csv`` (scalar fields)."""
+    records = sorted(records, key=lambda r: (r["strategy"], r["trial"], r["cycle"]))
+    folder = Path(folder)
+    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    atomic_write_text(folder / "results.jsonl", lines)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(records)
+    atomic_write_text(folder / "results.csv", buffer.getvalue())
+
+
+def read_records(folder: str | os.PathLike) -> list[dict]:
+    """Read ``results.jsonl`` from ``folder``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no ``results.jsonl``.
+    ValueError
+        If a line is not valid JSON.
+    """
+    path = Path(folder) / "results.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"No results in {folder}: {path.name} is missing.")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}, line {number}, is not valid JSON: {exc}") from exc
+    return records
+
+
+def learning_curve_area(n_labeled: Iterable[float], accuracy: Iterable[float]) -> float:
+    """Area under an accuracy curve, normalised by its label range (a mean accuracy).
+
+    A single point returns its accuracy.
+    """
+    x = np.asarray(list(n_labeled), dtype=float)
+    y = np.asarray(list(accuracy), dtype=float)
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    if x.size < 2 or x[-1] == x[0]:
+        return float(y.mean())
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0) / (x[-1] - x[0]))
+
+
+def summarize(records: Iterable[dict]) -> dict[str, dict]:
+    """Mean and spread of accuracy per strategy and labelled count.
+
+    Returns
+    -------
+    dict
+        ``{strategy: {"n_labeled": [...], "mean": [...], "std": [...],
+        "trials": [...], "auc_mean": float, "auc_std": float,
+        "train_seconds": float, "query_seconds": float}}``; std is the
+        population standard deviation over trials (0 for one trial); AUC is
+        :func:`learning_curve_area` of each trial's curve.
+    """
+    by_strategy: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        by_strategy[record["strategy"]].append(record)
+    summary = {}
+    for strategy, rows in by_strategy.items():
+        per_count: dict[int, list[float]] = defaultdict(list)
+        per_trial: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        for row in rows:
+            per_count[row["n_labeled"]].append(row["accuracy"])
+            per_trial[row["trial"]].append((row["n_labeled"], row["accuracy"]))
+        counts = sorted(per_count)
+        aucs = [learning_curve_area(*zip(*sorted(curve))) for curve in per_trial.values()]
+        summary[strategy] = {
+            "n_labeled": counts,
+            "mean": [float(np.mean(per_count[c])) for c in counts],
+            "std": [float(np.std(per_count[c])) for c in counts],
+            "trials": [len(per_count[c]) for c in counts],
+            "auc_mean": float(np.mean(aucs)),
+            "auc_std": float(np.std(aucs)),
+            "train_seconds": float(np.mean([r["train_seconds"] for r in rows])),
+            "query_seconds": float(
+                np.mean([r["query_seconds"] for r in rows if r["cycle"] > 0] or [0.0])
+            ),
+        }
+    return summary
+
+
+def format_table(summary: dict[str, dict]) -> str:
+    """A plain-text table: one row per strategy, accuracy (%) per labelled count."""
+    if not summary:
+        return "(no results)"
+    counts = sorted({c for s in summary.values() for c in s["n_labeled"]})
+    header = ["strategy"] + [str(c) for c in counts] + ["AUC", "train s", "query s"]
+    rows = []
+    for strategy, stats in summary.items():
+        cells = {c: (m, s) for c, m, s in zip(stats["n_labeled"], stats["mean"], stats["std"])}
+        row = [strategy]
+        for c in counts:
+            if c in cells:
+                mean, std = cells[c]
+                row.append(f"{100 * mean:.1f}" + (f"±{100 * std:.1f}" if std > 0 else ""))
+            else:
+                row.append("-")
+        row += [
+            f"{100 * stats['auc_mean']:.1f}",
+            f"{stats['train_seconds']:.1f}",
+            f"{stats['query_seconds']:.2f}",
+        ]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
+                       enumerate(zip(header, widths)))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
+                               enumerate(zip(row, widths))))
+    lines.append("accuracy (%) by number of labelled images; mean±std over trials")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""The experiment runner end to end on real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moby_al_plugin.experiment import (
+    STRATEGIES,
+    ExperimentConfig,
+    ExperimentError,
+    load_experiment,
+    run_experiment,
+)
+
+FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
+
+TINY = dict(
+    dataset="digits",
+    strategies=("mobyv2al", "random"),
+    initial_size=30,
+    query_size=20,
+    cycles=2,
+    epochs=2,
+    batch_size=16,
+    queue_size=64,
+    subset_size=150,
+    pool_size=300,
+    test_size=150,
+)
+
+
+def _deterministic(records):
+    return [(r["strategy"], r["trial"], r["cycle"], r["n_labeled"], r["accuracy"], r["queried"])
+            for r in records]
+
+
+def test_digits_end_to_end(tmp_path):
+    config = ExperimentConfig(**TINY, seeds=(0, 1))
+    records = run_experiment(config, tmp_path / "out", progress=False, log=None)
+    assert len(records) == 2 * 2 * 3
+    for r in records:
+        assert r["n_labeled"] == 30 + 20 * r["cycle"]
+        assert 0.0 <= r["accuracy"] <= 1.0
+        assert len(r["queried"]) == (20 if r["cycle"] else 0)
+        assert len(set(r["queried"])) == len(r["queried"])
+    out = tmp_path / "out"
+    for name in ["config.json", "results.jsonl", "results.csv", "learning_curves.png",
+                 "learning_curves.svg"]:
+        assert (out / name).is_file(), name
+    stored, back = load_experiment(out)
+    assert stored == config and len(back) == len(records)
+    # nothing queried twice within a run
+    for strategy in config.strategies:
+        for trial in (0, 1):
+            picked = [i for r in records if (r["strategy"], r["trial"]) == (strategy, trial)
+                      for i in r["queried"]]
+            assert len(picked) == len(set(picked)) == 40
+
+
+def test_identical_seeds_give_identical_results(tmp_path):
+    config = ExperimentConfig(**{**TINY, "cycles": 1})
+    a = run_experiment(config, tmp_path / "a", progress=False, log=None, plot=False)
+    b = run_experiment(config, tmp_path / "b", progress=False, log=None, plot=False)
+    assert _deterministic(a) == _deterministic(b)
+
+
+def test_all_strategies_run(tmp_path):
+    config = ExperimentConfig(**{**TINY, "strategies": tuple(STRATEGIES), "cycles": 1,
+                                 "epochs": 1})
+    records = run_experiment(config, tmp_path / "all", progress=False, log=None, plot=False)
+    assert {r["strategy"] for r in records} == set(STRATEGIES)
+    # every strategy starts from the same initial set, and nets of one kind agree at cycle 0
+    first = {r["strategy"]: r["accuracy"] for r in records if r["cycle"] == 0}
+    assert first["random"] == first["coreset"] == first["margin"]
+    assert first["mobyv2al"] == first["moby_random"]
+
+
+def test_resume_after_completion_changes_nothing(tmp_path):
+    config = ExperimentConfig(**{**TINY, "cycles": 1})
+    first = run_experiment(config, tmp_path / "r", progress=False, log=None, plot=False)
+    again = run_experiment(config, tmp_path / "r", resume=True, progress=False, log=None,
+                           plot=False)
+    assert _deterministic(first) == _deterministic(again)
+
+
+def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
+    import moby_al_plugin.experiment as experiment
+
+    config = ExperimentConfig(**{**TINY, "cycles": 2})
+    full = run_experiment(config, tmp_path / "full", progress=False, log=None, plot=False)
+    original = experiment._finish_cycle
+    finished = []
+
+    def interrupt_after_four(*args, **kwargs):
+        if len(finished) == 4:
+            raise KeyboardInterrupt  # as if stopped while training the fifth cycle
+        original(*args, **kwargs)
+        finished.append(1)
+
+    monkeypatch.setattr(experiment, "_finish_cycle", interrupt_after_four)
+    out = tmp_path / "partial"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, out, progress=False, log=None, plot=False)
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4
+    monkeypatch.setattr(experiment, "_finish_cycle", original)
+    resumed = run_experiment(config, out, resume=True, progress=False, log=None, plot=False)
+    assert _deterministic(resumed) == _deterministic(full)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"strategies": ("mobyv2al", "bogus")}, "unknown strategy 'bogus'.*coreset"),
+        ({"backbone": "nonet"}, "unknown backbone 'nonet'.*small_cnn"),
+        ({"cycles": 20}, "pool holds 300"),
+        ({"query_size": 0}, "query_size must be at least 1"),
+        ({"subset_size": 5}, "smaller than query_size"),
+        ({"seeds": (1, 1)}, "seed is listed twice"),
+    ],
+)
+def test_bad_configurations(tmp_path, changes, match):
+    config = ExperimentConfig(**{**TINY, **changes})
+    with pytest.raises(ExperimentError, match=match):
+        run_experiment(config, tmp_path / "bad", progress=False, log=None)
+    assert not (tmp_path / "bad" / "state").exists()
+
+
+def test_unknown_dataset_lists_names(tmp_path):
+    with pytest.raises(ValueError, match="digits"):
+        run_experiment(ExperimentConfig(**{**TINY, "dataset": "mnistt"}), tmp_path / "x",
+                       progress=False, log=None)
+
+
+def test_output_folder_protection(tmp_path):
+    config = ExperimentConfig(**{**TINY, "cycles": 1})
+    out = tmp_path / "out"
+    run_experiment(config, out, progress=False, log=None, plot=False)
+    before = (out / "results.jsonl").read_bytes()
+    with pytest.raises(ExperimentError, match="already holds results"):
+        run_experiment(config, out, progress=False, log=None)
+    other = ExperimentConfig(**{**TINY, "cycles": 1, "epochs": 3})
+    with pytest.raises(ExperimentError, match="another configuration.*epochs"):
+        run_experiment(other, out, progress=False, log=None)
+    with pytest.raises(ExperimentError, match="another configuration"):
+        run_experiment(other, out, resume=True, progress=False, log=None)
+    assert (out / "results.jsonl").read_bytes() == before
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(ExperimentError, match="not empty"):
+        run_experiment(config, stranger, progress=False, log=None)
+    assert (stranger / "notes.txt").read_text() == "mine"
+    json.loads((out / "config.json").read_text())
+
+
+@pytest.mark.skipif(not FASHION_ROOT.is_dir(), reason="dataset-fashion-mnist is not installed")
+def test_fashion_mnist_subset_end_to_end(tmp_path):
+    config = ExperimentConfig(
+        dataset="fashion-mnist", strategies=("mobyv2al", "coreset"), initial_size=40,
+        query_size=20, cycles=1, epochs=4, batch_size=20, lr=0.05, queue_size=64,
+        subset_size=200, pool_size=600, test_size=300,
+    )
+    records = run_experiment(config, tmp_path / "fm", progress=False, log=None, plot=False)
+    assert len(records) == 4
+    assert [r["n_labeled"] for r in records] == [40, 60, 40, 60]
+    assert max(r["accuracy"] for r in records) > 0.2  # ten classes: chance is 0.1
+    picked = np.concatenate([r["queried"] for r in records if r["cycle"] == 1])
+    assert picked.max() < 600

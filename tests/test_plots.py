@@ -1,0 +1,29 @@
+"""Learning-curve figures are written as valid PNG and SVG files."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import matplotlib.image as mpimg
+import pytest
+
+from moby_al_plugin.plots import plot_learning_curves
+
+from .test_results import RECORDS
+
+
+def test_png_and_svg_are_valid_images(tmp_path):
+    files = plot_learning_curves(RECORDS, tmp_path / "curves", title="digits")
+    assert [f.suffix for f in files] == [".png", ".svg"]
+    png, svg = files
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = mpimg.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert ET.parse(svg).getroot().tag.endswith("svg")
+    assert "mobyv2al" in svg.read_text()
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_no_records_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="No results"):
+        plot_learning_curves([], tmp_path / "curves")

@@ -1,0 +1,81 @@
+"""Result files and summaries, against hand-computed values."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from moby_al_plugin.results import (
+    atomic_write_text,
+    format_table,
+    learning_curve_area,
+    read_records,
+    summarize,
+    write_records,
+)
+
+
+def _rec(strategy, trial, cycle, n, acc):
+    return {"strategy": strategy, "trial": trial, "seed": trial, "cycle": cycle, "n_labeled": n,
+            "accuracy": acc, "train_seconds": 1.0, "query_seconds": 0.5 * cycle,
+            "queried": list(range(cycle))}
+
+
+RECORDS = [
+    _rec("random", 0, 0, 100, 0.5), _rec("random", 0, 1, 200, 0.7),
+    _rec("random", 1, 0, 100, 0.7), _rec("random", 1, 1, 200, 0.9),
+    _rec("mobyv2al", 0, 0, 100, 0.6), _rec("mobyv2al", 0, 1, 200, 0.8),
+]
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_records_round_trip_and_csv(tmp_path):
+    write_records(tmp_path, RECORDS)
+    back = read_records(tmp_path)
+    assert len(back) == 6 and back[0]["strategy"] == "mobyv2al"
+    assert {tuple(r["queried"]) for r in back} == {(), (0,)}
+    with open(tmp_path / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0].keys() >= {"strategy", "n_labeled", "accuracy", "train_seconds"}
+    assert float(rows[-1]["accuracy"]) == 0.9
+
+
+def test_read_records_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="results.jsonl"):
+        read_records(tmp_path)
+    (tmp_path / "results.jsonl").write_text('{"a": 1}\n{broken\n')
+    with pytest.raises(ValueError, match="line 2"):
+        read_records(tmp_path)
+
+
+def test_learning_curve_area_hand_computed():
+    # trapezoids: (100->200: (0.5+0.7)/2*100=60) + (200->400: (0.7+0.8)/2*200=150) over 300
+    assert learning_curve_area([100, 200, 400], [0.5, 0.7, 0.8]) == pytest.approx(210 / 300)
+    assert learning_curve_area([100], [0.4]) == pytest.approx(0.4)
+
+
+def test_summarize_mean_std_auc():
+    summary = summarize(RECORDS)
+    random = summary["random"]
+    assert random["n_labeled"] == [100, 200]
+    assert random["mean"] == pytest.approx([0.6, 0.8])
+    assert random["std"] == pytest.approx([0.1, 0.1])
+    assert random["auc_mean"] == pytest.approx(0.7)  # trial AUCs 0.6 and 0.8
+    assert random["auc_std"] == pytest.approx(0.1)
+    assert random["query_seconds"] == pytest.approx(0.5)
+    assert summary["mobyv2al"]["std"] == [0.0, 0.0]
+
+
+def test_format_table_lists_strategies_and_percentages():
+    table = format_table(summarize(RECORDS))
+    assert "mobyv2al" in table and "random" in table
+    assert "60.0±10.0" in table and "80.0±10.0" in table
+    assert format_table({}) == "(no results)"
