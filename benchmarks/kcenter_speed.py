@@ -300,6 +300,13 @@ def machine_info() -> dict:
     }
 
 
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:.1f}"
 
@@ -341,6 +348,7 @@ def print_table(results: list[dict]) -> None:
                 print(f"    MISMATCH: {t}")
             print(f"    reference runs (s): {', '.join(f'{t:.2f}' for t in r['reference_s'])}")
             print(f"    ours runs (s):      {', '.join(f'{t:.2f}' for t in r['ours_s'])}")
+            print(f"    load average (1 min) before/after: {r['loadavg_1min_before_after']}")
     if large:
         print()
         head = (
@@ -358,6 +366,7 @@ def print_table(results: list[dict]) -> None:
                 f"{mib(r['maxrss_growth_bytes']):>12} {mib(r['feature_matrix_bytes']):>11}"
             )
             print(f"    ours runs (s): {', '.join(f'{t:.2f}' for t in r['ours_s'])}")
+            print(f"    load average (1 min) before/after: {r['loadavg_1min_before_after']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,7 +404,12 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for case in cases:
         runner = run_large_case if case.kind == "large" else run_pool_case
-        results.append(runner(case, repeats, args.seed))
+        load_before = _loadavg()
+        result = runner(case, repeats, args.seed)
+        # Other processes on a shared machine slow multi-threaded BLAS a lot
+        # (threads wait for each other at every call): keep the load on record.
+        result["loadavg_1min_before_after"] = [load_before, _loadavg()]
+        results.append(result)
 
     print()
     print_table(results)

@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from .experiment import STRATEGIES, ExperimentConfig, ExperimentError, run_experiment
+# only the light configuration module at import: --help must not wait for torch
+from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
 
 __all__ = ["main", "build_parser"]
 
@@ -42,7 +43,7 @@ def _add_experiment_options(parser: argparse.ArgumentParser, strategies: tuple[s
                       help="stratified sub-sample of the test set (default: all)")
     loop = parser.add_argument_group("active learning")
     loop.add_argument("--strategies", type=_strategy_list, default=strategies,
-                      help=f"comma-separated, from: {', '.join(STRATEGIES)} "
+                      help=f"comma-separated, from: {', '.join(STRATEGY_NAMES)} "
                            f"(default: {','.join(strategies)})")
     loop.add_argument("--initial-size", type=int, default=d.initial_size,
                       help="initial labelled images (default: %(default)s)")
@@ -130,6 +131,7 @@ def _config_from(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .experiment import run_experiment
     from .results import format_table, summarize
 
     if args.trials < 1:

@@ -15,12 +15,11 @@ its last finished cycle, and, because every random choice is derived from
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import pickle
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,8 +27,8 @@ import numpy as np
 from modAL.models import ActiveLearner
 from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
 
-from .backbones import available_backbones
 from .callbacks import EpochProgress
+from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
 from .datasets import (
     ImageDataset,
     initial_labeled_indices,
@@ -48,10 +47,6 @@ __all__ = [
     "run_experiment",
     "load_experiment",
 ]
-
-
-class ExperimentError(Exception):
-    """A problem with an experiment's set-up, reported to the user in one line."""
 
 
 @dataclass(frozen=True)
@@ -91,133 +86,7 @@ STRATEGIES: dict[str, StrategySpec] = {
 }
 
 
-def _listed(names) -> str:
-    return ", ".join(sorted(names))
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """Everything that defines an experiment's results (not where they go).
-
-    Attributes
-    ----------
-    dataset : str
-        A name from :func:`moby_al_plugin.datasets.available_datasets`.
-    data_root : str or None
-        Folder or file of the data set, where it needs one.
-    backbone : str
-        Encoder name.
-    strategies : tuple of str
-        Names from :data:`STRATEGIES`.
-    initial_size, query_size, cycles : int
-        First labelled set, images queried per cycle, query cycles.
-    epochs, batch_size : int
-        Training epochs per cycle and batch size.
-    lr : float
-        SGD learning rate (decayed x0.1 at 60 % and 80 % of the epochs).
-    subset_size : int or None
-        Random candidates drawn from the pool before each query (None: all).
-    warm_start : bool
-        Continue training from the previous cycle's weights.
-    unlabeled_ratio, contrastive_weight : float
-        MoBY training settings (paper: 1 and 0.5).
-    head_layout : str
-        Projector layout, "bn_relu" (paper) or "linear" (authors' code).
-    queue_size : int
-        Keys per MoBY queue.
-    views : str or None
-        Augmentation preset; None takes the data set's.
-    pool_size, test_size : int or None
-        Stratified sub-samples of the training pool and test set (None: all),
-        drawn with seed 0 so every trial sees the same data.
-    stratified_initial : bool
-        Class-balanced (True) or uniform (False) initial labelled set.
-    device : str
-        "cpu" or "cuda".
-    seeds : tuple of int
-        One trial per seed.
-    """
-
-    dataset: str = "digits"
-    data_root: str | None = None
-    backbone: str = "small_cnn"
-    strategies: tuple[str, ...] = ("mobyv2al", "random")
-    initial_size: int = 100
-    query_size: int = 100
-    cycles: int = 4
-    epochs: int = 15
-    batch_size: int = 32
-    lr: float = 0.01
-    subset_size: int | None = 10_000
-    warm_start: bool = False
-    unlabeled_ratio: float = 1.0
-    contrastive_weight: float = 0.5
-    head_layout: str = "bn_relu"
-    queue_size: int = 1024
-    views: str | None = None
-    pool_size: int | None = None
-    test_size: int | None = None
-    stratified_initial: bool = True
-    device: str = "cpu"
-    seeds: tuple[int, ...] = field(default=(0,))
-
-    def __post_init__(self) -> None:
-        # lists from JSON or argparse become tuples, so configs compare equal
-        object.__setattr__(self, "strategies", tuple(self.strategies))
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-
-    def validate(self) -> None:
-        """Check names and sizes that need no data.
-
-        Raises
-        ------
-        ExperimentError
-            Unknown backbone or strategy (with the valid names),
-            non-positive sizes, no seeds, duplicate seeds or strategies.
-        """
-        unknown = [s for s in self.strategies if s not in STRATEGIES]
-        if unknown or not self.strategies:
-            raise ExperimentError(
-                f"unknown strategy {', '.join(map(repr, unknown)) or '(none given)'}; "
-                f"valid names: {_listed(STRATEGIES)}"
-            )
-        if len(set(self.strategies)) != len(self.strategies):
-            raise ExperimentError("a strategy is listed twice")
-        if not _backbone_exists(self.backbone):
-            raise ExperimentError(
-                f"unknown backbone {self.backbone!r}; valid names: "
-                f"{_listed(available_backbones())}, or any torchvision classification model"
-            )
-        for name in ("initial_size", "query_size", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ExperimentError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.cycles < 0:
-            raise ExperimentError(f"cycles must be >= 0, got {self.cycles}")
-        if self.subset_size is not None and self.subset_size < self.query_size:
-            raise ExperimentError(
-                f"subset_size={self.subset_size} is smaller than query_size={self.query_size}"
-            )
-        if not self.seeds:
-            raise ExperimentError("at least one seed is needed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ExperimentError("a seed is listed twice")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ExperimentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-
-def _backbone_exists(name: str) -> bool:
-    if name in available_backbones():
-        return True
-    import torchvision
-
-    return name in torchvision.models.list_models(module=torchvision.models)
+assert tuple(STRATEGIES) == STRATEGY_NAMES  # the light config module lists the same names
 
 
 def _derive_seed(seed: int, cycle: int, purpose: str) -> int:

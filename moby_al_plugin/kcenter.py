@@ -45,8 +45,6 @@ __all__ = ["k_center_greedy"]
 # 2**22 float32 elements = 16 MiB: large enough for efficient BLAS-3 calls,
 # small next to any pool worth running k-center on.
 _DEFAULT_CHUNK_SIZE = 1 << 22
-# ... but by default never more than N * d / 16 elements, nor less than this.
-_MIN_DEFAULT_CHUNK = 1 << 12
 
 _F32_MAX = float(np.finfo(np.float32).max)
 # A squared distance is at most 2 * (||x - mu||^2 + ||c - mu||^2); keeping every
@@ -57,8 +55,9 @@ _SQ_NORM_LIMIT = _F32_MAX / 8.0
 # inside every product (see _needs_block_centring).
 _MAX_OFFSET_RATIO = 16.0
 
-# Row blocks centred on the CPU hold at most this many float32 elements
-# (1 MiB), so the centred block stays in cache between subtract and matmul.
+# Streaming row blocks on the CPU (value checks, squared norms, centred rows
+# in the per-pick product) hold at most this many elements: cache-sized, and
+# small next to the features; only the distance tiles use all of chunk_size.
 _CPU_CACHE_ELEMENTS = 1 << 18
 
 
@@ -96,12 +95,12 @@ def k_center_greedy(
         that GPU).  Default: the device of ``features`` if it is a CUDA
         tensor, the CPU otherwise.
     chunk_size : int, optional
-        Upper bound, in elements, of the temporary blocks (tiles of distances
-        to the initial centres, blocks of centres, row blocks while computing
-        norms and checking values).  At least one centre or one row is processed at a time, so a
-        block may exceed it when ``N`` (or ``d``) alone does.  Default
-        ``min(2**22, max(N * d // 16, 4096))``, so that temporaries stay well
-        below the size of the features.
+        Upper bound, in elements, of the temporary blocks: tiles of distances
+        to the initial centres, blocks of centres, row blocks.  At least one
+        row or centre is processed at a time, so a block may exceed it when
+        ``d`` alone does.  Default ``2**22`` (16 MiB of float32).  On the CPU,
+        row blocks that are only streamed through (value checks, norms,
+        centred rows) are further capped at ``2**18`` elements.
 
     Returns
     -------
@@ -204,8 +203,7 @@ def _k_center_greedy(
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an integer, got {type(n).__name__} ({n!r})")
     n = int(n)
-    default_chunk = chunk_size is None
-    if default_chunk:
+    if chunk_size is None:
         chunk_size = _DEFAULT_CHUNK_SIZE
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
         raise TypeError(f"chunk_size must be an integer or None, got {type(chunk_size).__name__}")
@@ -246,11 +244,7 @@ def _k_center_greedy(
         elif centres.shape[0] == 0:
             centres = None
 
-    if default_chunk:
-        # Small inputs: keep every temporary well below the size of the
-        # features themselves (a float64 row block is 2x a float32 one).
-        chunk_size = min(chunk_size, max(n_points * dim // 16, _MIN_DEFAULT_CHUNK))
-    rows = max(1, chunk_size // max(dim, 1))
+    rows = _block_rows(chunk_size, dim, None if cuda_device is not None else _CPU_CACHE_ELEMENTS)
     _check_values(x, "features", rows)
     if centres is not None:
         _check_values(centres, "initial_centers", rows)
@@ -457,7 +451,7 @@ def _greedy_numpy(
     x: np.ndarray, centres: np.ndarray | torch.Tensor | None, n: int, chunk_size: int
 ) -> np.ndarray:
     n_points, dim = x.shape
-    rows = _block_rows(chunk_size, dim, None)
+    rows = _block_rows(chunk_size, dim, _CPU_CACHE_ELEMENTS)
 
     # Shift = mean rounded to float32, so that x - shift is exact in float32
     # for nearby values; numpy's float64 mean casts in small internal
@@ -599,7 +593,9 @@ def _greedy_torch(
 ) -> np.ndarray:
     dev = x.device
     n_points, dim = x.shape
-    rows = _block_rows(chunk_size, dim, None)
+    # A GPU has no small cache worth targeting; big blocks keep launches few.
+    cache = _CPU_CACHE_ELEMENTS if dev.type == "cpu" else None
+    rows = _block_rows(chunk_size, dim, cache)
 
     shift = x.mean(dim=0, dtype=torch.float64).to(torch.float32)
     shift64 = shift.to(torch.float64)
@@ -612,8 +608,6 @@ def _greedy_torch(
     centred = _needs_block_centring(float(shift64 @ shift64), float(sq_x64.mean()))
     sq_x = sq_x64.to(torch.float32)
     del sq_x64
-    # A GPU has no small cache worth targeting; big blocks keep launches few.
-    cache = _CPU_CACHE_ELEMENTS if dev.type == "cpu" else None
     product = _TorchProduct(x, shift if centred else None, _block_rows(chunk_size, dim, cache))
     shift_for_offset = None if centred else shift64
 

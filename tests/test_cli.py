@@ -46,7 +46,7 @@ def test_run_then_plot(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--dataset", "nope"], "unknown dataset"),
+        (["run", "--dataset", "nope"], "unknown data set"),
         (["run", "--backbone", "nope"], "unknown backbone"),
         (["run", "--strategies", "mobyv2al,nope"], "unknown strategy 'nope'"),
         (["run", "--cycles", "99"], "pool holds"),

@@ -1,0 +1,46 @@
+"""Quick modes of the benchmark scripts, so they cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script, *args, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("script, extra", [
+    ("training_cost.py", []),
+    ("label_efficiency.py", ["--strategies", "mobyv2al,random"]),
+    ("paper_protocol.py", []),
+])
+def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
+    out = tmp_path / "out"
+    if script != "training_cost.py":
+        extra = [*extra, "--output", str(out)]
+    result = _run(script, "--quick", *extra, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = [line.split()[1] for line in result.stdout.splitlines()
+               if line.startswith("wrote ")]
+    assert written, result.stdout
+    payload = json.loads(Path(written[0]).read_text())
+    assert payload["machine"]["cpu_count"] >= 1
+    if script == "training_cost.py":
+        assert payload["step_cost"]["median_ratio"] > 1.0  # two views and a momentum branch
+    else:
+        assert "mobyv2al" in payload["summary"]
+
+
+def test_kcenter_speed_quick(tmp_path):
+    result = _run("kcenter_speed.py", "--quick", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
