@@ -40,3 +40,24 @@ def write_json(name: str, payload: dict) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def run_and_report(config, name: str, output: str | None, *, resume: bool, quick: bool,
+                   **extra) -> dict:
+    """Run an experiment, print its table, write ``<name>.json`` beside the run folder."""
+    import time
+
+    from moby_al_plugin.experiment import run_experiment
+    from moby_al_plugin.results import format_table, summarize
+
+    output = output or str(RESULTS / name)
+    started = time.perf_counter()
+    records = run_experiment(config, output, resume=resume, progress=False if quick else None,
+                             log=None if quick else print)
+    summary = summarize(records)
+    print(format_table(summary))
+    payload = {"machine": machine_info(), **extra, "config": config.to_dict(),
+               "wall_seconds": round(time.perf_counter() - started, 1), "summary": summary}
+    path = write_json(f"{name}.json", payload)
+    print(f"wrote {path} (runs in {output})")
+    return payload

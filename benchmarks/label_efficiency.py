@@ -25,12 +25,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
-from _common import RESULTS, machine_info, write_json
+from _common import run_and_report
 
-from moby_al_plugin.experiment import ExperimentConfig, run_experiment
-from moby_al_plugin.results import format_table, summarize
+from moby_al_plugin.config import ExperimentConfig
 
 STRATEGIES = ("mobyv2al", "moby_random", "coreset", "random", "margin", "entropy")
 
@@ -72,16 +70,8 @@ def main(argv=None) -> dict:
         **VARIANTS[args.variant],
     )
     name = f"label_efficiency-{args.variant}" + ("-quick" if args.quick else "")
-    output = args.output or str(RESULTS / name)
-    started = time.perf_counter()
-    records = run_experiment(config, output, resume=args.resume, progress=False if args.quick
-                             else None, log=None if args.quick else print)
-    summary = summarize(records)
-    print(format_table(summary))
-    payload = {"machine": machine_info(), "variant": args.variant, "config": config.to_dict(),
-               "wall_seconds": round(time.perf_counter() - started, 1), "summary": summary}
-    path = write_json(f"{name}.json", payload)
-    print(f"wrote {path} and {output}/learning_curves.png")
+    payload = run_and_report(config, name, args.output, resume=args.resume, quick=args.quick,
+                             variant=args.variant)
     return payload
 
 

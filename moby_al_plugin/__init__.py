@@ -55,6 +55,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static tools see the real imports
     from .augment import ViewAugmenter, get_view_pair
     from .backbones import available_backbones, build_backbone, register_backbone
+    from .config import ExperimentConfig, ExperimentError
     from .datasets import (
         ImageDataset,
         available_datasets,
@@ -67,7 +68,6 @@ if TYPE_CHECKING:  # static tools see the real imports
         load_torchvision_dataset,
         subsample_indices,
     )
-    from .config import ExperimentConfig, ExperimentError
     from .estimator import MoBYClassifier
     from .experiment import STRATEGIES, run_experiment
     from .kcenter import k_center_greedy

@@ -140,7 +140,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ExperimentError("--resume needs --output, the folder of the run to continue")
     config = _config_from(args)
     output = args.output or str(
-        Path("moby-al-results") / f"{args.command}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        Path("moby-al-results")
+        / f"{args.command}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     print(f"moby-al {args.command}: {config.dataset}, {config.backbone}, "
           f"strategies {', '.join(config.strategies)}, {len(config.seeds)} trial(s) -> {output}",

@@ -19,9 +19,10 @@ import json
 import pickle
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from modAL.models import ActiveLearner
@@ -74,8 +75,9 @@ class StrategySpec:
 STRATEGIES: dict[str, StrategySpec] = {
     "mobyv2al": StrategySpec(True, mobyv2al_sampling, False,
                              "k-Center-Greedy on the MoBY-trained net's features"),
-    "moby_random": StrategySpec(True, random_sampling, True,
-                                "random picks, MoBY-trained net (separates training from selection)"),
+    "moby_random": StrategySpec(
+        True, random_sampling, True,
+        "random picks, MoBY-trained net (separates training from selection)"),
     "coreset": StrategySpec(False, coreset_sampling, False,
                             "k-Center-Greedy on a supervised-only net's features"),
     "random": StrategySpec(False, random_sampling, True, "random picks, supervised-only net"),

@@ -22,11 +22,14 @@ with
   blocks), and squared norms are accumulated in float64.
 
 Backends: numpy (OpenBLAS ``sgemv``) on the CPU and torch on CUDA.  On the
-2-core AMD EPYC development machine a float32 matrix-vector product with
-numpy took 33 ms for 51,000 x 512 and 38 ms for 1,000,000 x 128, against
-42 ms and 93 ms for ``torch.mv`` on the same arrays (best of 3, shared and
-noisy machine); ``benchmarks/kcenter_speed.py`` times the whole torch-CPU
-loop against the numpy one for the record.
+2-core AMD EPYC development machine (shared, so noisy) a single float32
+matrix-vector product with numpy took 33 ms for 51,000 x 512 and 38 ms for
+1,000,000 x 128, against 42 ms and 93 ms for ``torch.mv``; for the whole
+1,000-pick loop ``benchmarks/kcenter_speed.py`` measured numpy 0.9 s vs
+torch-CPU 4.0 s (11,000 x 512 pool), 9.1 s vs 18.5 s (51,000 x 512) and
+103 s vs 121 s (1,000,000 x 128, load average 1-2), hence numpy on the CPU.
+Multi-threaded OpenBLAS slows down sharply (up to ~10x on the small pool)
+when other processes occupy the cores.
 """
 
 from __future__ import annotations

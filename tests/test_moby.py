@@ -36,7 +36,9 @@ def test_info_nce_hand_computed_two_by_two():
     queue = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # columns (0, 1) and (1, 0)
     # sample 1: pos 1/0.5=2, negs 0 and 2 -> -2 + log(e^2 + 1 + e^2)
     # sample 2: pos 0.8/0.5=1.6, negs 2 and 0 -> -1.6 + log(e^1.6 + e^2 + 1)
-    expected = ((-2 + math.log(2 * math.e**2 + 1)) + (-1.6 + math.log(math.e**1.6 + math.e**2 + 1))) / 2
+    first = -2 + math.log(2 * math.e**2 + 1)
+    second = -1.6 + math.log(math.e**1.6 + math.e**2 + 1)
+    expected = (first + second) / 2
     got = info_nce(q, k, queue, temperature=0.5)
     assert got.item() == pytest.approx(expected, rel=1e-6)
 

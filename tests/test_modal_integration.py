@@ -73,7 +73,7 @@ def test_strategies_under_modal_0421():
     script = textwrap.dedent(
         """
         import numpy as np, modAL
-        assert modAL.__file__.startswith(%r), modAL.__file__
+        assert modAL.__file__.startswith(MODAL_DIR), modAL.__file__
         from importlib.metadata import version
         from modAL.models import ActiveLearner
         from moby_al_plugin import (MoBYClassifier, load_digits_dataset,
@@ -100,8 +100,7 @@ def test_strategies_under_modal_0421():
             assert len(calls) == 2, calls
         print("ok")
         """
-        % str(MODAL_0421)
-    )
+    ).replace("MODAL_DIR", repr(str(MODAL_0421)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MODAL_0421), os.getcwd()]))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=env, timeout=600)
