@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ __all__ = [
     "cosine_momentum",
     "momentum_update",
     "enqueue",
+    "frozen_running_stats",
 ]
 
 HEAD_LAYOUTS = ("bn_relu", "linear")
@@ -130,6 +132,26 @@ def cosine_momentum(step: int, total_steps: int, base: float = 0.99, final: floa
     return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
+@contextmanager
+def frozen_running_stats(*modules: nn.Module) -> Iterator[None]:
+    """Batch norm inside uses batch statistics but leaves its running averages alone.
+
+    The running averages are what evaluation normalises clean images with;
+    strongly augmented views (colour jitter, blur, solarize) have other
+    statistics and would skew them.
+    """
+    norms = [m for module in modules for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+
+
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, momentum: float) -> None:
     """Move every parameter of ``target`` towards ``online``: ``t = m t + (1 - m) o``.
@@ -184,6 +206,10 @@ class MoBYNetwork(nn.Module):
         InfoNCE temperature (0.2 in the paper).
     input_mean, input_std : sequence of float or None
         Per-channel statistics used to standardise [0, 1] inputs.
+    strong_view_running_stats : bool
+        Whether strong views update the online branch's batch-norm running
+        averages. False (default) keeps them to weak views, the ones closest
+        to the clean images evaluation sees; True is the original behaviour.
 
     Attributes
     ----------
@@ -206,8 +232,10 @@ class MoBYNetwork(nn.Module):
         temperature: float = 0.2,
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
+        strong_view_running_stats: bool = False,
     ) -> None:
         super().__init__()
+        self.strong_view_running_stats = strong_view_running_stats
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size}.")
         if temperature <= 0:
@@ -280,9 +308,14 @@ class MoBYNetwork(nn.Module):
             Normalised keys, to be enqueued by the caller after the loss.
         """
         feats_weak = self.embed(x_weak)
-        feats_strong = self.embed(x_strong)
-        q_strong = F.normalize(self.predictor(self.projector(feats_strong)), dim=1)
         q_weak = F.normalize(self.predictor(self.projector(feats_weak)), dim=1)
+        if self.strong_view_running_stats:
+            feats_strong = self.embed(x_strong)
+            q_strong = F.normalize(self.predictor(self.projector(feats_strong)), dim=1)
+        else:
+            with frozen_running_stats(self.encoder, self.projector, self.predictor):
+                feats_strong = self.embed(x_strong)
+                q_strong = F.normalize(self.predictor(self.projector(feats_strong)), dim=1)
         with torch.no_grad():
             k_strong = F.normalize(
                 self.projector_momentum(self.encoder_momentum(self.standardise(x_strong))), dim=1

@@ -126,3 +126,35 @@ def test_momentum_branch_has_no_gradients():
     assert net.queue_pointer.item() == 4
     assert torch.allclose(net.queue_strong[:, :4].T, ks)
     assert torch.allclose(net.queue_weak[:, :4].T, kw)
+
+
+@pytest.mark.parametrize("update_from_strong", [False, True])
+def test_strong_views_leave_running_stats_unless_asked(update_from_strong):
+    torch.manual_seed(0)
+    net = MoBYNetwork("small_cnn", in_channels=1, n_classes=3, queue_size=8, projection_dim=16,
+                      strong_view_running_stats=update_from_strong)
+    bn = next(m for m in net.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    weak = torch.rand(6, 1, 8, 8)
+    strong = weak * 0.1 + 0.9  # very different statistics
+    reference = MoBYNetwork("small_cnn", in_channels=1, n_classes=3, queue_size=8,
+                            projection_dim=16)
+    reference.load_state_dict(net.state_dict())
+    ref_bn = next(m for m in reference.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    net.train()
+    reference.train()
+    net.contrastive_forward(weak, strong)
+    reference.embed(weak)  # what the running mean sees from the weak view alone
+    same = torch.allclose(bn.running_mean, ref_bn.running_mean)
+    assert same is (not update_from_strong)
+    assert bn.momentum == ref_bn.momentum  # restored after the strong pass
+
+
+def test_frozen_running_stats_restores_momentum_on_error():
+    from moby_al_plugin.moby import frozen_running_stats
+
+    bn = torch.nn.BatchNorm1d(3)
+    with pytest.raises(RuntimeError):
+        with frozen_running_stats(bn):
+            assert bn.momentum == 0.0
+            raise RuntimeError("boom")
+    assert bn.momentum == 0.1
