@@ -93,6 +93,7 @@ class _FitState:
         self.unlabeled_sizes = even_batches(self.unlabeled_per_epoch, batch_size)
         self.unlabeled_batches = len(self.unlabeled_sizes)
         self.total_steps = max_epochs * (self.labeled_batches + self.unlabeled_batches)
+        self.views: tuple | None = None  # (weak, strong), set by fit
         self.step = 0
         self.batch_in_epoch = 0
         self.unlabeled_in_epoch = 0
@@ -404,6 +405,8 @@ class MoBYClassifier(NeuralNetClassifier):
             seeds=seeds,
             device=self.device,
         )
+        # built once per fit, not once per batch
+        self.fit_state_.views = get_view_pair(self.views, self.n_channels_in_)
         self.total_steps_ = self.fit_state_.total_steps
         self.momentum_step_ = 0
         try:
@@ -417,9 +420,14 @@ class MoBYClassifier(NeuralNetClassifier):
         self.image_shape_ = (int(X.shape[2]), int(X.shape[3]))
         if self.classes is None:
             self.classes_inferred_ = np.unique(y)
-        pixels = X if X_unlabeled is None else np.concatenate([X, X_unlabeled])
-        self.input_mean_ = pixels.mean(axis=(0, 2, 3)).tolist()
-        self.input_std_ = pixels.std(axis=(0, 2, 3)).tolist()
+        # per-channel moments summed part by part: no copy of the whole pool
+        parts = [X] if X_unlabeled is None else [X, X_unlabeled]
+        count = sum(p.shape[0] * p.shape[2] * p.shape[3] for p in parts)
+        total = sum(p.sum(axis=(0, 2, 3), dtype=np.float64) for p in parts)
+        squares = sum(np.einsum("nchw,nchw->c", p, p, dtype=np.float64) for p in parts)
+        mean = total / count
+        self.input_mean_ = mean.tolist()
+        self.input_std_ = np.sqrt(np.maximum(squares / count - mean**2, 0.0)).tolist()
 
     def _check_fitted_shape(self, X: np.ndarray) -> None:
         if X.shape[1] != self.n_channels_in_:
@@ -448,9 +456,6 @@ class MoBYClassifier(NeuralNetClassifier):
         order = np.argsort(classes, kind="stable")
         return order[np.searchsorted(classes, y, sorter=order)].astype(np.int64)
 
-    def _views(self):
-        return get_view_pair(self.views, self.n_channels_in_)
-
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                                **kwargs)
@@ -467,7 +472,7 @@ class MoBYClassifier(NeuralNetClassifier):
             self.history.record("unlabeled_loss", float(np.mean(self.epoch_unlabeled_)))
 
     def _augment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        weak, strong = self._views()
+        weak, strong = self.fit_state_.views
         generator = self.fit_state_.view_generator
         return weak(x, generator), strong(x, generator)
 
@@ -481,7 +486,7 @@ class MoBYClassifier(NeuralNetClassifier):
         Xi, yi = unpack_data(batch)
         x = to_tensor(Xi, device=self.device)
         if self.contrastive_weight == 0:
-            weak, _ = self._views()
+            weak, _ = self.fit_state_.views
             y_pred = self.module_(weak(x, self.fit_state_.view_generator))
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
             loss.backward()

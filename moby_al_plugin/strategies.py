@@ -27,10 +27,6 @@ __all__ = ["mobyv2al_sampling", "coreset_sampling", "random_sampling"]
 DEFAULT_SUBSET_SIZE = 10_000
 
 
-def _pool_length(X_pool: Any) -> int:
-    return len(X_pool)
-
-
 def _take(X: Any, indices: np.ndarray) -> Any:
     if hasattr(X, "iloc"):
         return X.iloc[indices]
@@ -73,9 +69,9 @@ def _kcenter_query(
     random_state: Any,
     device: Any,
 ) -> tuple[np.ndarray, Any]:
-    n_instances = check_n_instances(n_instances, _pool_length(X_pool))
+    n_instances = check_n_instances(n_instances, len(X_pool))
     rng = check_random_state(random_state)
-    candidates = _candidate_indices(_pool_length(X_pool), subset_size, n_instances, rng)
+    candidates = _candidate_indices(len(X_pool), subset_size, n_instances, rng)
     pool_features = _features(estimator, _take(X_pool, candidates))
     centers = None
     if X_labeled is not None and len(X_labeled):
@@ -209,7 +205,7 @@ def random_sampling(
     TypeError, ValueError
         As :func:`coreset_sampling` for ``n_instances`` and an empty pool.
     """
-    n_instances = check_n_instances(n_instances, _pool_length(X_pool))
+    n_instances = check_n_instances(n_instances, len(X_pool))
     rng = check_random_state(random_state)
-    indices = rng.choice(_pool_length(X_pool), size=n_instances, replace=False)
+    indices = rng.choice(len(X_pool), size=n_instances, replace=False)
     return indices, _take(X_pool, indices)
