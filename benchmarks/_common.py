@@ -43,8 +43,12 @@ def write_json(name: str, payload: dict) -> Path:
 
 
 def run_and_report(config, name: str, output: str | None, *, resume: bool, quick: bool,
-                   **extra) -> dict:
-    """Run an experiment, print its table, write ``<name>.json`` beside the run folder."""
+                   targets=None, **extra) -> dict:
+    """Run an experiment, print its table, write ``<name>.json`` beside the run folder.
+
+    ``targets(summary) -> dict``, when given, prints and returns the checks
+    of the benchmark's targets; they are stored under ``"targets"``.
+    """
     import time
 
     from moby_al_plugin.experiment import run_experiment
@@ -58,6 +62,8 @@ def run_and_report(config, name: str, output: str | None, *, resume: bool, quick
     print(format_table(summary))
     payload = {"machine": machine_info(), **extra, "config": config.to_dict(),
                "wall_seconds": round(time.perf_counter() - started, 1), "summary": summary}
+    if targets is not None:
+        payload["targets"] = targets(summary)
     path = write_json(f"{name}.json", payload)
     print(f"wrote {path} (runs in {output})")
     return payload

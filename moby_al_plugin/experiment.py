@@ -190,7 +190,10 @@ class _OutputFolder:
         return self.state_dir / f"{strategy}-trial{trial}.pkl"
 
     def load_state(self, strategy: str, trial: int) -> _RunState | None:
-        path = self.state_file(strategy, trial)
+        return self._load(self.state_file(strategy, trial))
+
+    @staticmethod
+    def _load(path: Path) -> _RunState | None:
         if not path.exists():
             return None
         try:
@@ -198,6 +201,16 @@ class _OutputFolder:
                 return pickle.load(handle)
         except Exception as exc:  # a damaged state cannot be trusted for resuming
             raise ExperimentError(f"{path} is damaged ({exc}); it was left in place") from exc
+
+    def first_cycle_file(self, kind: str, trial: int) -> Path:
+        return self.state_dir / f"cycle0-{kind}-trial{trial}.pkl"
+
+    def load_first_cycle(self, kind: str, trial: int) -> _RunState | None:
+        """The shared cycle-0 state of one network kind, if it was trained already."""
+        return self._load(self.first_cycle_file(kind, trial))
+
+    def save_first_cycle(self, kind: str, trial: int, state: _RunState) -> None:
+        atomic_pickle(self.first_cycle_file(kind, trial), state)
 
     def save(self, strategy: str, trial: int, state: _RunState,
              all_records: dict[tuple[str, int], list[dict]]) -> None:
@@ -284,19 +297,8 @@ def _run_one(config, data, folder, strategy, trial, seed, state, all_records, pr
     if state is not None and state.cycle >= config.cycles:
         return
     if state is None:
-        labeled = initial_labeled_indices(data.y, config.initial_size, random_state=seed,
-                                          stratified=config.stratified_initial)
-        net = _make_net(config, spec, data, progress)
-        net.set_params(random_state=_derive_seed(seed, 0, "net"))
-        unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
-        started = time.perf_counter()
-        learner = ActiveLearner(estimator=net, query_strategy=spec.query,
-                                X_training=data.X[labeled], y_training=data.y[labeled],
-                                X_unlabeled=data.X[unlabeled])
-        train_seconds = time.perf_counter() - started
-        record = _record(strategy, trial, seed, 0, labeled, learner, data, train_seconds, 0.0, [])
-        state = _RunState(0, np.asarray(labeled), [record], net)
-        _finish_cycle(folder, key, state, all_records, record, log, bar)
+        state = _first_cycle(config, data, folder, spec, strategy, trial, seed, progress)
+        _finish_cycle(folder, key, state, all_records, state.records[0], log, bar)
     learner = ActiveLearner(estimator=state.net, query_strategy=spec.query)
     learner.X_training, learner.y_training = data.X[state.labeled], data.y[state.labeled]
     labeled = state.labeled
@@ -321,6 +323,34 @@ def _run_one(config, data, folder, strategy, trial, seed, state, all_records, pr
                          query_seconds, new.tolist())
         state = _RunState(cycle, labeled, state.records + [record], learner.estimator)
         _finish_cycle(folder, key, state, all_records, record, log, bar)
+
+
+def _first_cycle(config, data, folder, spec, strategy, trial, seed, progress) -> _RunState:
+    """Cycle 0: the initial labelled set and its trained network.
+
+    It depends only on the seed and on the kind of network, so it is trained
+    once per (trial, network kind) and every strategy of that kind starts
+    from a copy; its ``train_seconds`` is the cost of that one training.
+    """
+    kind = "moby" if spec.self_supervised else "supervised"
+    shared = folder.load_first_cycle(kind, trial)
+    if shared is not None:
+        return _RunState(0, shared.labeled, [{**shared.records[0], "strategy": strategy}],
+                         shared.net)
+    labeled = initial_labeled_indices(data.y, config.initial_size, random_state=seed,
+                                      stratified=config.stratified_initial)
+    net = _make_net(config, spec, data, progress)
+    net.set_params(random_state=_derive_seed(seed, 0, "net"))
+    unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
+    started = time.perf_counter()
+    learner = ActiveLearner(estimator=net, query_strategy=spec.query,
+                            X_training=data.X[labeled], y_training=data.y[labeled],
+                            X_unlabeled=data.X[unlabeled])
+    train_seconds = time.perf_counter() - started
+    record = _record(strategy, trial, seed, 0, labeled, learner, data, train_seconds, 0.0, [])
+    state = _RunState(0, np.asarray(labeled), [record], net)
+    folder.save_first_cycle(kind, trial, state)
+    return state
 
 
 def _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds, query_seconds,

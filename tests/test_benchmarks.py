@@ -39,6 +39,23 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
         assert payload["step_cost"]["median_ratio"] > 1.0  # two views and a momentum branch
     else:
         assert "mobyv2al" in payload["summary"]
+    if script == "label_efficiency.py":
+        assert set(payload["targets"]) == {"ahead_of_all_at", "points_over_random_at"}
+
+
+def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from label_efficiency import _targets
+
+    def curve(*accuracies):
+        return {"n_labeled": [200, 400, 600][: len(accuracies)], "mean": list(accuracies)}
+
+    summary = {"mobyv2al": curve(0.70, 0.80, 0.90), "random": curve(0.60, 0.78, 0.85),
+               "coreset": curve(0.65, 0.81, 0.80)}
+    checks = _targets(summary)
+    assert checks["ahead_of_all_at"] == {200: True, 400: False, 600: True}
+    assert checks["points_over_random_at"] == {200: 10.0, 400: 2.0}
+    assert _targets({"random": curve(0.5)}) == {}
 
 
 def test_kcenter_speed_quick(tmp_path):

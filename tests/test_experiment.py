@@ -79,6 +79,32 @@ def test_all_strategies_run(tmp_path):
     assert first["mobyv2al"] == first["moby_random"]
 
 
+def test_cycle_zero_is_trained_once_per_network_kind(tmp_path, monkeypatch):
+    from moby_al_plugin.estimator import MoBYClassifier
+
+    fits = []
+    original = MoBYClassifier.fit
+
+    def counting_fit(self, X, y, X_unlabeled=None, **kwargs):
+        fits.append((len(y), self.contrastive_weight > 0))
+        return original(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+
+    monkeypatch.setattr(MoBYClassifier, "fit", counting_fit)
+    config = ExperimentConfig(**{**TINY, "strategies": ("random", "margin", "moby_random",
+                                                        "mobyv2al"), "cycles": 1, "epochs": 1})
+    records = run_experiment(config, tmp_path / "shared", progress=False, log=None, plot=False)
+    # one cycle-0 fit per kind, then one fit per strategy for cycle 1
+    assert sorted(f for f in fits if f[0] == 30) == [(30, False), (30, True)]
+    assert len([f for f in fits if f[0] == 50]) == 4
+    first = {r["strategy"]: r for r in records if r["cycle"] == 0}
+    assert first["random"]["train_seconds"] == first["margin"]["train_seconds"]
+    assert first["mobyv2al"]["train_seconds"] == first["moby_random"]["train_seconds"]
+    assert {r["strategy"] for r in first.values()} == set(config.strategies)
+    state = tmp_path / "shared" / "state"
+    assert (state / "cycle0-supervised-trial0.pkl").is_file()
+    assert (state / "cycle0-moby-trial0.pkl").is_file()
+
+
 def test_resume_after_completion_changes_nothing(tmp_path):
     config = ExperimentConfig(**{**TINY, "cycles": 1})
     first = run_experiment(config, tmp_path / "r", progress=False, log=None, plot=False)
