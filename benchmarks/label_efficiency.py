@@ -34,7 +34,7 @@ STRATEGIES = ("mobyv2al", "moby_random", "coreset", "random", "margin", "entropy
 
 VARIANTS = {
     "published": dict(unlabeled_ratio=1.0, warm_start=False),
-    "improved": dict(unlabeled_ratio=4.0, warm_start=True),
+    "improved": dict(unlabeled_ratio=2.0, warm_start=True),
 }
 
 

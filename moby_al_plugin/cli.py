@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Redraw learning_curves.png/.svg and print the "
                                            "table of a results folder.")
     plot.add_argument("folder", help="results folder written by run or compare")
+    plot.add_argument("--markdown", action="store_true",
+                      help="print the table in Markdown, ready for a report")
     return parser
 
 
@@ -164,7 +166,7 @@ def _plot(args: argparse.Namespace) -> int:
     config, records = load_experiment(args.folder)
     files = plot_learning_curves(records, Path(args.folder) / "learning_curves",
                                  title=f"{config.dataset}, {config.backbone}")
-    print(format_table(summarize(records)))
+    print(format_table(summarize(records), markdown=args.markdown))
     print("\n" + "\n".join(f"wrote {f}" for f in files))
     return 0
 

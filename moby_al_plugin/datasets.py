@@ -69,7 +69,7 @@ __all__ = [
 PathLike = str | os.PathLike
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no single truth value: compare by identity
 class ImageDataset:
     """A train/test split of images and labels.
 

@@ -162,8 +162,12 @@ def summarize(records: Iterable[dict]) -> dict[str, dict]:
     return summary
 
 
-def format_table(summary: dict[str, dict]) -> str:
-    """A plain-text table: one row per strategy, accuracy (%) per labelled count."""
+def format_table(summary: dict[str, dict], markdown: bool = False) -> str:
+    """A table with one row per strategy, accuracy (%) per labelled count.
+
+    ``markdown=True`` gives a Markdown table (for a README or a report)
+    instead of aligned plain text.
+    """
     if not summary:
         return "(no results)"
     counts = sorted({c for s in summary.values() for c in s["n_labeled"]})
@@ -184,6 +188,11 @@ def format_table(summary: dict[str, dict]) -> str:
             f"{stats['query_seconds']:.2f}",
         ]
         rows.append(row)
+    footnote = "accuracy (%) by number of labelled images; mean±std over trials"
+    if markdown:
+        lines = ["| " + " | ".join(cells) + " |" for cells in [header] + rows]
+        lines.insert(1, "|" + " --- |" * len(header))
+        return "\n".join(lines + ["", footnote])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
                        enumerate(zip(header, widths)))]
@@ -191,5 +200,5 @@ def format_table(summary: dict[str, dict]) -> str:
     for row in rows:
         lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
                                enumerate(zip(row, widths))))
-    lines.append("accuracy (%) by number of labelled images; mean±std over trials")
+    lines.append(footnote)
     return "\n".join(lines)

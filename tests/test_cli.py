@@ -41,6 +41,9 @@ def test_run_then_plot(tmp_path):
     result = moby_al("plot", str(out))
     assert result.returncode == 0, result.stderr
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    result = moby_al("plot", "--markdown", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "| strategy | 30 | 50 | AUC | train s | query s |" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -196,3 +196,13 @@ def test_fashion_mnist_subset_end_to_end(tmp_path):
     assert max(r["accuracy"] for r in records) > 0.2  # ten classes: chance is 0.1
     picked = np.concatenate([r["queried"] for r in records if r["cycle"] == 1])
     assert picked.max() < 600
+
+
+def test_modal_keyword_warning_is_not_shown(tmp_path):
+    import warnings
+
+    config = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 1, "epochs": 1})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_experiment(config, tmp_path / "quiet", progress=False, log=None, plot=False)
+    assert not [w for w in caught if "force_all_finite" in str(w.message)]

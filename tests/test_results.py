@@ -79,3 +79,13 @@ def test_format_table_lists_strategies_and_percentages():
     assert "mobyv2al" in table and "random" in table
     assert "60.0±10.0" in table and "80.0±10.0" in table
     assert format_table({}) == "(no results)"
+
+
+def test_format_table_markdown_hand_written():
+    table = format_table(summarize(RECORDS), markdown=True)
+    assert table.splitlines()[:4] == [
+        "| strategy | 100 | 200 | AUC | train s | query s |",
+        "| --- | --- | --- | --- | --- | --- |",
+        "| random | 60.0±10.0 | 80.0±10.0 | 70.0 | 1.0 | 0.50 |",
+        "| mobyv2al | 60.0 | 80.0 | 70.0 | 1.0 | 0.50 |",
+    ]
