@@ -51,8 +51,7 @@ def run_and_report(config, name: str, output: str | None, *, resume: bool, quick
     """
     import time
 
-    from moby_al_plugin.experiment import run_experiment
-    from moby_al_plugin.results import format_table, summarize
+    from moby_al_plugin.experiments import format_table, run_experiment, summarize
 
     output = output or str(RESULTS / name)
     started = time.perf_counter()

@@ -28,7 +28,7 @@ import argparse
 
 from _common import run_and_report
 
-from moby_al_plugin.config import ExperimentConfig
+from moby_al_plugin.experiments import ExperimentConfig
 
 STRATEGIES = ("mobyv2al", "moby_random", "coreset", "random", "margin", "entropy")
 

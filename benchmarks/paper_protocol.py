@@ -17,7 +17,7 @@ import argparse
 
 from _common import run_and_report
 
-from moby_al_plugin.config import ExperimentConfig
+from moby_al_plugin.experiments import ExperimentConfig
 
 
 def main(argv=None) -> dict:

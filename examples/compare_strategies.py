@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from moby_al_plugin import ExperimentConfig, run_experiment
-from moby_al_plugin.results import format_table, summarize
+from moby_al_plugin.experiments import ExperimentConfig, format_table, run_experiment, summarize
 
 warnings.filterwarnings("ignore", message="'force_all_finite' was renamed")
 

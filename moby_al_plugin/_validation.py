@@ -1,7 +1,8 @@
 """Input checks shared by the estimator, the query strategies and the runner.
 
-scikit-learn style: every check raises ``ValueError`` (or ``TypeError`` for a
-wrong type) whose message names the problem, before any work starts.
+scikit-learn style: every check raises :class:`~moby_al_plugin.MoBYALError`
+(a ``ValueError``) or ``TypeError`` for a wrong type, with a message that
+names the problem, before any work starts.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from .exceptions import MoBYALError
+
 __all__ = [
     "check_images",
+    "check_image_values",
     "check_labels",
     "check_n_instances",
     "check_device",
@@ -48,7 +52,7 @@ def check_images(X: Any, *, name: str = "X", allow_empty: bool = False) -> np.nd
     ------
     TypeError
         If the array is not numeric.
-    ValueError
+    MoBYALError
         If the rank is wrong, the array is empty, holds NaN or inf, or float
         values lie outside [0, 1].
     """
@@ -58,13 +62,13 @@ def check_images(X: Any, *, name: str = "X", allow_empty: bool = False) -> np.nd
     ):
         raise TypeError(f"{name} must be a numeric image array, got dtype {arr.dtype}.")
     if arr.ndim not in (3, 4):
-        raise ValueError(
+        raise MoBYALError(
             f"{name} must be images of shape (N, H, W), (N, C, H, W) or (N, H, W, C); "
             f"got a {arr.ndim}-D array of shape {arr.shape}. Flat rows such as the "
             "64 features of the digits must be reshaped, e.g. X.reshape(-1, 8, 8)."
         )
     if arr.shape[0] == 0 and not allow_empty:
-        raise ValueError(f"{name} is empty: it holds 0 images.")
+        raise MoBYALError(f"{name} is empty: it holds 0 images.")
     if arr.ndim == 3:
         arr = arr[:, None, :, :]
     elif arr.shape[-1] <= 4 < arr.shape[1]:
@@ -73,39 +77,60 @@ def check_images(X: Any, *, name: str = "X", allow_empty: bool = False) -> np.nd
     if arr.dtype == np.uint8:
         out = arr.astype(np.float32) / np.float32(255.0)
     else:
-        out = arr.astype(np.float32)
-        if out.size and not np.isfinite(out).all():
-            raise ValueError(f"{name} contains NaN or infinite values.")
-        if out.size and (out.min() < 0.0 or out.max() > 1.0):
-            raise ValueError(
-                f"{name} holds float values in [{out.min():.4g}, {out.max():.4g}]; "
-                "float images must be scaled to [0, 1] (or pass uint8 images)."
-            )
+        out = check_image_values(arr.astype(np.float32), name=name)
     return np.ascontiguousarray(out)
 
 
-def check_labels(y: Any, n_samples: int, *, min_classes: int = 2) -> np.ndarray:
+def check_image_values(X: np.ndarray, *, name: str = "X") -> np.ndarray:
+    """Check the values of an image array without converting it.
+
+    ``uint8`` arrays pass as they are; any other array must be finite with
+    values in [0, 1]. The loaders use it to keep ``uint8`` images compact.
+
+    Returns
+    -------
+    ndarray
+        ``X`` itself.
+
+    Raises
+    ------
+    MoBYALError
+        If non-``uint8`` values are NaN, infinite or outside [0, 1].
+    """
+    if X.dtype == np.uint8 or not X.size:
+        return X
+    if not np.isfinite(X).all():
+        raise MoBYALError(f"{name} contains NaN or infinite values.")
+    if X.min() < 0 or X.max() > 1:
+        raise MoBYALError(
+            f"{name} holds float values in [{X.min():.4g}, {X.max():.4g}]; "
+            "float images must be scaled to [0, 1] (or pass uint8 images)."
+        )
+    return X
+
+
+def check_labels(y: Any, n_samples: int, *, min_classes: int = 2, name: str = "y") -> np.ndarray:
     """Return ``y`` as a 1-D array of length ``n_samples``.
 
     Raises
     ------
-    ValueError
+    MoBYALError
         If ``y`` is not 1-D, its length differs from ``n_samples``, it holds
         NaN, or it has fewer than ``min_classes`` distinct classes.
     """
     arr = _to_numpy(y)
     if arr.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {arr.shape}.")
+        raise MoBYALError(f"{name} must be 1-D, got shape {arr.shape}.")
     if arr.shape[0] != n_samples:
-        raise ValueError(
+        raise MoBYALError(
             f"y has {arr.shape[0]} labels but X has {n_samples} images; "
             "they must have the same length."
         )
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise ValueError("y contains NaN or infinite values.")
+        raise MoBYALError(f"{name} contains NaN or infinite values.")
     n_classes = np.unique(arr).shape[0]
     if n_classes < min_classes:
-        raise ValueError(
+        raise MoBYALError(
             f"y holds a single class ({arr[0]!r}); a classifier needs at least "
             f"{min_classes} classes to train."
         )
@@ -119,30 +144,30 @@ def check_n_instances(n_instances: Any, n_pool: int) -> int:
     ------
     TypeError
         If ``n_instances`` is not an integer.
-    ValueError
+    MoBYALError
         If the pool is empty, ``n_instances < 1`` or it exceeds the pool.
     """
     if isinstance(n_instances, bool) or not isinstance(n_instances, numbers.Integral):
         raise TypeError(f"n_instances must be an integer, got {type(n_instances).__name__}.")
     if n_pool == 0:
-        raise ValueError("The pool is empty: there is nothing left to query.")
+        raise MoBYALError("The pool is empty: there is nothing left to query.")
     if n_instances < 1:
-        raise ValueError(f"n_instances must be at least 1, got {n_instances}.")
+        raise MoBYALError(f"n_instances must be at least 1, got {n_instances}.")
     if n_instances > n_pool:
-        raise ValueError(
+        raise MoBYALError(
             f"n_instances={n_instances} is larger than the pool, which holds {n_pool} samples."
         )
     return int(n_instances)
 
 
 def check_device(device: Any) -> None:
-    """Raise ``ValueError`` when a CUDA device is asked for and none is present."""
+    """Raise :class:`MoBYALError` when a CUDA device is asked for and none is present."""
     import torch
 
     if device is None:
         return
     kind = torch.device(device).type
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise MoBYALError(
             f"device={device!r} was requested but no CUDA GPU is available; use device='cpu'."
         )

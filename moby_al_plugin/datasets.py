@@ -1,34 +1,14 @@
-"""Data sets as plain arrays: images (N, H, W) or (N, H, W, C) and integer labels.
+"""Data sets as plain arrays, as ``sklearn.datasets`` gives them.
 
-Every loader returns an :class:`ImageDataset`. Images follow the library's
-convention: ``(N, H, W)`` for one channel or ``(N, H, W, C)`` for colour,
-either ``uint8`` (0-255) or ``float32`` in [0, 1]; labels are ``int64``.
-Loaders keep ``uint8`` where the source is ``uint8`` (Fashion-MNIST's 60,000
-training images take 47 MB as ``uint8``, four times that as ``float32``).
-
-Nothing here downloads anything: files must already be on disk, and the
-error raised when they are not says where they are expected and how to get
-them.
-
-Sources
--------
-``load_digits_dataset``
-    scikit-learn's bundled 8x8 digits.
-``load_fashion_mnist``
-    The four Fashion-MNIST IDX files (plain or gzipped), by default from
-    :data:`DEFAULT_FASHION_MNIST_ROOT`, where Debian's
-    ``dataset-fashion-mnist`` package installs them.
-``load_torchvision_dataset``
-    CIFAR-10, CIFAR-100, SVHN and Fashion-MNIST in torchvision's on-disk
-    layout (always ``download=False``).
-``load_image_folder``
-    One sub-folder of image files per class.
-``load_npz``
-    A NumPy ``.npz`` archive.
-
-:func:`load_dataset` picks one of them by name (see :data:`DATASETS`), and
-:func:`subsample_indices` / :func:`initial_labeled_indices` draw a pool and a
-first labelled set from it.
+Every loader returns an :class:`ImageDataset`: images ``(N, H, W)`` for one
+channel or ``(N, H, W, C)`` for colour, ``uint8`` where the source is
+``uint8`` (Fashion-MNIST's training images take 47 MB so, four times that as
+``float32``) and ``float32`` in [0, 1] otherwise; labels ``int64``. Nothing is
+downloaded: a missing file raises :class:`DataNotFoundError`, whose message
+says where the files are expected and how to get them.
+:func:`load_dataset` picks a loader by name (:data:`DATASETS`);
+:func:`subsample_indices` and :func:`initial_labeled_indices` draw a pool and
+a first labelled set.
 """
 
 from __future__ import annotations
@@ -47,6 +27,14 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import torchvision.datasets as tvd
+from PIL import Image, ImageOps
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, resample
+
+from ._validation import check_image_values, check_labels
+from .exceptions import DataNotFoundError, MoBYALError
 
 __all__ = [
     "ImageDataset",
@@ -99,8 +87,6 @@ def load_digits_dataset(test_size: float = 0.25, random_state: int = 0) -> Image
 
     Pixels (0-16 in the source) are scaled to [0, 1].
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     X = (digits.images / 16.0).astype(np.float32)
@@ -122,7 +108,7 @@ def _check_fraction(test_fraction: Any) -> float:
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
         raise TypeError(f"test_fraction must be a number, got {type(test_fraction).__name__}")
     if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+        raise MoBYALError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     return float(test_fraction)
 
 
@@ -130,7 +116,6 @@ def _split(
     X: np.ndarray, y: np.ndarray, test_fraction: float, random_state: Any, source: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train/test split, stratified whenever scikit-learn can stratify."""
-    from sklearn.model_selection import train_test_split
 
     test_fraction = _check_fraction(test_fraction)
     n = len(y)
@@ -138,51 +123,47 @@ def _split(
     n_test = math.ceil(test_fraction * n)
     n_train = n - n_test
     if n_train < 1 or n_test < 1:
-        raise ValueError(
+        raise MoBYALError(
             f"{source}: {n} image(s) cannot be split into a non-empty training and test "
             f"set with test_fraction={test_fraction}"
         )
-    _, counts = np.unique(y, return_counts=True)
-    n_classes = len(counts)
+    counts = np.unique(y, return_counts=True)[1]
     # stratifying needs two members per class and room for every class in both
     # parts; otherwise train_test_split raises, so fall back to a plain shuffle
-    stratify = y if counts.min() >= 2 and min(n_test, n_train) >= n_classes else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=n_test, random_state=random_state, stratify=stratify
-    )
-    return X_train, X_test, y_train, y_test
+    stratify = y if counts.min() >= 2 and min(n_test, n_train) >= len(counts) else None
+    return train_test_split(X, y, test_size=n_test, random_state=random_state, stratify=stratify)
 
 
 def _labels_int64(y: Any, source: str) -> np.ndarray:
     """Labels as a 1-D int64 array; integral floats are accepted, other values not."""
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{source}: labels must be 1-D, got shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_:
-        out = arr.astype(np.int64)
-    elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr)):
-            raise ValueError(f"{source}: labels must be whole numbers, got non-integral floats")
-        out = arr.astype(np.int64)
-    else:
-        raise ValueError(f"{source}: labels must be integers, got dtype {arr.dtype}")
+    arr = check_labels(y, len(y), min_classes=0, name=f"{source}: labels")
+    if arr.dtype.kind not in "biuf" or not np.array_equal(arr, np.round(arr)):
+        raise MoBYALError(f"{source}: labels must be whole numbers, got dtype {arr.dtype}")
+    out = arr.astype(np.int64)
     if out.size and out.min() < 0:
-        raise ValueError(f"{source}: labels must be >= 0, found {int(out.min())}")
+        raise MoBYALError(f"{source}: labels must be >= 0, found {int(out.min())}")
     return out
 
 
-def _images_uint8(X: Any, source: str) -> np.ndarray:
-    """An integer image array as uint8; values outside 0..255 are an error."""
+def _images(X: Any, source: str) -> np.ndarray:
+    """Images of rank 3 or 4: uint8 kept, integers 0..255 as uint8, floats as float32."""
     arr = np.asarray(X)
-    if arr.dtype == np.uint8:
-        return arr
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{source}: expected uint8 images, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() > 255):
-        raise ValueError(
-            f"{source}: integer images must hold values in 0..255, found [{arr.min()}, {arr.max()}]"
+    if arr.ndim not in (3, 4):
+        raise MoBYALError(
+            f"{source}: images must have rank 3 (N, H, W) or 4 (N, H, W, C), got shape {arr.shape}"
         )
-    return arr.astype(np.uint8)
+    if arr.dtype.kind in "iu" and arr.dtype != np.uint8:
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise MoBYALError(
+                f"{source}: integer images must hold values in 0..255, "
+                f"found [{arr.min()}, {arr.max()}]"
+            )
+        arr = arr.astype(np.uint8)
+    elif arr.dtype.kind == "f":
+        arr = arr.astype(np.float32, copy=False)
+    elif arr.dtype != np.uint8:
+        raise MoBYALError(f"{source}: expected uint8 or float images, got dtype {arr.dtype}")
+    return check_image_values(arr, name=source)
 
 
 # ---------------------------------------------------------------- Fashion-MNIST
@@ -242,17 +223,17 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
             raw = path.read_bytes()
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         # a truncated .gz ends early (EOFError); a corrupt one fails to inflate
-        raise ValueError(f"{path}: not a valid gzip file ({exc})") from exc
+        raise MoBYALError(f"{path}: not a valid gzip file ({exc})") from exc
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(
+        raise MoBYALError(
             f"{path}: truncated IDX file: {len(raw)} bytes, shorter than its {header}-byte header"
         )
     found = int.from_bytes(raw[:4], "big")
     if found != magic:
         kind = "images" if magic == _IDX_IMAGES_MAGIC else "labels"
-        raise ValueError(
+        raise MoBYALError(
             f"{path}: wrong magic number 0x{found:08x}, expected 0x{magic:08x} "
             f"(an IDX file of uint8 {kind} with {ndim} dimension(s))"
         )
@@ -260,12 +241,12 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     expected = math.prod(dims)
     payload = len(raw) - header
     if payload < expected:
-        raise ValueError(
+        raise MoBYALError(
             f"{path}: truncated IDX file: the header declares shape {dims} "
             f"({expected} bytes of data) but only {payload} bytes follow"
         )
     if payload > expected:
-        raise ValueError(
+        raise MoBYALError(
             f"{path}: corrupt IDX file: {payload - expected} unexpected trailing bytes after "
             f"the {expected} bytes declared by the header (shape {dims})"
         )
@@ -303,7 +284,7 @@ def load_fashion_mnist(root: PathLike | None = None) -> ImageDataset:
     """
     folder = _as_path(DEFAULT_FASHION_MNIST_ROOT if root is None else root, "root")
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"Fashion-MNIST folder not found: {folder}. {_fashion_help(folder)}"
         )
     paths: dict[str, Path] = {}
@@ -316,7 +297,7 @@ def load_fashion_mnist(root: PathLike | None = None) -> ImageDataset:
         else:
             missing.append(f"{base}[.gz]")
     if missing:
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"Fashion-MNIST files missing in {folder}: {', '.join(missing)}. "
             f"{_fashion_help(folder)}"
         )
@@ -327,17 +308,17 @@ def load_fashion_mnist(root: PathLike | None = None) -> ImageDataset:
         X = _read_idx(img_path, _IDX_IMAGES_MAGIC)
         y = _read_idx(lab_path, _IDX_LABELS_MAGIC).astype(np.int64)
         if len(X) != len(y):
-            raise ValueError(
+            raise MoBYALError(
                 f"{lab_path} holds {len(y)} labels but {img_path} holds {len(X)} images"
             )
         if y.size and y.max() > 9:
-            raise ValueError(f"{lab_path}: labels must lie in 0..9, found {int(y.max())}")
+            raise MoBYALError(f"{lab_path}: labels must lie in 0..9, found {int(y.max())}")
         return X, y
 
     X_train, y_train = pair("train")
     X_test, y_test = pair("t10k")
     if X_train.shape[1:] != X_test.shape[1:]:
-        raise ValueError(
+        raise MoBYALError(
             f"Fashion-MNIST in {folder}: training images are {X_train.shape[1:]} but test "
             f"images are {X_test.shape[1:]}"
         )
@@ -353,36 +334,16 @@ def load_fashion_mnist(root: PathLike | None = None) -> ImageDataset:
 
 
 # ---------------------------------------------------------------- torchvision
-# name -> (torchvision class, files expected under root, view preset)
+_CIFAR10 = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+# name -> (torchvision class, files expected under root, view preset); SVHN gets
+# no flips ("digits") because a mirrored digit can read as another digit
 _TV_LAYOUT: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "cifar10": (
-        "CIFAR10",
-        tuple(
-            f"cifar-10-batches-py/{f}"
-            for f in (
-                "data_batch_1",
-                "data_batch_2",
-                "data_batch_3",
-                "data_batch_4",
-                "data_batch_5",
-                "test_batch",
-                "batches.meta",
-            )
-        ),
-        "natural",
-    ),
-    "cifar100": (
-        "CIFAR100",
-        ("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"),
-        "natural",
-    ),
-    # SVHN: no flips ("digits" preset) because a mirrored digit can be another digit
+    "cifar10": ("CIFAR10", tuple(f"cifar-10-batches-py/{f}" for f in _CIFAR10), "natural"),
+    "cifar100": ("CIFAR100", tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta")),
+                 "natural"),
     "svhn": ("SVHN", ("train_32x32.mat", "test_32x32.mat"), "digits"),
     "torchvision-fashion-mnist": (
-        "FashionMNIST",
-        tuple(f"FashionMNIST/raw/{f}" for f in _FASHION_FILES),
-        "fashion_mnist",
-    ),
+        "FashionMNIST", tuple(f"FashionMNIST/raw/{f}" for f in _FASHION_FILES), "fashion_mnist"),
 }
 # torchvision still reads the pre-0.8 cache of FashionMNIST when it is present
 _TV_FASHION_LEGACY = ("FashionMNIST/processed/training.pt", "FashionMNIST/processed/test.pt")
@@ -392,62 +353,33 @@ TORCHVISION_DATASETS: tuple[str, ...] = tuple(_TV_LAYOUT)
 
 
 def _tv_download_hint(name: str, root: Path) -> str:
-    cls = _TV_LAYOUT[name][0]
-    if name == "svhn":
-        call = (
-            f"torchvision.datasets.SVHN({str(root)!r}, split='train', download=True) and "
-            "the same with split='test'"
-        )
-    else:
-        call = f"torchvision.datasets.{cls}({str(root)!r}, train=True, download=True)"
-        if name == "torchvision-fashion-mnist":
-            call += " and the same with train=False"
-    text = (
-        "This library never downloads data; fetching it is your choice: run once, "
-        f"yourself, {call}."
+    split = ("split='train'", "split='test'") if name == "svhn" else ("train=True", "train=False")
+    return (
+        "This library never downloads data; fetching it is your choice: run once, yourself, "
+        f"torchvision.datasets.{_TV_LAYOUT[name][0]}({str(root)!r}, {split[0]}, download=True) "
+        f"and the same with {split[1]}."
     )
-    if name == "torchvision-fashion-mnist":
-        text += (
-            " Alternatively the dataset 'fashion-mnist' reads the IDX files directly "
-            "(e.g. from Debian's dataset-fashion-mnist package)."
-        )
-    return text
-
-
-def _to_array(obj: Any) -> np.ndarray:
-    # torch tensors become numpy without a copy; lists and arrays via asarray
-    if hasattr(obj, "detach") and hasattr(obj, "numpy"):
-        return obj.detach().cpu().numpy()
-    return np.asarray(obj)
 
 
 def _torchvision_arrays(ds: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, H, W[, C]) uint8 and int64 labels from a torchvision data set object.
+    """uint8 images (N, H, W[, C]) and int64 labels of a torchvision data set object.
 
     Reads ``.data`` and ``.targets`` (``.labels`` for SVHN, whose ``.data`` is
-    channels-first and is transposed to channels-last).
-
-    Raises
-    ------
-    ValueError
-        If the arrays have an unexpected rank, dtype or length.
+    channels-first and is made channels-last).
     """
     source = f"torchvision {name}"
-    X = _to_array(ds.data)
-    y = _to_array(ds.labels if name == "svhn" else ds.targets)
-    if name == "torchvision-fashion-mnist":
-        if X.ndim != 3:
-            raise ValueError(f"{source}: expected images (N, H, W), got shape {X.shape}")
-    else:
-        if X.ndim != 4 or X.shape[1 if name == "svhn" else 3] != 3:
-            layout = "(N, 3, H, W)" if name == "svhn" else "(N, H, W, 3)"
-            raise ValueError(f"{source}: expected images {layout}, got shape {X.shape}")
-        if name == "svhn":
-            X = np.ascontiguousarray(X.transpose(0, 2, 3, 1))
-    X = _images_uint8(X, source)
-    y = _labels_int64(y, source)
+    X = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
+    y = np.asarray(ds.labels if name == "svhn" else ds.targets)
+    expected = {"svhn": "(N, 3, H, W)", "torchvision-fashion-mnist": "(N, H, W)"}
+    layout = expected.get(name, "(N, H, W, 3)")
+    colour_axis = {"svhn": 1}.get(name, 3)
+    if (X.ndim != 3) if layout == "(N, H, W)" else (X.ndim != 4 or X.shape[colour_axis] != 3):
+        raise MoBYALError(f"{source}: expected images {layout}, got shape {X.shape}")
+    if name == "svhn":
+        X = np.ascontiguousarray(X.transpose(0, 2, 3, 1))
+    X, y = _images(X, source), _labels_int64(y, source)
     if len(X) != len(y):
-        raise ValueError(f"{source}: {len(X)} images but {len(y)} labels")
+        raise MoBYALError(f"{source}: {len(X)} images but {len(y)} labels")
     return X, y
 
 
@@ -485,11 +417,11 @@ def load_torchvision_dataset(name: str, root: PathLike) -> ImageDataset:
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in _TV_LAYOUT:
-        raise ValueError(
+        raise MoBYALError(
             f"unknown torchvision data set {name!r}; valid names: {', '.join(_TV_LAYOUT)}"
         )
     if root is None:
-        raise ValueError(
+        raise MoBYALError(
             f"data set {key!r} needs the folder holding its files: pass --data-root / root="
         )
     folder = _as_path(root, "root")
@@ -500,12 +432,10 @@ def load_torchvision_dataset(name: str, root: PathLike) -> ImageDataset:
             missing = []
     if not folder.is_dir() or missing:
         what = "folder not found" if not folder.is_dir() else "missing " + ", ".join(missing)
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{key} under {folder}: {what}. torchvision expects, under root: "
             f"{', '.join(files)}. {_tv_download_hint(key, folder)}"
         )
-
-    import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
     try:
@@ -517,7 +447,7 @@ def load_torchvision_dataset(name: str, root: PathLike) -> ImageDataset:
             test = cls(str(folder), train=False, download=False)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as exc:
         # the files exist, so torchvision's "not found or corrupted" means corrupted
-        raise ValueError(
+        raise MoBYALError(
             f"torchvision could not read {key} under {folder} (checksum mismatch or corrupt "
             f"file): {exc}. {_tv_download_hint(key, folder)}"
         ) from exc
@@ -535,41 +465,100 @@ def load_torchvision_dataset(name: str, root: PathLike) -> ImageDataset:
 # ---------------------------------------------------------------- image folder
 #: File name endings (lower case) read by :func:`load_image_folder`.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
-# PIL modes with a single colour channel (alpha, if any, is dropped)
-_SINGLE_CHANNEL_MODES = frozenset(
-    {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
-)
-_SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 
 
 def _check_image_size(image_size: Any) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    if isinstance(image_size, numbers.Integral) and not isinstance(image_size, bool):
-        size = (int(image_size), int(image_size))
-    elif (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in image_size)
+    pair = (image_size, image_size) if not isinstance(image_size, (tuple, list)) else image_size
+    if len(pair) != 2 or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair
     ):
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        raise ValueError(f"image_size must be an int or a (height, width) pair, got {image_size!r}")
-    if min(size) < 1:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
-    return size
+        raise MoBYALError(f"image_size must be an int or a (height, width) pair, got {image_size!r}")
+    if min(pair) < 1:
+        raise MoBYALError(f"image_size must be positive, got {image_size!r}")
+    return int(pair[0]), int(pair[1])
 
 
-def _pil_to_array(img: Any, mode: str, path: Path) -> np.ndarray:
-    """A loaded PIL image as a uint8 array of mode ``"L"`` (H, W) or ``"RGB"`` (H, W, 3)."""
-    if img.mode in _SIXTEEN_BIT_MODES:
-        # PIL's convert("L") clips 16-bit values at 255; rescale 0..65535 instead
-        wide = np.clip(np.asarray(img, dtype=np.int64), 0, 65535)
-        gray = ((wide + 128) // 257).astype(np.uint8)
-        return gray if mode == "L" else np.repeat(gray[..., None], 3, axis=-1)
-    if img.mode == "F":
-        raise ValueError(f"{path}: 32-bit float images (PIL mode 'F') are not supported")
-    return np.asarray(img.convert(mode), dtype=np.uint8)
+def read_image(
+    path: PathLike, mode: str = "RGB", size: int | tuple[int, int] | None = None
+) -> np.ndarray:
+    """Read one image file as a ``uint8`` array, as an image viewer shows it.
+
+    The camera's EXIF orientation is applied, the image is converted to
+    ``mode`` (alpha is dropped) and, when ``size`` is given, resized with
+    bilinear filtering.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An image file that PIL can open.
+    mode : {"RGB", "L"}, default "RGB"
+        Colour (H, W, 3) or one channel (H, W).
+    size : int or (int, int), optional
+        Output (height, width); an int gives a square. None keeps the size.
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, 3) for "RGB" or (H, W) for "L"
+
+    Raises
+    ------
+    MoBYALError
+        If the file cannot be opened or decoded, or ``mode`` or ``size`` is
+        invalid.
+    """
+    if mode not in ("RGB", "L"):
+        raise MoBYALError(f"mode must be 'RGB' or 'L', got {mode!r}")
+    target = _check_image_size(size)
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img).convert(mode)
+            if target is not None and img.size != (target[1], target[0]):
+                img = img.resize((target[1], target[0]), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise MoBYALError(f"cannot read image {path}: {exc}") from exc
+
+
+def _is_single_channel(path: str) -> bool:
+    # the header is enough: no pixel is decoded; palette images count as colour
+    try:
+        with Image.open(path) as img:
+            return img.mode != "P" and len(set(img.getbands()) - {"A", "a"}) == 1
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MoBYALError(f"cannot read image {path}: {exc}") from exc
+
+
+class _VisibleImageFolder(tvd.ImageFolder):
+    # hidden folders (.git, .ipynb_checkpoints) are not classes
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        classes = sorted(
+            e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith(".")
+        )
+        if not classes:
+            raise MoBYALError(
+                f"{directory} holds no class folders; expected one sub-folder of images "
+                "per class, e.g. root/cat/001.png, root/dog/001.png"
+            )
+        return classes, {name: i for i, name in enumerate(classes)}
+
+
+def _image_folder_samples(folder: Path) -> tuple[list[tuple[str, int]], list[str]]:
+    """(path, label) pairs and class names of a class-per-folder tree."""
+
+    def is_image(path: str) -> bool:
+        name = os.path.basename(path)
+        return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+    try:
+        tree = _VisibleImageFolder(str(folder), loader=str, is_valid_file=is_image)
+    except FileNotFoundError as exc:  # a class folder without images
+        raise MoBYALError(
+            f"a class folder in {folder} holds no images ({exc}); image files end in "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
+        ) from exc
+    return tree.samples, tree.classes
 
 
 def load_image_folder(
@@ -584,9 +573,10 @@ def load_image_folder(
     Parameters
     ----------
     root : str or os.PathLike
-        Folder with one sub-folder per class; the sorted folder names give the
-        labels 0..K-1 and :attr:`ImageDataset.class_names`. Files directly in
-        ``root``, hidden entries and files whose ending is not in
+        Folder with one sub-folder per class (read with
+        :class:`torchvision.datasets.ImageFolder`); the sorted folder names
+        give the labels 0..K-1 and :attr:`ImageDataset.class_names`. Files
+        directly in ``root``, hidden entries and files whose ending is not in
         :data:`IMAGE_EXTENSIONS` (case-insensitive) are ignored.
     image_size : int or (int, int), optional
         Resize every image to this (height, width) (an int: square) with
@@ -597,89 +587,52 @@ def load_image_folder(
         Seed of the split. The split is stratified when every class has at
         least two images and both parts can hold every class.
     grayscale : bool, optional
-        True: convert to one channel ("L"); False: to RGB. None: one channel
-        when every image is single-channel (modes "1", "L", "LA", "I", "I;16",
-        ...), else RGB. Palette ("P") images count as colour. Alpha is
-        dropped; 16-bit images are scaled to 8 bits.
+        True: one channel ("L"); False: RGB. None: one channel when every
+        image has one colour band, else RGB (palette images count as colour).
 
     Returns
     -------
     ImageDataset
-        uint8 images (N, H, W) or (N, H, W, 3), view preset ``"auto"``.
+        uint8 images (N, H, W) or (N, H, W, 3), each read with
+        :func:`read_image`; view preset ``"auto"``.
 
     Raises
     ------
-    FileNotFoundError
+    DataNotFoundError
         If ``root`` does not exist.
-    ValueError
+    MoBYALError
         If ``root`` is not a folder, holds no class folders, a class folder
         holds no images, an image cannot be read, sizes differ without
         ``image_size``, or there are too few images to split.
     TypeError
         If ``root`` is not a path or ``test_fraction`` is not a number.
     """
-    from PIL import Image, ImageOps
-
     folder = _as_path(root, "root")
     size = _check_image_size(image_size)
     _check_fraction(test_fraction)
     if grayscale not in (None, True, False):
-        raise ValueError(f"grayscale must be True, False or None, got {grayscale!r}")
+        raise MoBYALError(f"grayscale must be True, False or None, got {grayscale!r}")
     if not folder.exists():
-        raise FileNotFoundError(f"image folder not found: {folder}")
+        raise DataNotFoundError(f"image folder not found: {folder}")
     if not folder.is_dir():
-        raise ValueError(f"image folder {folder} is not a directory")
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise ValueError(
-            f"{folder} holds no class folders; expected one sub-folder of images per class, "
-            "e.g. root/cat/001.png, root/dog/001.png"
-        )
-
-    arrays: list[np.ndarray] = []
-    labels: list[int] = []
-    sources: list[Path] = []
-    for label, class_dir in enumerate(class_dirs):
-        files = sorted(
-            p
-            for p in class_dir.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise ValueError(
-                f"class folder {class_dir} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+        raise MoBYALError(f"image folder {folder} is not a directory")
+    samples, classes = _image_folder_samples(folder)
+    if grayscale is None:
+        grayscale = all(_is_single_channel(path) for path, _ in samples)
+    mode = "L" if grayscale else "RGB"
+    # decoded one at a time into one array: the images are held once, not twice
+    first = read_image(samples[0][0], mode, size)
+    X = np.empty((len(samples), *first.shape), dtype=np.uint8)
+    for i, (path, _) in enumerate(samples):
+        image = first if i == 0 else read_image(path, mode, size)
+        if image.shape != first.shape:
+            raise MoBYALError(
+                f"images differ in size: {samples[0][0]} is {first.shape[0]}x{first.shape[1]} "
+                f"(HxW) but {path} is {image.shape[0]}x{image.shape[1]}; pass image_size= to "
+                "resize them"
             )
-        for path in files:
-            try:
-                with Image.open(path) as img:
-                    # honour the camera's orientation tag, as image viewers do
-                    img = ImageOps.exif_transpose(img)
-                    img.load()
-                    single = img.mode in _SINGLE_CHANNEL_MODES
-                    mode = "L" if grayscale or (grayscale is None and single) else "RGB"
-                    arr = _pil_to_array(img, mode, path)
-            except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-                raise ValueError(f"cannot read image {path}: {exc}") from exc
-            if size is not None and arr.shape[:2] != size:
-                resized = Image.fromarray(arr).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                arr = np.asarray(resized, dtype=np.uint8)
-            arrays.append(arr)
-            labels.append(label)
-            sources.append(path)
-
-    if size is None:
-        first = arrays[0].shape[:2]
-        for arr, path in zip(arrays, sources):
-            if arr.shape[:2] != first:
-                raise ValueError(
-                    f"images differ in size: {sources[0]} is {first[0]}x{first[1]} (HxW) but "
-                    f"{path} is {arr.shape[0]}x{arr.shape[1]}; pass image_size= to resize them"
-                )
-    if grayscale is None and any(a.ndim == 3 for a in arrays):
-        # a mixed folder: single-channel images join the colour ones as grey RGB
-        arrays = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=-1) for a in arrays]
-    X = np.stack(arrays)
-    y = np.asarray(labels, dtype=np.int64)
+        X[i] = image
+    y = np.array([label for _, label in samples], dtype=np.int64)
     X_train, X_test, y_train, y_test = _split(X, y, test_fraction, random_state, str(folder))
     return ImageDataset(
         X_train,
@@ -688,32 +641,13 @@ def load_image_folder(
         y_test,
         name=folder.resolve().name or str(folder),
         view_preset="auto",
-        class_names=tuple(p.name for p in class_dirs),
+        class_names=tuple(classes),
     )
 
 
 # ---------------------------------------------------------------- npz
 _NPZ_SPLIT_KEYS = ("X_train", "y_train", "X_test", "y_test")
 _NPZ_FLAT_KEYS = ("X", "y")
-
-
-def _npz_images(X: np.ndarray, source: str) -> np.ndarray:
-    """uint8 kept, other integers checked to 0..255, floats as float32 in [0, 1]."""
-    if X.ndim not in (3, 4):
-        raise ValueError(
-            f"{source}: images must have rank 3 (N, H, W) or 4 (N, H, W, C), got shape {X.shape}"
-        )
-    if np.issubdtype(X.dtype, np.floating):
-        out = X.astype(np.float32, copy=False)
-        if out.size and not np.isfinite(out).all():
-            raise ValueError(f"{source}: images contain NaN or infinite values")
-        if out.size and (out.min() < 0.0 or out.max() > 1.0):
-            raise ValueError(
-                f"{source}: float images must lie in [0, 1], found "
-                f"[{out.min():.4g}, {out.max():.4g}]"
-            )
-        return out
-    return _images_uint8(X, source)
 
 
 def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) -> ImageDataset:
@@ -753,7 +687,7 @@ def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) 
     """
     file = _as_path(path, "path")
     if not file.is_file():
-        raise FileNotFoundError(f".npz file not found: {file}")
+        raise DataNotFoundError(f".npz file not found: {file}")
     wanted: tuple[str, ...] | None = None
     try:
         # our own handle: np.load leaks the one it opens when the zip is damaged
@@ -761,7 +695,7 @@ def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) 
             loaded = np.load(handle, allow_pickle=False)
             if not isinstance(loaded, np.lib.npyio.NpzFile):
                 # np.load also reads .npy files, whatever their name ends in
-                raise ValueError("it holds a single array (.npy), not an .npz archive")
+                raise MoBYALError("it holds a single array (.npy), not an .npz archive")
             with loaded as archive:
                 keys = sorted(archive.files)
                 if set(_NPZ_SPLIT_KEYS) <= set(keys):
@@ -772,33 +706,33 @@ def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) 
                 names = archive["class_names"] if "class_names" in keys else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         # np.load raises several types for damaged archives; the cause goes in the text
-        raise ValueError(f"cannot read {file} as an .npz archive: {exc}") from exc
+        raise MoBYALError(f"cannot read {file} as an .npz archive: {exc}") from exc
     if wanted is None:
-        raise ValueError(
+        raise MoBYALError(
             f"{file}: found keys [{', '.join(keys)}], expected either X and y, or "
             "X_train, y_train, X_test and y_test"
         )
 
     source = str(file)
     if wanted == _NPZ_FLAT_KEYS:
-        X = _npz_images(data["X"], f"{source} X")
+        X = _images(data["X"], f"{source} X")
         y = _labels_int64(data["y"], f"{source} y")
         if len(X) != len(y):
-            raise ValueError(f"{source}: X holds {len(X)} images but y holds {len(y)} labels")
+            raise MoBYALError(f"{source}: X holds {len(X)} images but y holds {len(y)} labels")
         X_train, X_test, y_train, y_test = _split(X, y, test_fraction, random_state, source)
     else:
-        X_train = _npz_images(data["X_train"], f"{source} X_train")
-        X_test = _npz_images(data["X_test"], f"{source} X_test")
+        X_train = _images(data["X_train"], f"{source} X_train")
+        X_test = _images(data["X_test"], f"{source} X_test")
         y_train = _labels_int64(data["y_train"], f"{source} y_train")
         y_test = _labels_int64(data["y_test"], f"{source} y_test")
         for X_part, y_part, part in ((X_train, y_train, "train"), (X_test, y_test, "test")):
             if len(X_part) != len(y_part):
-                raise ValueError(
+                raise MoBYALError(
                     f"{source}: X_{part} holds {len(X_part)} images but y_{part} holds "
                     f"{len(y_part)} labels"
                 )
         if X_train.shape[1:] != X_test.shape[1:]:
-            raise ValueError(
+            raise MoBYALError(
                 f"{source}: X_train images have shape {X_train.shape[1:]} but X_test images "
                 f"{X_test.shape[1:]}"
             )
@@ -812,7 +746,7 @@ def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) 
 # ---------------------------------------------------------------- registry
 def _need_root(name: str, root: PathLike | None) -> PathLike:
     if root is None:
-        raise ValueError(
+        raise MoBYALError(
             f"data set {name!r} needs a data location: pass --data-root (command line) "
             "or root= (Python)"
         )
@@ -906,7 +840,7 @@ def load_dataset(name: str, root: PathLike | None = None, **kwargs: Any) -> Imag
     key = name.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
-        raise ValueError(
+        raise MoBYALError(
             f"unknown data set {name!r}; valid names: {', '.join(available_datasets())}"
         )
     return DATASETS[key](root, **kwargs)
@@ -916,14 +850,14 @@ def load_dataset(name: str, root: PathLike | None = None, **kwargs: Any) -> Imag
 def _check_pool_args(y: Any, n: Any, minimum: int) -> tuple[np.ndarray, int]:
     arr = np.asarray(y)
     if arr.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {arr.shape}")
+        raise MoBYALError(f"y must be 1-D, got shape {arr.shape}")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an integer, got {type(n).__name__}")
     n = int(n)
     if n < minimum:
-        raise ValueError(f"n must be at least {minimum}, got {n}")
+        raise MoBYALError(f"n must be at least {minimum}, got {n}")
     if n > len(arr):
-        raise ValueError(f"n={n} is larger than y, which holds {len(arr)} samples")
+        raise MoBYALError(f"n={n} is larger than y, which holds {len(arr)} samples")
     return arr, n
 
 
@@ -941,11 +875,11 @@ def subsample_indices(
     random_state : int, RandomState or None
         Seed (:func:`sklearn.utils.check_random_state`); an int is reproducible.
     stratified : bool, default True
-        Keep the class proportions: each class gets ``n * count / N`` rounded
-        down, and the leftover indices go to the classes with the largest
-        remainders (ties broken at random). Unlike scikit-learn's splitters
-        this also works for ``n`` below the number of classes and for classes
-        with a single member. False draws uniformly.
+        Keep the class proportions with :func:`sklearn.utils.resample`: each
+        class gets ``n * count / N`` rounded down, and the leftover indices go
+        to the classes with the largest remainders (ties broken at random).
+        This works for ``n`` below the number of classes and for classes with
+        a single member. False draws uniformly.
 
     Returns
     -------
@@ -959,8 +893,6 @@ def subsample_indices(
     TypeError
         If ``n`` is not an integer.
     """
-    from sklearn.utils import check_random_state
-
     arr, n = _check_pool_args(y, n, minimum=0)
     rng = check_random_state(random_state)
     total = len(arr)
@@ -968,23 +900,8 @@ def subsample_indices(
         return np.arange(total, dtype=np.int64)
     if n == 0 or not stratified:
         return np.sort(rng.choice(total, size=n, replace=False)).astype(np.int64)
-    _, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
-    # exact integer quotas (largest-remainder method): no float rounding drift
-    quota = n * counts // total
-    remainder = n * counts % total
-    extra = n - int(quota.sum())
-    if extra:
-        # random tie-breaking: shuffle first, then a stable sort by remainder
-        order = rng.permutation(len(counts))
-        order = order[np.argsort(-remainder[order], kind="stable")]
-        # a positive remainder means quota < count, so +1 never exceeds a class
-        quota[order[:extra]] += 1
-    picked = [
-        rng.choice(np.flatnonzero(inverse == k), size=int(q), replace=False)
-        for k, q in enumerate(quota)
-        if q
-    ]
-    return np.sort(np.concatenate(picked)).astype(np.int64)
+    picked = resample(np.arange(total), replace=False, n_samples=n, stratify=arr, random_state=rng)
+    return np.sort(picked).astype(np.int64)
 
 
 def initial_labeled_indices(
@@ -1018,8 +935,6 @@ def initial_labeled_indices(
     TypeError
         If ``n`` is not an integer.
     """
-    from sklearn.utils import check_random_state
-
     arr, n = _check_pool_args(y, n, minimum=1)
     rng = check_random_state(random_state)
     total = len(arr)

@@ -101,3 +101,29 @@ def test_kill_mid_cycle_then_resume_matches_uninterrupted(tmp_path):
     # the cycles finished before the kill were kept, not redone
     assert [r["train_seconds"] for r in after[: len(before)]] == \
         [r["train_seconds"] for r in before]
+
+
+@pytest.mark.parametrize("bug", [ValueError("a bug, not the user's"), OSError("a bug too")])
+def test_other_errors_keep_their_traceback(monkeypatch, bug):
+    from moby_al_plugin.experiments import cli
+
+    def broken(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr(cli, "run_experiment", broken)
+    with pytest.raises(type(bug), match="a bug"):
+        cli.main(["run", "--no-progress", "--output", "unused"])
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys):
+    from moby_al_plugin import MoBYALError
+    from moby_al_plugin.experiments import cli
+
+    args = ["run", "--dataset", "nope", "--output", str(tmp_path / "o"), "--no-progress"]
+    assert cli.main(args) == 2
+    assert "unknown data set" in capsys.readouterr().err
+    for debug in (["--debug", *args], [*args, "--debug"]):
+        with pytest.raises(MoBYALError, match="unknown data set"):
+            cli.main(debug)
+    result = moby_al("--debug", "plot", "/nonexistent/results")
+    assert result.returncode == 1 and "Traceback" in result.stderr

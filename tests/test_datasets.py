@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+from moby_al_plugin import MoBYALError
 from moby_al_plugin import datasets as ds
 from moby_al_plugin.datasets import (
     DATASETS,
@@ -256,16 +257,36 @@ def test_image_folder_rgb_and_modes(tmp_path):
     assert load_image_folder(image_folder(tmp_path / "g"), grayscale=False).X_train.ndim == 4
 
 
-def test_image_folder_sixteen_bit_and_ignored_files(tmp_path):
+def test_image_folder_ignored_files(tmp_path):
     root = image_folder(tmp_path / "f", mode="L")
-    wide = np.full((6, 5), 65535, dtype=np.uint16)
-    Image.fromarray(wide).save(root / "dog" / "deep.png")
     (root / "dog" / "notes.txt").write_text("not an image")
+    (root / "dog" / ".hidden.png").write_bytes(b"ignored: hidden")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "0.png").write_bytes(b"ignored: a hidden folder is no class")
     (root / "loose.png").write_bytes(b"ignored: not inside a class folder")
-    data = load_image_folder(root, test_fraction=0.3)
-    X = np.concatenate([data.X_train, data.X_test])
-    assert X.shape == (9, 6, 5)
-    assert (X[:, 0, 0] == 255).sum() == 1
+    data = load_image_folder(root, test_fraction=0.25)
+    assert len(data.y_train) + len(data.y_test) == 8 and data.class_names == ("cat", "dog")
+
+
+def test_read_image_orientation_mode_and_size(tmp_path):
+    from moby_al_plugin import read_image
+
+    arr = np.zeros((4, 6, 3), np.uint8)
+    arr[0, :, 0] = 255  # a red top row
+    image = Image.fromarray(arr)
+    exif = image.getexif()
+    exif[0x0112] = 6  # orientation: the viewer turns the image 90 degrees clockwise
+    image.save(tmp_path / "turned.png", exif=exif)
+    turned = read_image(tmp_path / "turned.png")
+    assert turned.shape == (6, 4, 3) and turned.dtype == np.uint8
+    assert (turned[:, -1, 0] == 255).all() and (turned[:, :-1, 0] == 0).all()  # red on the right
+    assert read_image(tmp_path / "turned.png", mode="L", size=3).shape == (3, 3)
+    assert read_image(tmp_path / "turned.png", size=(2, 5)).shape == (2, 5, 3)
+    with pytest.raises(ValueError, match="mode"):
+        read_image(tmp_path / "turned.png", mode="CMYK")
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(MoBYALError, match="bad.png"):
+        read_image(tmp_path / "bad.png")
 
 
 def test_image_folder_resize(tmp_path):

@@ -1,21 +1,52 @@
-"""The public API: every exported name resolves, and the command starts light."""
+"""The public API: every exported name resolves, and the library stands alone."""
 
 from __future__ import annotations
 
+import json
+import pkgutil
 import subprocess
 import sys
+import time
 
 import moby_al_plugin
+import moby_al_plugin.experiments
 
 
 def test_every_public_name_resolves():
-    for name in moby_al_plugin.__all__:
-        assert getattr(moby_al_plugin, name) is not None, name
-    assert sorted(dir(moby_al_plugin)) == sorted(moby_al_plugin.__all__)
+    for package in (moby_al_plugin, moby_al_plugin.experiments):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, name
+        assert len(set(package.__all__)) == len(package.__all__)
 
 
-def test_command_line_parser_does_not_import_torch():
-    code = ("import sys; from moby_al_plugin.cli import build_parser; build_parser(); "
-            "print('torch' in sys.modules)")
+def test_experiment_names_left_the_library_namespace():
+    for name in ("run_experiment", "ExperimentConfig", "plot_learning_curves", "STRATEGIES"):
+        assert not hasattr(moby_al_plugin, name), name
+        assert hasattr(moby_al_plugin.experiments, name), name
+
+
+def test_library_imports_no_application_module_and_no_matplotlib():
+    library = sorted(
+        f"moby_al_plugin.{m.name}"
+        for m in pkgutil.iter_modules(moby_al_plugin.__path__)
+        if m.name not in ("experiments", "__main__")
+    )
+    assert "moby_al_plugin.kcenter" in library and "moby_al_plugin.datasets" in library
+    # a fresh interpreter: this test process has imported the application already
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {library!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith("
+        "('moby_al_plugin.experiments', 'matplotlib')))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert json.loads(out.stdout) == []
+
+
+def test_command_help_answers_quickly():
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "moby_al_plugin", "--help"], capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert "usage: moby-al" in out.stdout and "--debug" in out.stdout
+    # the eager library imports torch; that is accepted, a long wait is not
+    assert time.perf_counter() - started < 30

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import matplotlib.image as mpimg
 import pytest
 
-from moby_al_plugin.plots import plot_learning_curves
+from moby_al_plugin.experiments import plot_learning_curves
 
 from .test_results import RECORDS
 
@@ -27,3 +27,18 @@ def test_png_and_svg_are_valid_images(tmp_path):
 def test_no_records_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="No results"):
         plot_learning_curves([], tmp_path / "curves")
+
+
+def test_plotting_leaves_the_backend_and_pyplot_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")  # a user's choice, as a notebook makes one
+    try:
+        figures = plt.get_fignums()
+        plot_learning_curves(RECORDS, tmp_path / "curves")
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == figures
+    finally:
+        matplotlib.use(previous)

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from moby_al_plugin.results import (
+from moby_al_plugin.experiments.results import (
     atomic_write_text,
     format_table,
     learning_curve_area,

@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import auc
+
+from ..exceptions import DataNotFoundError
+from .config import ExperimentError
 
 __all__ = [
     "RESULT_FIELDS",
@@ -90,14 +94,14 @@ def read_records(folder: str | os.PathLike) -> list[dict]:
 
     Raises
     ------
-    FileNotFoundError
-        If the folder holds no ``results.jsonl``.
-    ValueError
+    DataNotFoundError
+        If the folder holds no ``results.jsonl`` (also a ``FileNotFoundError``).
+    ExperimentError
         If a line is not valid JSON.
     """
     path = Path(folder) / "results.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"No results in {folder}: {path.name} is missing.")
+        raise DataNotFoundError(f"No results in {folder}: {path.name} is missing.")
     records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -105,7 +109,7 @@ def read_records(folder: str | os.PathLike) -> list[dict]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}, line {number}, is not valid JSON: {exc}") from exc
+            raise ExperimentError(f"{path}, line {number}, is not valid JSON: {exc}") from exc
     return records
 
 
@@ -116,11 +120,11 @@ def learning_curve_area(n_labeled: Iterable[float], accuracy: Iterable[float]) -
     """
     x = np.asarray(list(n_labeled), dtype=float)
     y = np.asarray(list(accuracy), dtype=float)
-    order = np.argsort(x)
+    order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     if x.size < 2 or x[-1] == x[0]:
         return float(y.mean())
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0) / (x[-1] - x[0]))
+    return float(auc(x, y) / (x[-1] - x[0]))
 
 
 def summarize(records: Iterable[dict]) -> dict[str, dict]:

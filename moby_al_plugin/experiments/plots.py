@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
+from .config import ExperimentError
 from .results import summarize
 
 __all__ = ["plot_learning_curves"]
@@ -30,18 +34,20 @@ def plot_learning_curves(
 
     Raises
     ------
-    ValueError
+    ExperimentError
         If there are no records.
+
+    Notes
+    -----
+    The figure is a bare :class:`matplotlib.figure.Figure`, not a pyplot one:
+    nothing changes the caller's backend or opens a window, and no figure is
+    left registered with pyplot.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display is needed or wanted
-    import matplotlib.pyplot as plt
-
     summary = summarize(records)
     if not summary:
-        raise ValueError("No results to plot.")
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        raise ExperimentError("No results to plot.")
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
     for strategy in sorted(summary):
         stats = summary[strategy]
         x = stats["n_labeled"]
@@ -67,7 +73,7 @@ def plot_learning_curves(
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     # text stays text in the SVG, so it can be searched and edited
-    with plt.rc_context({"svg.fonttype": "none"}):
+    with rc_context({"svg.fonttype": "none"}):
         for suffix in (".png", ".svg"):
             # write beside, then rename: a killed run never leaves half an image
             target = stem.with_suffix(suffix)
@@ -75,5 +81,4 @@ def plot_learning_curves(
             fig.savefig(tmp, dpi=150, format=suffix[1:])
             tmp.replace(target)
             written.append(target)
-    plt.close(fig)
     return written

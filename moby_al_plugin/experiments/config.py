@@ -1,7 +1,7 @@
 """Experiment configuration: what defines an experiment's results.
 
-Kept free of heavy imports (torch, skorch, modAL) so that the command line
-parses arguments and prints help at once.
+It imports neither torch nor modAL at module level: reading a results
+folder's ``config.json`` needs neither.
 """
 
 from __future__ import annotations
@@ -9,14 +9,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["ExperimentError", "ExperimentConfig", "STRATEGY_NAMES"]
+from ..exceptions import MoBYALError
 
-# strategies by name; their definitions live in experiment.STRATEGIES
+__all__ = ["ExperimentError", "ExperimentConfig", "STRATEGY_NAMES", "DATA_VERSION"]
+
+# strategies by name; their definitions live in runner.STRATEGIES
 STRATEGY_NAMES = ("mobyv2al", "moby_random", "coreset", "random", "entropy", "margin",
                   "least_confidence")
 
 
-class ExperimentError(Exception):
+#: How pools and test sets are sub-sampled: 1 was the package's own stratified
+#: draw, 2 is :func:`sklearn.utils.resample`. Results of different versions
+#: were drawn from different images, so a run never resumes across versions.
+DATA_VERSION = 2
+
+
+class ExperimentError(MoBYALError):
     """A problem with an experiment's set-up, reported to the user in one line."""
 
 
@@ -65,6 +73,9 @@ class ExperimentConfig:
         "cpu" or "cuda".
     seeds : tuple of int
         One trial per seed.
+    data_version : int
+        How ``pool_size`` and ``test_size`` are drawn (:data:`DATA_VERSION`);
+        a ``config.json`` without it was written with version 1.
     """
 
     dataset: str = "digits"
@@ -89,6 +100,7 @@ class ExperimentConfig:
     stratified_initial: bool = True
     device: str = "cpu"
     seeds: tuple[int, ...] = field(default=(0,))
+    data_version: int = DATA_VERSION
 
     def __post_init__(self) -> None:
         # lists from JSON or argparse become tuples, so configs compare equal
@@ -102,7 +114,8 @@ class ExperimentConfig:
         ------
         ExperimentError
             Unknown backbone or strategy (with the valid names),
-            non-positive sizes, no seeds, duplicate seeds or strategies.
+            non-positive sizes, no seeds, duplicate seeds or strategies, a
+            ``data_version`` other than :data:`DATA_VERSION`.
         """
         unknown = [s for s in self.strategies if s not in STRATEGY_NAMES]
         if unknown or not self.strategies:
@@ -130,14 +143,25 @@ class ExperimentConfig:
             raise ExperimentError("at least one seed is needed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ExperimentError("a seed is listed twice")
+        if self.data_version != DATA_VERSION:
+            raise ExperimentError(
+                f"data_version {self.data_version} drew its pool and test set with an older "
+                f"sub-sampling; this version draws with data_version {DATA_VERSION}"
+            )
 
     def to_dict(self) -> dict:
+        """The configuration as JSON-ready values (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict) -> ExperimentConfig:
+        """The configuration stored by :meth:`to_dict`; unknown keys are ignored.
+
+        A mapping without ``data_version`` predates the field and gets 1.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
+        values = {"data_version": 1, **values}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
@@ -150,6 +174,6 @@ def _backbone_exists(name: str) -> bool:
 
 
 def _registered_backbones() -> list[str]:
-    from .backbones import available_backbones
+    from ..backbones import available_backbones
 
     return available_backbones()

@@ -7,8 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-# only the light configuration module at import: --help must not wait for torch
+from ..exceptions import MoBYALError
 from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
+from .plots import plot_learning_curves
+from .results import format_table, summarize
+from .runner import load_experiment, run_experiment
 
 __all__ = ["main", "build_parser"]
 
@@ -92,11 +95,19 @@ def _add_experiment_options(parser: argparse.ArgumentParser, strategies: tuple[s
     runs.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _add_debug_option(parser: argparse.ArgumentParser, default: object) -> None:
+    # accepted before and after the command; SUPPRESS keeps a sub-command's
+    # default from overwriting a --debug given before it
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the full traceback of an error instead of one line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moby-al",
         description="Self-supervised active learning (MoBYv2AL) with modAL.",
     )
+    _add_debug_option(parser, default=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run", help="run an active-learning experiment (default: digits, MoBYv2AL vs random)",
@@ -114,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("folder", help="results folder written by run or compare")
     plot.add_argument("--markdown", action="store_true",
                       help="print the table in Markdown, ready for a report")
+    for sub in (run, compare, plot):
+        _add_debug_option(sub, default=argparse.SUPPRESS)
     return parser
 
 
@@ -133,9 +146,6 @@ def _config_from(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experiment import run_experiment
-    from .results import format_table, summarize
-
     if args.trials < 1:
         raise ExperimentError(f"--trials must be at least 1, got {args.trials}")
     if args.resume and args.output is None:
@@ -159,10 +169,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .experiment import load_experiment
-    from .plots import plot_learning_curves
-    from .results import format_table, summarize
-
     config, records = load_experiment(args.folder)
     files = plot_learning_curves(records, Path(args.folder) / "learning_curves",
                                  title=f"{config.dataset}, {config.backbone}")
@@ -179,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["run"] + (argv if argv is not None else sys.argv[1:]))
     try:
         return _plot(args) if args.command == "plot" else _run(args)
-    except (ExperimentError, ValueError, FileNotFoundError, OSError) as exc:
+    except MoBYALError as exc:
+        # the user's data or settings: one line; anything else is a bug and
+        # keeps its traceback
+        if args.debug:
+            raise
         print(f"moby-al: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -29,23 +29,22 @@ import numpy as np
 from modAL.models import ActiveLearner
 from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
 
-from .callbacks import EpochProgress
-from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
-from .datasets import (
+from ..callbacks import EpochProgress
+from ..datasets import (
     ImageDataset,
     initial_labeled_indices,
     load_dataset,
     subsample_indices,
 )
-from .estimator import MoBYClassifier
+from ..estimator import MoBYClassifier
+from ..strategies import coreset_sampling, mobyv2al_sampling, random_sampling
+from .config import ExperimentConfig, ExperimentError
+from .plots import plot_learning_curves
 from .results import atomic_pickle, atomic_write_text, read_records, write_records
-from .strategies import coreset_sampling, mobyv2al_sampling, random_sampling
 
 __all__ = [
-    "ExperimentError",
     "StrategySpec",
     "STRATEGIES",
-    "ExperimentConfig",
     "run_experiment",
     "load_experiment",
 ]
@@ -87,9 +86,6 @@ STRATEGIES: dict[str, StrategySpec] = {
     "least_confidence": StrategySpec(False, uncertainty_sampling, False,
                                      "modAL least-confidence sampling"),
 }
-
-
-assert tuple(STRATEGIES) == STRATEGY_NAMES  # the light config module lists the same names
 
 
 def _derive_seed(seed: int, cycle: int, purpose: str) -> int:
@@ -163,12 +159,21 @@ class _OutputFolder:
             except (ValueError, TypeError) as exc:
                 raise ExperimentError(f"{config_file} is unreadable ({exc}); "
                                       "choose another --output") from exc
-            if stored != config:
-                changed = [k for k, v in config.to_dict().items() if stored.to_dict().get(k) != v]
+            changed = [k for k, v in config.to_dict().items() if stored.to_dict().get(k) != v]
+            if "data_version" in changed:
+                raise ExperimentError(
+                    f"{self.path} holds results drawn with data_version {stored.data_version} "
+                    f"(an older sub-sampling of the pool and test set) and cannot be continued "
+                    f"with data_version {config.data_version}; choose another --output"
+                )
+            # more cycles continue a finished or interrupted run: every choice of
+            # a cycle depends only on (seed, cycle), so the earlier ones stand
+            more_cycles = resume and changed == ["cycles"] and config.cycles > stored.cycles
+            if changed and not more_cycles:
                 raise ExperimentError(
                     f"{self.path} holds results of another configuration (differs in: "
                     f"{', '.join(changed)}); choose another --output, or resume with the "
-                    "same settings"
+                    "same settings (only --cycles may grow on --resume)"
                 )
             if not resume and any(self.state_dir.glob("*.pkl")):
                 raise ExperimentError(
@@ -282,29 +287,57 @@ def run_experiment(
         # warning is about modAL, not about anything the user can change
         warnings.filterwarnings("ignore", message="'force_all_finite' was renamed",
                                 category=FutureWarning)
+        session = _Session(config, data, folder, all_records, progress, log, bar)
         for trial, seed in enumerate(config.seeds):
             for strategy in config.strategies:
-                _run_one(config, data, folder, strategy, trial, seed,
-                         states[(strategy, trial)], all_records, progress, log, bar)
+                _run_one(_Run(session, strategy, trial, seed), states[(strategy, trial)])
     records = [r for rows in all_records.values() for r in rows]
     write_records(folder.path, records)
     if plot:
-        from .plots import plot_learning_curves
-
         plot_learning_curves(records, folder.path / "learning_curves",
                              title=f"{config.dataset}, {config.backbone}")
     return records
 
 
-def _run_one(config, data, folder, strategy, trial, seed, state, all_records, progress, log,
-             bar) -> None:
-    spec = STRATEGIES[strategy]
-    key = (strategy, trial)
+@dataclass
+class _Session:
+    """What every run of one experiment shares."""
+
+    config: ExperimentConfig
+    data: _PreparedData
+    folder: _OutputFolder
+    all_records: dict[tuple[str, int], list[dict]]
+    progress: bool | None
+    log: Callable[[str], Any]
+    bar: Any  # the tqdm bar of finished cycles
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One (trial, strategy) run of an experiment."""
+
+    session: _Session
+    strategy: str
+    trial: int
+    seed: int
+
+    @property
+    def spec(self) -> StrategySpec:
+        return STRATEGIES[self.strategy]
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.strategy, self.trial)
+
+
+def _run_one(run: _Run, state: _RunState | None) -> None:
+    config, data = run.session.config, run.session.data
+    spec, seed = run.spec, run.seed
     if state is not None and state.cycle >= config.cycles:
         return
     if state is None:
-        state = _first_cycle(config, data, folder, spec, strategy, trial, seed, progress)
-        _finish_cycle(folder, key, state, all_records, state.records[0], log, bar)
+        state = _first_cycle(run)
+        _finish_cycle(run, state)
     learner = ActiveLearner(estimator=state.net, query_strategy=spec.query)
     learner.X_training, learner.y_training = data.X[state.labeled], data.y[state.labeled]
     labeled = state.labeled
@@ -325,48 +358,49 @@ def _run_one(config, data, folder, strategy, trial, seed, state, all_records, pr
         learner.teach(data.X[new], data.y[new], X_unlabeled=data.X[remaining])
         train_seconds = time.perf_counter() - started
         labeled = np.concatenate([labeled, new])
-        record = _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds,
-                         query_seconds, new.tolist())
+        record = _record(run, learner, cycle, new.tolist(), train_seconds, query_seconds)
         state = _RunState(cycle, labeled, state.records + [record], learner.estimator)
-        _finish_cycle(folder, key, state, all_records, record, log, bar)
+        _finish_cycle(run, state)
 
 
-def _first_cycle(config, data, folder, spec, strategy, trial, seed, progress) -> _RunState:
+def _first_cycle(run: _Run) -> _RunState:
     """Cycle 0: the initial labelled set and its trained network.
 
     It depends only on the seed and on the kind of network, so it is trained
     once per (trial, network kind) and every strategy of that kind starts
     from a copy; its ``train_seconds`` is the cost of that one training.
     """
-    kind = "moby" if spec.self_supervised else "supervised"
-    shared = folder.load_first_cycle(kind, trial)
+    config, data, folder = run.session.config, run.session.data, run.session.folder
+    kind = "moby" if run.spec.self_supervised else "supervised"
+    shared = folder.load_first_cycle(kind, run.trial)
     if shared is not None:
-        return _RunState(0, shared.labeled, [{**shared.records[0], "strategy": strategy}],
+        return _RunState(0, shared.labeled, [{**shared.records[0], "strategy": run.strategy}],
                          shared.net)
-    labeled = initial_labeled_indices(data.y, config.initial_size, random_state=seed,
+    labeled = initial_labeled_indices(data.y, config.initial_size, random_state=run.seed,
                                       stratified=config.stratified_initial)
-    net = _make_net(config, spec, data, progress)
-    net.set_params(random_state=_derive_seed(seed, 0, "net"))
+    net = _make_net(config, run.spec, data, run.session.progress)
+    net.set_params(random_state=_derive_seed(run.seed, 0, "net"))
     unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
     started = time.perf_counter()
-    learner = ActiveLearner(estimator=net, query_strategy=spec.query,
+    learner = ActiveLearner(estimator=net, query_strategy=run.spec.query,
                             X_training=data.X[labeled], y_training=data.y[labeled],
                             X_unlabeled=data.X[unlabeled])
     train_seconds = time.perf_counter() - started
-    record = _record(strategy, trial, seed, 0, labeled, learner, data, train_seconds, 0.0, [])
+    record = _record(run, learner, 0, [], train_seconds, 0.0)
     state = _RunState(0, np.asarray(labeled), [record], net)
-    folder.save_first_cycle(kind, trial, state)
+    folder.save_first_cycle(kind, run.trial, state)
     return state
 
 
-def _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds, query_seconds,
-            queried) -> dict:
+def _record(run: _Run, learner: ActiveLearner, cycle: int, queried: list[int],
+            train_seconds: float, query_seconds: float) -> dict:
+    data = run.session.data
     return {
-        "strategy": strategy,
-        "trial": trial,
-        "seed": seed,
+        "strategy": run.strategy,
+        "trial": run.trial,
+        "seed": run.seed,
         "cycle": cycle,
-        "n_labeled": int(len(labeled)),
+        "n_labeled": int(len(learner.y_training)),
         "accuracy": float(learner.score(data.X_test, data.y_test)),
         "train_seconds": round(train_seconds, 3),
         "query_seconds": round(query_seconds, 3),
@@ -374,13 +408,17 @@ def _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds,
     }
 
 
-def _finish_cycle(folder, key, state, all_records, record, log, bar) -> None:
-    all_records[key] = list(state.records)
-    folder.save(key[0], key[1], state, all_records)
-    bar.update(1)
-    log(f"[{record['strategy']} trial {record['trial']}] cycle {record['cycle']}: "
+def _finish_cycle(run: _Run, state: _RunState) -> None:
+    session = run.session
+    record = state.records[-1]
+    session.all_records[run.key] = list(state.records)
+    session.folder.save(run.strategy, run.trial, state, session.all_records)
+    session.bar.update(1)
+    session.log(
+        f"[{record['strategy']} trial {record['trial']}] cycle {record['cycle']}: "
         f"{record['n_labeled']} labels, accuracy {100 * record['accuracy']:.1f}% "
-        f"(train {record['train_seconds']:.1f} s, query {record['query_seconds']:.2f} s)")
+        f"(train {record['train_seconds']:.1f} s, query {record['query_seconds']:.2f} s)"
+    )
 
 
 def load_experiment(output_dir: str | Path) -> tuple[ExperimentConfig, list[dict]]:

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moby_al_plugin.experiment import (
+from moby_al_plugin import MoBYALError
+from moby_al_plugin.experiments import (
     STRATEGIES,
+    STRATEGY_NAMES,
     ExperimentConfig,
     ExperimentError,
     load_experiment,
@@ -36,6 +38,15 @@ TINY = dict(
 def _deterministic(records):
     return [(r["strategy"], r["trial"], r["cycle"], r["n_labeled"], r["accuracy"], r["queried"])
             for r in records]
+
+
+def test_configuration_lists_the_runner_strategies():
+    # the configuration validates names without importing the runner
+    assert tuple(STRATEGIES) == STRATEGY_NAMES
+
+
+def test_experiment_errors_are_user_facing_errors():
+    assert issubclass(ExperimentError, MoBYALError) and issubclass(ExperimentError, ValueError)
 
 
 def test_digits_end_to_end(tmp_path):
@@ -114,7 +125,7 @@ def test_resume_after_completion_changes_nothing(tmp_path):
 
 
 def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
-    import moby_al_plugin.experiment as experiment
+    import moby_al_plugin.experiments.runner as experiment
 
     config = ExperimentConfig(**{**TINY, "cycles": 2})
     full = run_experiment(config, tmp_path / "full", progress=False, log=None, plot=False)
@@ -135,6 +146,39 @@ def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "_finish_cycle", original)
     resumed = run_experiment(config, out, resume=True, progress=False, log=None, plot=False)
     assert _deterministic(resumed) == _deterministic(full)
+
+
+def test_resume_may_raise_cycles_only(tmp_path):
+    out = tmp_path / "grow"
+    short = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 1})
+    run_experiment(short, out, progress=False, log=None, plot=False)
+    longer = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 2})
+    with pytest.raises(ExperimentError, match="another configuration.*cycles"):
+        run_experiment(longer, out, progress=False, log=None, plot=False)  # not without --resume
+    grown = run_experiment(longer, out, resume=True, progress=False, log=None, plot=False)
+    reference = run_experiment(longer, tmp_path / "ref", progress=False, log=None, plot=False)
+    assert _deterministic(grown) == _deterministic(reference)
+    assert load_experiment(out)[0] == longer
+    fewer = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 1})
+    with pytest.raises(ExperimentError, match="another configuration.*cycles"):
+        run_experiment(fewer, out, resume=True, progress=False, log=None, plot=False)
+    other = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 3, "epochs": 3})
+    with pytest.raises(ExperimentError, match="differs in: .*epochs"):
+        run_experiment(other, out, resume=True, progress=False, log=None, plot=False)
+
+
+def test_resume_refuses_results_of_the_old_subsampling(tmp_path):
+    config = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 1})
+    out = tmp_path / "old"
+    run_experiment(config, out, progress=False, log=None, plot=False)
+    stored = json.loads((out / "config.json").read_text())
+    del stored["data_version"]  # as written before the field existed
+    (out / "config.json").write_text(json.dumps(stored))
+    assert load_experiment(out)[0].data_version == 1
+    with pytest.raises(ExperimentError, match="data_version 1"):
+        run_experiment(config, out, resume=True, progress=False, log=None, plot=False)
+    with pytest.raises(ExperimentError, match="data_version"):
+        ExperimentConfig(**{**TINY, "data_version": 1}).validate()
 
 
 @pytest.mark.parametrize(

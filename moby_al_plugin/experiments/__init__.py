@@ -1,0 +1,29 @@
+"""The application built on the library: experiments, results, plots, the command.
+
+:func:`run_experiment` runs reproducible, resumable active-learning
+experiments described by an :class:`ExperimentConfig`; :mod:`.results`
+writes and summarises their records, :func:`plot_learning_curves` draws
+them, and :mod:`.cli` is the ``moby-al`` command. Nothing in
+:mod:`moby_al_plugin` (the library) imports this package.
+"""
+
+from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
+from .plots import plot_learning_curves
+from .results import format_table, learning_curve_area, read_records, summarize, write_records
+from .runner import STRATEGIES, StrategySpec, load_experiment, run_experiment
+
+__all__ = [
+    "ExperimentConfig",
+    "ExperimentError",
+    "STRATEGY_NAMES",
+    "STRATEGIES",
+    "StrategySpec",
+    "run_experiment",
+    "load_experiment",
+    "plot_learning_curves",
+    "summarize",
+    "format_table",
+    "learning_curve_area",
+    "read_records",
+    "write_records",
+]
