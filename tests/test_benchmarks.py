@@ -59,5 +59,19 @@ def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
 
 
 def test_kcenter_speed_quick(tmp_path):
-    result = _run("kcenter_speed.py", "--quick", tmp_path=tmp_path)
+    output = tmp_path / "kcenter.json"
+    result = _run("kcenter_speed.py", "--quick", "--output", str(output), tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    pools = [r for r in json.loads(output.read_text())["results"] if r["kind"] == "pool"]
+    assert pools
+    for pool in pools:
+        check = pool["check"]
+        # every pick is the float64 farthest point, or a float32 near-tie of it
+        assert check["mismatches"] == [], check["mismatches"]
+        assert check["steps"] == pool["picks"]
+        assert check["equal"] + len(check["near_ties"]) == check["steps"]
+        # the same picks as the authors' k-Center-Greedy, or a divergence at a near-tie
+        if not pool["identical_to_reference_run"]:
+            steps = [t["step"] for t in check["near_ties"]]
+            assert pool["first_difference_step"] in steps, pool["first_difference_step"]
+        assert pool["torch_cpu_identical"]
