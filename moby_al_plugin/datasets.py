@@ -339,11 +339,17 @@ _CIFAR10 = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.me
 # no flips ("digits") because a mirrored digit can read as another digit
 _TV_LAYOUT: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cifar10": ("CIFAR10", tuple(f"cifar-10-batches-py/{f}" for f in _CIFAR10), "natural"),
-    "cifar100": ("CIFAR100", tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta")),
-                 "natural"),
+    "cifar100": (
+        "CIFAR100",
+        tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta")),
+        "natural",
+    ),
     "svhn": ("SVHN", ("train_32x32.mat", "test_32x32.mat"), "digits"),
     "torchvision-fashion-mnist": (
-        "FashionMNIST", tuple(f"FashionMNIST/raw/{f}" for f in _FASHION_FILES), "fashion_mnist"),
+        "FashionMNIST",
+        tuple(f"FashionMNIST/raw/{f}" for f in _FASHION_FILES),
+        "fashion_mnist",
+    ),
 }
 # torchvision still reads the pre-0.8 cache of FashionMNIST when it is present
 _TV_FASHION_LEGACY = ("FashionMNIST/processed/training.pt", "FashionMNIST/processed/test.pt")
@@ -474,7 +480,9 @@ def _check_image_size(image_size: Any) -> tuple[int, int] | None:
     if len(pair) != 2 or not all(
         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair
     ):
-        raise MoBYALError(f"image_size must be an int or a (height, width) pair, got {image_size!r}")
+        raise MoBYALError(
+            f"image_size must be an int or a (height, width) pair, got {image_size!r}"
+        )
     if min(pair) < 1:
         raise MoBYALError(f"image_size must be positive, got {image_size!r}")
     return int(pair[0]), int(pair[1])

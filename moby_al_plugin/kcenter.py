@@ -1,16 +1,11 @@
 """Exact greedy k-center (core-set) selection with bounded memory.
 
-MoBYv2AL selects the samples to annotate with the greedy k-center heuristic
-(Sener & Savarese, 2018) on self-supervised embeddings:
-
-    p_k = argmax_i min_{c in centres} ||x_i - c||_2
-
-The usual implementation (Google's ``kCenterGreedy``) builds the dense
-``N x |labelled|`` float64 distance matrix and calls ``pairwise_distances``
-again for every pick. Here the distances to the initial centres are computed
-in tiles, and every pick costs one float32 matrix-vector product, with the
-squared-norm expansion taken around the mean of the features and the norms
-accumulated in float64.
+MoBYv2AL picks the samples to annotate with the greedy k-center heuristic
+(Sener & Savarese, 2018), ``p_k = argmax_i min_c ||x_i - c||``, on its
+embeddings. Google's ``kCenterGreedy``, which the authors call, builds the
+dense ``N x |labelled|`` float64 distance matrix; here the distances to the
+initial centres come in tiles, and every pick costs one float32
+matrix-vector product.
 
 Backends: numpy (OpenBLAS ``sgemv``) on the CPU, torch on CUDA. On the 2-core
 development machine ``benchmarks/kcenter_speed.py`` measured the numpy loop
@@ -22,6 +17,8 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,10 +77,9 @@ def k_center_greedy(
     TypeError
         If ``n`` or ``chunk_size`` is not an integer, or an input is not real.
     ValueError
-        If ``features`` is not 2-D or is empty, ``n`` is out of range,
-        ``initial_centers`` has the wrong shape, an input holds NaN, infinite
-        or float32-overflowing values, ``chunk_size < 1``, or ``device`` is
-        not an available CPU/CUDA device.
+        Wrong shapes, ``n`` out of range, NaN, infinite or float32-overflowing
+        values, ``chunk_size < 1``, or a device that is not an available CPU
+        or CUDA device.
 
     Warns
     -----
@@ -92,18 +88,15 @@ def k_center_greedy(
 
     Notes
     -----
-    ``min_dist[i]`` is the squared distance from point ``i`` to its nearest
-    centre (``+inf`` with none). Each step picks ``p = argmax(min_dist)``,
-    marks it ``-1`` (so duplicates are never returned twice) and updates
-    ``min_dist = minimum(min_dist, ||x - x_p||^2)``. ``argmax`` takes the
-    lowest index among exact ties: without initial centres the first pick is
-    index 0. With ``s`` the float32 mean of the features,
-    ``||x - c||^2 = ||x - s||^2 + ||c - s||^2 - 2 x.(c - s) + 2 s.(c - s)``:
-    the norms are summed once in float64, only ``d``-vectors are shifted, and
-    no ``N x d`` copy nor ``N x M`` matrix is made. The rounding error is about
-    ``6e-8 * ||s|| / spread`` relative, negligible for embeddings whose mean
-    is within a few spreads of the origin. Negative rounded squared distances
-    are clamped to 0.
+    Each step picks ``p = argmax(min_dist)`` (the lowest index among exact
+    ties, so index 0 first when there is no initial centre), marks it ``-1``
+    so that duplicates are never returned twice, and updates ``min_dist``
+    with ``||x - x_p||^2``. With ``s`` the float32 mean of the features,
+    ``||x - c||^2 = ||x - s||^2 + ||c - s||^2 - 2 (x - s).(c - s)``; the norms
+    are summed once in float64 and only ``d``-vectors are shifted, so neither
+    an ``N x d`` copy nor an ``N x M`` matrix is made. The relative rounding
+    error is about ``6e-8 * ||s|| / spread``: negligible for embeddings whose
+    mean lies within a few spreads of the origin.
 
     Examples
     --------
@@ -116,77 +109,84 @@ def k_center_greedy(
 
 
 def _k_center_greedy(
-    features: Any, n: Any, initial_centers: Any, *, device: Any, chunk_size: Any,
+    features: Any,
+    n: Any,
+    initial_centers: Any,
+    *,
+    device: Any,
+    chunk_size: Any,
     torch_on_cpu: bool = False,
 ) -> np.ndarray:
     """:func:`k_center_greedy`; ``torch_on_cpu`` times the torch loop on the CPU."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an integer, got {type(n).__name__} ({n!r})")
-    n = int(n)
-    if chunk_size is None:
-        chunk_size = _DEFAULT_CHUNK_SIZE
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
-        raise TypeError(f"chunk_size must be an integer or None, got {type(chunk_size).__name__}")
+    n = _integer(n, "n")
+    chunk_size = _DEFAULT_CHUNK_SIZE if chunk_size is None else _integer(chunk_size, "chunk_size")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     cuda_device = _resolve_device(device, features)
-    x = _as_array(features, "features")
-    if x.ndim != 2:
-        raise ValueError(
-            f"features must be a 2-D array of shape (N, d); got {x.ndim}-D "
-            f"array of shape {tuple(x.shape)}"
-        )
+    x = _matrix(features, "features")
     n_points, dim = (int(v) for v in x.shape)
     if n_points == 0:
         raise ValueError("features is empty (N=0): there is nothing to select")
-    if n < 1:
+    if not 1 <= n:
         raise ValueError(f"n must be >= 1, got n={n}")
     if n > n_points:
         raise ValueError(f"n={n} exceeds the number of candidates N={n_points}")
-    centres = None if initial_centers is None else _as_array(initial_centers, "initial_centers")
-    if centres is not None and centres.ndim == 1 and centres.shape[0] == 0:
-        centres = None  # e.g. []: no initial centre
-    if centres is not None:
-        if centres.ndim != 2:
-            raise ValueError(
-                f"initial_centers must be a 2-D array of shape (M, d); got "
-                f"{centres.ndim}-D array of shape {tuple(centres.shape)}"
-            )
-        if int(centres.shape[1]) != dim:
-            raise ValueError(
-                f"initial_centers has {int(centres.shape[1])} columns but features has d={dim} "
-                "columns"
-            )
-        centres = centres if centres.shape[0] else None
-    for name, a in (("features", x), ("initial_centers", centres)):
-        floating = a is not None and (
-            a.is_floating_point() if isinstance(a, torch.Tensor) else a.dtype.kind == "f"
+    centres = initial_centers
+    if centres is not None and not isinstance(centres, torch.Tensor):
+        centres = np.asarray(centres)
+    if centres is not None and not (centres.ndim == 1 and centres.shape[0] == 0):  # [] is none
+        centres = _matrix(centres, "initial_centers", dim)
+    centres = centres if centres is not None and centres.shape[0] else None
+    if isinstance(x, np.ndarray) or cuda_device is None:
+        # float32 on the host first: a device never holds a float64 copy, and
+        # numpy has no bfloat16
+        x = x.to("cpu", torch.float32).numpy() if isinstance(x, torch.Tensor) else x
+        x = np.asarray(x, dtype=np.float32)
+        if not (x.flags.c_contiguous or x.flags.f_contiguous):
+            x = np.ascontiguousarray(x)  # else matmul copies a strided view at every pick
+    if cuda_device is None and not torch_on_cpu:
+        return _greedy(_NUMPY, x, centres, n, chunk_size)
+    if cuda_device is not None:
+        _warn_if_tf32()
+    dev = cuda_device or torch.device("cpu")
+    x = torch.as_tensor(x).to(device=dev, dtype=torch.float32).contiguous()
+    return _greedy(_torch_backend(dev), x, centres, n, chunk_size)
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
+    return int(value)
+
+
+def _matrix(a: Any, name: str, dim: int | None = None) -> np.ndarray | torch.Tensor:
+    """A real 2-D numpy array or detached tensor, dtype unchanged, finite and float32-sized."""
+    if isinstance(a, torch.Tensor):
+        if a.is_complex():
+            raise TypeError(f"{name} must be real-valued, got dtype {a.dtype}")
+        a = a.detach()
+    else:
+        a = np.asarray(a)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be real-valued numeric, got dtype {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape {'(N, d)' if dim is None else '(M, d)'}; "
+            f"got {a.ndim}-D array of shape {tuple(a.shape)}"
         )
-        if floating and a.shape[0] and a.shape[1]:  # integers are finite and in range
-            # max and min need no temporary array, and NaN propagates through both
-            hi, lo = float(a.max()), float(a.min())
-            if not (np.isfinite(hi) and np.isfinite(lo)):
-                raise ValueError(f"{name} contains NaN or infinite values")
-            if max(hi, -lo) > _F32_MAX:
-                raise ValueError(
-                    f"{name} contains values too large for float32 (|value| up to "
-                    f"{max(hi, -lo):.3g})"
-                )
-    if cuda_device is not None or torch_on_cpu:
-        if cuda_device is not None:
-            _warn_if_tf32()
-        dev = cuda_device or torch.device("cpu")
-        if isinstance(x, np.ndarray):
-            # convert on the host, so the device never holds a float64 copy
-            x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        x32 = x.to(device=dev, dtype=torch.float32).contiguous()
-        return _greedy(_TorchOps(dev), x32, centres, n, chunk_size)
-    if isinstance(x, torch.Tensor):
-        x = x.to(device="cpu", dtype=torch.float32).numpy()  # numpy has no bfloat16
-    x32 = np.asarray(x, dtype=np.float32)
-    if not (x32.flags.c_contiguous or x32.flags.f_contiguous):
-        x32 = np.ascontiguousarray(x32)  # else matmul copies a strided view at every pick
-    return _greedy(_NumpyOps(), x32, centres, n, chunk_size)
+    if dim is not None and int(a.shape[1]) != dim:
+        raise ValueError(f"{name} has {int(a.shape[1])} columns but features has d={dim} columns")
+    floating = a.is_floating_point() if isinstance(a, torch.Tensor) else a.dtype.kind == "f"
+    if floating and a.shape[0] and a.shape[1]:  # integers are finite and in range
+        # max and min need no temporary array, and NaN propagates through both
+        hi, lo = float(a.max()), float(a.min())
+        if not (np.isfinite(hi) and np.isfinite(lo)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if max(hi, -lo) > _F32_MAX:
+            raise ValueError(
+                f"{name} contains values too large for float32 (|value| up to {max(hi, -lo):.3g})"
+            )
+    return a
 
 
 def _resolve_device(device: Any, features: Any) -> torch.device | None:
@@ -212,18 +212,6 @@ def _resolve_device(device: Any, features: Any) -> torch.device | None:
     return dev
 
 
-def _as_array(a: Any, name: str) -> np.ndarray | torch.Tensor:
-    """Numpy array or detached tensor of ``a``, dtype unchanged."""
-    if isinstance(a, torch.Tensor):
-        if a.is_complex():
-            raise TypeError(f"{name} must be real-valued, got dtype {a.dtype}")
-        return a.detach()
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be real-valued numeric, got dtype {arr.dtype}")
-    return arr
-
-
 def _warn_if_tf32() -> None:
     """Warn when cuBLAS may use TF32 (10-bit mantissa) for the float32 products.
 
@@ -243,76 +231,53 @@ def _warn_if_tf32() -> None:
         )
 
 
-class _NumpyOps:
-    """The few array operations of the greedy loop, on the CPU with numpy."""
+@dataclass(frozen=True)
+class _Backend:
+    """The operations of the greedy loop that numpy and torch spell differently."""
 
-    def f64(self, a: Any) -> np.ndarray:
-        if isinstance(a, torch.Tensor):
-            a = a.to(device="cpu", dtype=torch.float64).numpy()
-        return np.array(a, dtype=np.float64)  # a fresh copy, safe to modify
-
-    def f32(self, a: np.ndarray) -> np.ndarray:
-        return np.asarray(a, dtype=np.float32)
-
-    def full(self, n: int, value: float) -> np.ndarray:
-        return np.full(n, value, dtype=np.float32)
-
-    def argmax(self, a: np.ndarray) -> int:
-        return int(np.argmax(a))  # the first index among exact ties
-
-    def row_min(self, a: np.ndarray) -> np.ndarray:
-        return a.min(axis=1)
-
-    def matvec(self, x: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
-        np.matmul(x, v, out=out)  # in place: one sgemv, no new N-vector
-
-    def minimum(self, a: np.ndarray, b: np.ndarray) -> None:
-        np.minimum(a, b, out=a)
-
-    def clamp(self, a: np.ndarray) -> None:
-        np.maximum(a, 0.0, out=a)  # rounding can make d^2 slightly negative
-
-    def picks(self, picks: list) -> np.ndarray:
-        return np.asarray(picks, dtype=np.int64)
+    f64: Callable[[Any], Any]  # a fresh float64 copy, safe to modify in place
+    f32: Callable[[Any], Any]
+    full: Callable[[int, float], Any]  # a float32 vector
+    row_min: Callable[[Any], Any]
+    matvec: Callable[[Any, Any, Any], Any]  # into its third argument: no new N-vector
+    minimum: Callable[[Any, Any], Any]  # in place, into the first
+    clamp: Callable[[Any], Any]  # in place: rounding can make d^2 slightly negative
+    concat: Callable[[list], np.ndarray]
 
 
-class _TorchOps(_NumpyOps):
-    """The same operations with torch on ``device``."""
+def _numpy_f64(a: Any) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.to(device="cpu", dtype=torch.float64).numpy()
+    return np.array(a, dtype=np.float64)
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
 
-    def f64(self, a: Any) -> torch.Tensor:
-        return torch.as_tensor(a).to(device=self.device, dtype=torch.float64, copy=True)
+_NUMPY = _Backend(
+    f64=_numpy_f64,
+    f32=lambda a: np.asarray(a, dtype=np.float32),
+    full=lambda n, value: np.full(n, value, dtype=np.float32),
+    row_min=lambda a: a.min(axis=1),
+    matvec=lambda x, v, out: np.matmul(x, v, out=out),
+    minimum=lambda a, b: np.minimum(a, b, out=a),
+    clamp=lambda a: np.maximum(a, 0.0, out=a),
+    concat=lambda picks: np.concatenate(picks).astype(np.int64),
+)
 
-    def f32(self, a: torch.Tensor) -> torch.Tensor:
-        return a.to(torch.float32)
 
-    def full(self, n: int, value: float) -> torch.Tensor:
-        return torch.full((n,), value, dtype=torch.float32, device=self.device)
-
-    def argmax(self, a: torch.Tensor) -> torch.Tensor:
-        # the pick stays on the device: the loop never waits for the host
-        return torch.argmax(a).reshape(1)
-
-    def row_min(self, a: torch.Tensor) -> torch.Tensor:
-        return a.amin(dim=1)
-
-    def matvec(self, x: torch.Tensor, v: torch.Tensor, out: torch.Tensor) -> None:
-        torch.mv(x, v, out=out)
-
-    def minimum(self, a: torch.Tensor, b: torch.Tensor) -> None:
-        torch.minimum(a, b, out=a)
-
-    def clamp(self, a: torch.Tensor) -> None:
-        a.clamp_(min=0.0)
-
-    def picks(self, picks: list) -> np.ndarray:
-        return torch.cat(picks).cpu().numpy().astype(np.int64)
+def _torch_backend(device: torch.device) -> _Backend:
+    return _Backend(
+        f64=lambda a: torch.as_tensor(a).to(device=device, dtype=torch.float64, copy=True),
+        f32=lambda a: a.to(torch.float32),
+        full=lambda n, value: torch.full((n,), value, dtype=torch.float32, device=device),
+        row_min=lambda a: a.amin(dim=1),
+        matvec=lambda x, v, out: torch.mv(x, v, out=out),
+        minimum=lambda a, b: torch.minimum(a, b, out=a),
+        clamp=lambda a: a.clamp_(min=0.0),
+        concat=lambda picks: torch.cat(picks).cpu().numpy().astype(np.int64),
+    )
 
 
 @torch.no_grad()
-def _greedy(ops: _NumpyOps, x: Any, centres: Any, n: int, chunk_size: int) -> np.ndarray:
+def _greedy(ops: _Backend, x: Any, centres: Any, n: int, chunk_size: int) -> np.ndarray:
     n_points, dim = x.shape
     # float64 blocks of rows take as many bytes as chunk_size float32 elements
     rows = max(1, chunk_size // max(2 * dim, 1))
@@ -353,18 +318,20 @@ def _greedy(ops: _NumpyOps, x: Any, centres: Any, n: int, chunk_size: int) -> np
     picks = []
     buf = ops.full(n_points, 0.0)
     for k in range(n):
-        p = ops.argmax(min_d)
+        # the first index among exact ties; a 1-element index keeps a CUDA pick on
+        # the device, so the loop never waits for the host
+        p = min_d.argmax().reshape(1)
         picks.append(p)
         min_d[p] = -1.0  # distances are >= 0: p never wins again
         if k == n - 1:
             break  # the last update would be wasted work
-        w, offset = weights(x[p])
-        ops.matvec(x, w.reshape(-1), buf)
+        w, offset = weights(x[p][0])
+        ops.matvec(x, w, buf)
         buf += sq_x
-        buf += offset.reshape(-1)
+        buf += offset
         ops.clamp(buf)
         ops.minimum(min_d, buf)
-    return ops.picks(picks)
+    return ops.concat(picks)
 
 
 def _overflow_error(name: str) -> ValueError:
