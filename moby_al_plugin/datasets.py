@@ -13,6 +13,7 @@ a first labelled set.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import numbers
@@ -46,6 +47,7 @@ __all__ = [
     "load_torchvision_dataset",
     "IMAGE_EXTENSIONS",
     "load_image_folder",
+    "read_image",
     "load_npz",
     "DATASETS",
     "available_datasets",
@@ -87,7 +89,6 @@ def load_digits_dataset(test_size: float = 0.25, random_state: int = 0) -> Image
 
     Pixels (0-16 in the source) are scaled to [0, 1].
     """
-
     digits = load_digits()
     X = (digits.images / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
@@ -197,60 +198,39 @@ _FASHION_FILES = (
 
 def _fashion_help(root: Path) -> str:
     return (
-        "To get the files: on Debian/Ubuntu run 'apt-get install dataset-fashion-mnist' "
-        f"(it installs them in {DEFAULT_FASHION_MNIST_ROOT}), or download the four IDX "
-        "files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-        "t10k-labels-idx1-ubyte, gzipped or not) from the Fashion-MNIST project "
-        f"(github.com/zalandoresearch/fashion-mnist) into {root} and pass that folder "
-        "as --data-root / root=."
+        "To get the files: on Debian/Ubuntu run 'apt-get install dataset-fashion-mnist' (it "
+        f"installs them in {DEFAULT_FASHION_MNIST_ROOT}), or download the four IDX files "
+        f"({', '.join(_FASHION_FILES)}, gzipped or not) from the Fashion-MNIST project "
+        f"(github.com/zalandoresearch/fashion-mnist) into {root} and pass that folder as "
+        "--data-root / root=."
     )
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one uint8 IDX file (gzipped when its name ends in ``.gz``).
-
-    Raises
-    ------
-    ValueError
-        If the file cannot be decompressed, has the wrong magic number, or its
-        payload length disagrees with the dimensions in its header.
-    """
+    """One uint8 IDX file (gzipped when its name ends in ``.gz``), its header checked."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         # a truncated .gz ends early (EOFError); a corrupt one fails to inflate
         raise MoBYALError(f"{path}: not a valid gzip file ({exc})") from exc
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
+    ndim, header = magic & 0xFF, 4 + 4 * (magic & 0xFF)
     if len(raw) < header:
-        raise MoBYALError(
-            f"{path}: truncated IDX file: {len(raw)} bytes, shorter than its {header}-byte header"
-        )
+        raise MoBYALError(f"{path}: truncated IDX file: {len(raw)} bytes, shorter than its header")
     found = int.from_bytes(raw[:4], "big")
     if found != magic:
-        kind = "images" if magic == _IDX_IMAGES_MAGIC else "labels"
         raise MoBYALError(
-            f"{path}: wrong magic number 0x{found:08x}, expected 0x{magic:08x} "
-            f"(an IDX file of uint8 {kind} with {ndim} dimension(s))"
+            f"{path}: wrong magic number 0x{found:08x}, expected 0x{magic:08x} (an IDX file of "
+            f"uint8 {'images' if magic == _IDX_IMAGES_MAGIC else 'labels'})"
         )
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = math.prod(dims)
-    payload = len(raw) - header
-    if payload < expected:
+    expected, payload = math.prod(dims), len(raw) - header
+    if payload != expected:
+        what = "truncated" if payload < expected else "corrupt (trailing bytes)"
         raise MoBYALError(
-            f"{path}: truncated IDX file: the header declares shape {dims} "
-            f"({expected} bytes of data) but only {payload} bytes follow"
+            f"{path}: {what} IDX file: the header declares shape {dims} ({expected} bytes of "
+            f"data) but {payload} bytes follow"
         )
-    if payload > expected:
-        raise MoBYALError(
-            f"{path}: corrupt IDX file: {payload - expected} unexpected trailing bytes after "
-            f"the {expected} bytes declared by the header (shape {dims})"
-        )
-    # copy: frombuffer over bytes is read-only, and users may edit their arrays
+    # a copy: frombuffer over bytes is read-only, and users may edit their arrays
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
@@ -260,25 +240,23 @@ def load_fashion_mnist(root: PathLike | None = None) -> ImageDataset:
     Parameters
     ----------
     root : str or os.PathLike, optional
-        Folder holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each plain or
-        gzipped (``.gz``; the plain file wins when both exist). Defaults to
+        Folder of the four IDX files, each plain or gzipped (``.gz``; the
+        plain file wins when both exist); default
         :data:`DEFAULT_FASHION_MNIST_ROOT`.
 
     Returns
     -------
     ImageDataset
-        ``uint8`` images of shape (N, 28, 28), ``int64`` labels 0-9, the
-        ``"fashion_mnist"`` view preset and :data:`FASHION_MNIST_CLASSES`.
+        uint8 images (N, 28, 28), int64 labels 0-9, the ``"fashion_mnist"``
+        view preset and :data:`FASHION_MNIST_CLASSES`.
 
     Raises
     ------
-    FileNotFoundError
-        If the folder or one of the files is missing; the message says how to
-        get them.
-    ValueError
-        If a file is corrupt or truncated, the label and image counts differ,
-        the train and test image sizes differ, or a label lies outside 0-9.
+    DataNotFoundError
+        If the folder or a file is missing; the message says how to get them.
+    MoBYALError
+        If a file is corrupt or truncated, counts or image sizes disagree, or
+        a label lies outside 0-9.
     TypeError
         If ``root`` is not a path.
     """
@@ -287,49 +265,32 @@ def load_fashion_mnist(root: PathLike | None = None) -> ImageDataset:
         raise DataNotFoundError(
             f"Fashion-MNIST folder not found: {folder}. {_fashion_help(folder)}"
         )
-    paths: dict[str, Path] = {}
-    missing = []
-    for base in _FASHION_FILES:
-        for candidate in (folder / base, folder / f"{base}.gz"):
-            if candidate.is_file():
-                paths[base] = candidate
-                break
-        else:
-            missing.append(f"{base}[.gz]")
+    paths = {
+        b: next((p for p in (folder / b, folder / f"{b}.gz") if p.is_file()), None)
+        for b in _FASHION_FILES
+    }
+    missing = [f"{b}[.gz]" for b, p in paths.items() if p is None]
     if missing:
         raise DataNotFoundError(
             f"Fashion-MNIST files missing in {folder}: {', '.join(missing)}. "
             f"{_fashion_help(folder)}"
         )
-
-    def pair(prefix: str) -> tuple[np.ndarray, np.ndarray]:
-        img_path = paths[f"{prefix}-images-idx3-ubyte"]
-        lab_path = paths[f"{prefix}-labels-idx1-ubyte"]
-        X = _read_idx(img_path, _IDX_IMAGES_MAGIC)
-        y = _read_idx(lab_path, _IDX_LABELS_MAGIC).astype(np.int64)
+    parts = []
+    for prefix in ("train", "t10k"):
+        images, labels = paths[f"{prefix}-images-idx3-ubyte"], paths[f"{prefix}-labels-idx1-ubyte"]
+        X, y = _read_idx(images, _IDX_IMAGES_MAGIC), _read_idx(labels, _IDX_LABELS_MAGIC)
         if len(X) != len(y):
-            raise MoBYALError(
-                f"{lab_path} holds {len(y)} labels but {img_path} holds {len(X)} images"
-            )
+            raise MoBYALError(f"{labels} holds {len(y)} labels but {images} holds {len(X)} images")
         if y.size and y.max() > 9:
-            raise MoBYALError(f"{lab_path}: labels must lie in 0..9, found {int(y.max())}")
-        return X, y
-
-    X_train, y_train = pair("train")
-    X_test, y_test = pair("t10k")
-    if X_train.shape[1:] != X_test.shape[1:]:
+            raise MoBYALError(f"{labels}: labels must lie in 0..9, found {int(y.max())}")
+        parts += [X, y.astype(np.int64)]
+    if parts[0].shape[1:] != parts[2].shape[1:]:
         raise MoBYALError(
-            f"Fashion-MNIST in {folder}: training images are {X_train.shape[1:]} but test "
-            f"images are {X_test.shape[1:]}"
+            f"Fashion-MNIST in {folder}: training images are {parts[0].shape[1:]} but test "
+            f"images are {parts[2].shape[1:]}"
         )
     return ImageDataset(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        name="fashion-mnist",
-        view_preset="fashion_mnist",
-        class_names=FASHION_MNIST_CLASSES,
+        *parts, name="fashion-mnist", view_preset="fashion_mnist", class_names=FASHION_MNIST_CLASSES
     )
 
 
@@ -352,7 +313,7 @@ _TV_LAYOUT: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
 }
 # torchvision still reads the pre-0.8 cache of FashionMNIST when it is present
-_TV_FASHION_LEGACY = ("FashionMNIST/processed/training.pt", "FashionMNIST/processed/test.pt")
+_TV_LEGACY = ("FashionMNIST/processed/training.pt", "FashionMNIST/processed/test.pt")
 
 #: Names accepted by :func:`load_torchvision_dataset`.
 TORCHVISION_DATASETS: tuple[str, ...] = tuple(_TV_LAYOUT)
@@ -390,81 +351,67 @@ def _torchvision_arrays(ds: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_torchvision_dataset(name: str, root: PathLike) -> ImageDataset:
-    """Load a torchvision data set already on disk, as uint8 numpy arrays.
+    """A torchvision data set already on disk, as uint8 numpy arrays (never downloaded).
 
     Parameters
     ----------
     name : {"cifar10", "cifar100", "svhn", "torchvision-fashion-mnist"}
         Case-insensitive; ``_`` and ``-`` are interchangeable.
     root : str or os.PathLike
-        The ``root`` torchvision was given when the files were downloaded:
-        ``root/cifar-10-batches-py/``, ``root/cifar-100-python/``,
-        ``root/train_32x32.mat`` + ``root/test_32x32.mat`` (SVHN) or
-        ``root/FashionMNIST/raw/`` (uncompressed IDX files).
+        The ``root`` torchvision was given when the files were downloaded.
 
     Returns
     -------
     ImageDataset
-        Train and test splits (SVHN's ``extra`` split is not used). CIFAR and
-        SVHN images are (N, 32, 32, 3), Fashion-MNIST (N, 28, 28), all uint8.
-        View presets: ``"natural"`` for CIFAR, ``"digits"`` for SVHN (no
-        flips: a mirrored digit can read as another one), ``"fashion_mnist"``.
+        Train and test splits (not SVHN's ``extra``): CIFAR and SVHN images
+        (N, 32, 32, 3), Fashion-MNIST (N, 28, 28). View presets ``"natural"``
+        for CIFAR, ``"digits"`` for SVHN (no flips), ``"fashion_mnist"``.
 
     Raises
     ------
-    ValueError
-        Unknown name, ``root`` is None, or torchvision rejects the files
-        (checksum mismatch, corrupt content).
-    FileNotFoundError
+    MoBYALError
+        Unknown name, no ``root``, or torchvision rejects the files (checksum
+        mismatch, corrupt content).
+    DataNotFoundError
         If ``root`` or an expected file is missing; the message shows the
-        expected layout. Nothing is downloaded (``download=False``).
-    TypeError
-        If ``root`` is not a path.
+        expected layout and how to download it.
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in _TV_LAYOUT:
         raise MoBYALError(
             f"unknown torchvision data set {name!r}; valid names: {', '.join(_TV_LAYOUT)}"
         )
-    if root is None:
-        raise MoBYALError(
-            f"data set {key!r} needs the folder holding its files: pass --data-root / root="
-        )
-    folder = _as_path(root, "root")
+    folder = _as_path(_need_root(key, root), "root")
     cls_name, files, preset = _TV_LAYOUT[key]
     missing = [f for f in files if not (folder / f).is_file()]
-    if missing and key == "torchvision-fashion-mnist":
-        if all((folder / f).is_file() for f in _TV_FASHION_LEGACY):
-            missing = []
+    if key == "torchvision-fashion-mnist" and all((folder / f).is_file() for f in _TV_LEGACY):
+        missing = []
     if not folder.is_dir() or missing:
         what = "folder not found" if not folder.is_dir() else "missing " + ", ".join(missing)
         raise DataNotFoundError(
             f"{key} under {folder}: {what}. torchvision expects, under root: "
             f"{', '.join(files)}. {_tv_download_hint(key, folder)}"
         )
-
-    cls = getattr(tvd, cls_name)
+    splits = (
+        [{"split": "train"}, {"split": "test"}]
+        if key == "svhn"
+        else [{"train": True}, {"train": False}]
+    )
     try:
-        if key == "svhn":
-            train = cls(str(folder), split="train", download=False)
-            test = cls(str(folder), split="test", download=False)
-        else:
-            train = cls(str(folder), train=True, download=False)
-            test = cls(str(folder), train=False, download=False)
+        train, test = (getattr(tvd, cls_name)(str(folder), download=False, **s) for s in splits)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as exc:
         # the files exist, so torchvision's "not found or corrupted" means corrupted
         raise MoBYALError(
             f"torchvision could not read {key} under {folder} (checksum mismatch or corrupt "
             f"file): {exc}. {_tv_download_hint(key, folder)}"
         ) from exc
-    X_train, y_train = _torchvision_arrays(train, key)
-    X_test, y_test = _torchvision_arrays(test, key)
-    if key == "svhn":
-        class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
-    else:
-        class_names = tuple(str(c) for c in getattr(train, "classes", ()))
+    classes = tuple("0123456789") if key == "svhn" else tuple(map(str, train.classes))
     return ImageDataset(
-        X_train, y_train, X_test, y_test, name=key, view_preset=preset, class_names=class_names
+        *_torchvision_arrays(train, key),
+        *_torchvision_arrays(test, key),
+        name=key,
+        view_preset=preset,
+        class_names=classes,
     )
 
 
@@ -761,55 +708,31 @@ def _need_root(name: str, root: PathLike | None) -> PathLike:
     return root
 
 
-def _entry_digits(root: PathLike | None = None, **kwargs: Any) -> ImageDataset:
-    # bundled with scikit-learn: root is ignored
-    return load_digits_dataset(**kwargs)
-
-
-def _entry_fashion(root: PathLike | None = None, **kwargs: Any) -> ImageDataset:
-    return load_fashion_mnist(root, **kwargs)
-
-
-def _entry_torchvision(name: str) -> Callable[..., ImageDataset]:
-    def entry(root: PathLike | None = None) -> ImageDataset:
-        return load_torchvision_dataset(name, _need_root(name, root))
-
-    entry.__name__ = f"_entry_{name.replace('-', '_')}"
-    entry.__doc__ = f"Load {name!r} with :func:`load_torchvision_dataset` (root required)."
-    return entry
-
-
-def _entry_folder(root: PathLike | None = None, **kwargs: Any) -> ImageDataset:
-    return load_image_folder(_need_root("image-folder", root), **kwargs)
-
-
-def _entry_npz(root: PathLike | None = None, **kwargs: Any) -> ImageDataset:
-    return load_npz(_need_root("npz", root), **kwargs)
-
-
 #: Loader of each data set name, called as ``DATASETS[name](root, **kwargs)``.
 #: ``"digits"`` ignores ``root``; ``"fashion-mnist"`` defaults it to
 #: :data:`DEFAULT_FASHION_MNIST_ROOT`; the others require it (for ``"npz"``
 #: it is the file). Read-only: :func:`load_dataset` is the usual entry point.
 DATASETS: Mapping[str, Callable[..., ImageDataset]] = MappingProxyType(
     {
-        "digits": _entry_digits,
-        "fashion-mnist": _entry_fashion,
-        **{name: _entry_torchvision(name) for name in _TV_LAYOUT},
-        "image-folder": _entry_folder,
-        "npz": _entry_npz,
+        "digits": lambda root=None, **kwargs: load_digits_dataset(**kwargs),
+        "fashion-mnist": lambda root=None, **kwargs: load_fashion_mnist(root, **kwargs),
+        **{
+            name: functools.partial(
+                lambda name, root=None: load_torchvision_dataset(name, root), name
+            )
+            for name in _TV_LAYOUT
+        },
+        "image-folder": lambda root=None, **kwargs: load_image_folder(
+            _need_root("image-folder", root), **kwargs
+        ),
+        "npz": lambda root=None, **kwargs: load_npz(_need_root("npz", root), **kwargs),
     }
 )
 _ALIASES = {"fashionmnist": "fashion-mnist"}
 
 
 def available_datasets() -> list[str]:
-    """Names accepted by :func:`load_dataset`, in registry order.
-
-    Returns
-    -------
-    list of str
-    """
+    """Names accepted by :func:`load_dataset`, in registry order."""
     return list(DATASETS)
 
 
@@ -835,10 +758,10 @@ def load_dataset(name: str, root: PathLike | None = None, **kwargs: Any) -> Imag
 
     Raises
     ------
-    ValueError
+    MoBYALError
         Unknown name (the message lists the valid ones), a required ``root``
-        not given, or anything the loader raises as ``ValueError``.
-    FileNotFoundError
+        not given, or what the loader raises.
+    DataNotFoundError
         If the data are not where ``root`` says.
     TypeError
         If ``name`` is not a string, or a keyword is not one the loader takes.
