@@ -42,8 +42,9 @@ def write_json(name: str, payload: dict) -> Path:
     return path
 
 
-def run_and_report(config, name: str, output: str | None, *, resume: bool, quick: bool,
-                   targets=None, **extra) -> dict:
+def run_and_report(
+    config, name: str, output: str | None, *, resume: bool, quick: bool, targets=None, **extra
+) -> dict:
     """Run an experiment, print its table, write ``<name>.json`` beside the run folder.
 
     ``targets(summary) -> dict``, when given, prints and returns the checks
@@ -55,12 +56,22 @@ def run_and_report(config, name: str, output: str | None, *, resume: bool, quick
 
     output = output or str(RESULTS / name)
     started = time.perf_counter()
-    records = run_experiment(config, output, resume=resume, progress=False if quick else None,
-                             log=None if quick else print)
+    records = run_experiment(
+        config,
+        output,
+        resume=resume,
+        progress=False if quick else None,
+        log=None if quick else print,
+    )
     summary = summarize(records)
     print(format_table(summary))
-    payload = {"machine": machine_info(), **extra, "config": config.to_dict(),
-               "wall_seconds": round(time.perf_counter() - started, 1), "summary": summary}
+    payload = {
+        "machine": machine_info(),
+        **extra,
+        "config": config.to_dict(),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "summary": summary,
+    }
     if targets is not None:
         payload["targets"] = targets(summary)
     path = write_json(f"{name}.json", payload)

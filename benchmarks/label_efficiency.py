@@ -74,8 +74,15 @@ def main(argv=None) -> dict:
         **VARIANTS[args.variant],
     )
     name = f"label_efficiency-{args.variant}" + ("-quick" if args.quick else "")
-    payload = run_and_report(config, name, args.output, resume=args.resume, quick=args.quick,
-                             variant=args.variant, targets=_targets)
+    payload = run_and_report(
+        config,
+        name,
+        args.output,
+        resume=args.resume,
+        quick=args.quick,
+        variant=args.variant,
+        targets=_targets,
+    )
     return payload
 
 
@@ -84,20 +91,26 @@ def _targets(summary: dict) -> dict:
     if "mobyv2al" not in summary:
         return {}
     ours = dict(zip(summary["mobyv2al"]["n_labeled"], summary["mobyv2al"]["mean"]))
-    others = {name: dict(zip(s["n_labeled"], s["mean"]))
-              for name, s in summary.items() if name != "mobyv2al"}
-    ahead = {int(n): all(acc > o.get(n, -1.0) for o in others.values())
-             for n, acc in ours.items()}
+    others = {
+        name: dict(zip(s["n_labeled"], s["mean"]))
+        for name, s in summary.items()
+        if name != "mobyv2al"
+    }
+    ahead = {int(n): all(acc > o.get(n, -1.0) for o in others.values()) for n, acc in ours.items()}
     checks = {"ahead_of_all_at": ahead}
     if "random" in others:
         early = sorted(ours)[:2]
         checks["points_over_random_at"] = {
             int(n): round(100 * (ours[n] - others["random"][n]), 2) for n in early
         }
-    lines = [f"  {n} labels: {'ahead of every other strategy' if ok else 'NOT ahead'}"
-             for n, ok in ahead.items()]
-    lines += [f"  {n} labels: {gap:+.1f} points over random (target +5)"
-              for n, gap in checks.get("points_over_random_at", {}).items()]
+    lines = [
+        f"  {n} labels: {'ahead of every other strategy' if ok else 'NOT ahead'}"
+        for n, ok in ahead.items()
+    ]
+    lines += [
+        f"  {n} labels: {gap:+.1f} points over random (target +5)"
+        for n, gap in checks.get("points_over_random_at", {}).items()
+    ]
     print("targets (MoBYv2AL):\n" + "\n".join(lines))
     return checks
 

@@ -23,6 +23,19 @@ from moby_al_plugin import MoBYClassifier, load_digits_dataset, mobyv2al_samplin
 warnings.filterwarnings("ignore", message="'force_all_finite' was renamed")
 
 
+def build_net(epochs: int, seed: int) -> MoBYClassifier:
+    """The network of this example: a small CNN for the 8x8 digits."""
+    return MoBYClassifier(
+        backbone="small_cnn",
+        max_epochs=epochs,
+        batch_size=32,
+        queue_size=1024,
+        views="digits",  # no flips: a mirrored 2 is not a 2
+        classes=list(range(10)),
+        random_state=seed,
+    )
+
+
 def main(argv: list[str] | None = None) -> list[float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--initial", type=int, default=100, help="initial labelled images")
@@ -38,15 +51,7 @@ def main(argv: list[str] | None = None) -> list[float]:
     start, rest = order[: args.initial], order[args.initial :]
     X_pool, y_oracle = data.X_train[rest], data.y_train[rest]  # y_oracle plays the annotator
 
-    net = MoBYClassifier(
-        backbone="small_cnn",
-        max_epochs=args.epochs,
-        batch_size=32,
-        queue_size=1024,
-        views="digits",  # no flips: a mirrored 2 is not a 2
-        classes=list(range(10)),
-        random_state=args.seed,
-    )
+    net = build_net(args.epochs, args.seed)
     t0 = time.perf_counter()
     learner = ActiveLearner(
         estimator=net,
@@ -63,8 +68,10 @@ def main(argv: list[str] | None = None) -> list[float]:
         learner.teach(X_pool[idx], y_oracle[idx], X_unlabeled=remaining)
         X_pool, y_oracle = remaining, np.delete(y_oracle, idx)
         accuracies.append(learner.score(data.X_test, data.y_test))
-        print(f"cycle {cycle}: {len(learner.X_training):4d} labels, "
-              f"test accuracy {accuracies[-1]:.3f}")
+        print(
+            f"cycle {cycle}: {len(learner.X_training):4d} labels, "
+            f"test accuracy {accuracies[-1]:.3f}"
+        )
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return accuracies
 

@@ -146,6 +146,18 @@ def _labels_int64(y: Any, source: str) -> np.ndarray:
     return out
 
 
+def _images_and_labels(
+    X: Any, y: Any, source: str, part: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Checked images and labels of one part (``X{part}``, ``y{part}``) of equal length."""
+    X, y = _images(X, f"{source} X{part}"), _labels_int64(y, f"{source} y{part}")
+    if len(X) != len(y):
+        raise MoBYALError(
+            f"{source}: X{part} holds {len(X)} images but y{part} holds {len(y)} labels"
+        )
+    return X, y
+
+
 def _images(X: Any, source: str) -> np.ndarray:
     """Images of rank 3 or 4: uint8 kept, integers 0..255 as uint8, floats as float32."""
     arr = np.asarray(X)
@@ -344,10 +356,7 @@ def _torchvision_arrays(ds: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise MoBYALError(f"{source}: expected images {layout}, got shape {X.shape}")
     if name == "svhn":
         X = np.ascontiguousarray(X.transpose(0, 2, 3, 1))
-    X, y = _images(X, source), _labels_int64(y, source)
-    if len(X) != len(y):
-        raise MoBYALError(f"{source}: {len(X)} images but {len(y)} labels")
-    return X, y
+    return _images_and_labels(X, y, source)
 
 
 def load_torchvision_dataset(name: str, root: PathLike) -> ImageDataset:
@@ -601,8 +610,8 @@ def load_image_folder(
 
 
 # ---------------------------------------------------------------- npz
-_NPZ_SPLIT_KEYS = ("X_train", "y_train", "X_test", "y_test")
-_NPZ_FLAT_KEYS = ("X", "y")
+# the explicit split wins when both layouts are present
+_NPZ_LAYOUTS = (("X_train", "y_train", "X_test", "y_test"), ("X", "y"))
 
 
 def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) -> ImageDataset:
@@ -624,26 +633,24 @@ def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) 
     Returns
     -------
     ImageDataset
-        Images of rank 3 (N, H, W) or 4 (N, H, W, C): uint8 stays uint8,
-        other integer images must lie in 0..255 and become uint8, float
-        images must lie in [0, 1] and become float32. Labels int64. The name
-        is the file name without ``.npz``; view preset ``"auto"``.
+        Images (N, H, W) or (N, H, W, C): uint8 kept, other integers in
+        0..255 as uint8, floats in [0, 1] as float32; int64 labels; the file
+        name without ``.npz``; view preset ``"auto"``.
 
     Raises
     ------
-    FileNotFoundError
+    DataNotFoundError
         If the file does not exist.
-    ValueError
+    MoBYALError
         If the file is not a readable ``.npz`` archive, lacks the expected
-        keys (the message lists those found and those expected), or holds
-        images or labels of the wrong rank, dtype, range or length.
+        keys (the message lists both), or holds images or labels of the
+        wrong rank, dtype, range or length.
     TypeError
         If ``path`` is not a path or ``test_fraction`` is not a number.
     """
     file = _as_path(path, "path")
     if not file.is_file():
         raise DataNotFoundError(f".npz file not found: {file}")
-    wanted: tuple[str, ...] | None = None
     try:
         # our own handle: np.load leaks the one it opens when the zip is damaged
         with open(file, "rb") as handle:
@@ -653,49 +660,34 @@ def load_npz(path: PathLike, test_fraction: float = 0.2, random_state: Any = 0) 
                 raise MoBYALError("it holds a single array (.npy), not an .npz archive")
             with loaded as archive:
                 keys = sorted(archive.files)
-                if set(_NPZ_SPLIT_KEYS) <= set(keys):
-                    wanted = _NPZ_SPLIT_KEYS
-                elif set(_NPZ_FLAT_KEYS) <= set(keys):
-                    wanted = _NPZ_FLAT_KEYS
-                data = {k: archive[k] for k in wanted or ()}
-                names = archive["class_names"] if "class_names" in keys else None
+                layout = next((k for k in _NPZ_LAYOUTS if set(k) <= set(keys)), ())
+                data = {k: archive[k] for k in (*layout, "class_names") if k in keys}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         # np.load raises several types for damaged archives; the cause goes in the text
         raise MoBYALError(f"cannot read {file} as an .npz archive: {exc}") from exc
-    if wanted is None:
+    if not layout:
         raise MoBYALError(
             f"{file}: found keys [{', '.join(keys)}], expected either X and y, or "
             "X_train, y_train, X_test and y_test"
         )
-
     source = str(file)
-    if wanted == _NPZ_FLAT_KEYS:
-        X = _images(data["X"], f"{source} X")
-        y = _labels_int64(data["y"], f"{source} y")
-        if len(X) != len(y):
-            raise MoBYALError(f"{source}: X holds {len(X)} images but y holds {len(y)} labels")
-        X_train, X_test, y_train, y_test = _split(X, y, test_fraction, random_state, source)
+    if layout == ("X", "y"):
+        X, y = _images_and_labels(data["X"], data["y"], source)
+        parts = _split(X, y, test_fraction, random_state, source)
+        parts = [parts[0], parts[2], parts[1], parts[3]]
     else:
-        X_train = _images(data["X_train"], f"{source} X_train")
-        X_test = _images(data["X_test"], f"{source} X_test")
-        y_train = _labels_int64(data["y_train"], f"{source} y_train")
-        y_test = _labels_int64(data["y_test"], f"{source} y_test")
-        for X_part, y_part, part in ((X_train, y_train, "train"), (X_test, y_test, "test")):
-            if len(X_part) != len(y_part):
-                raise MoBYALError(
-                    f"{source}: X_{part} holds {len(X_part)} images but y_{part} holds "
-                    f"{len(y_part)} labels"
-                )
-        if X_train.shape[1:] != X_test.shape[1:]:
+        parts = [
+            *_images_and_labels(data["X_train"], data["y_train"], source, "_train"),
+            *_images_and_labels(data["X_test"], data["y_test"], source, "_test"),
+        ]
+        if parts[0].shape[1:] != parts[2].shape[1:]:
             raise MoBYALError(
-                f"{source}: X_train images have shape {X_train.shape[1:]} but X_test images "
-                f"{X_test.shape[1:]}"
+                f"{source}: X_train images have shape {parts[0].shape[1:]} but X_test images "
+                f"{parts[2].shape[1:]}"
             )
-    class_names = () if names is None else tuple(str(n) for n in np.ravel(names))
+    names = tuple(str(n) for n in np.ravel(data.get("class_names", ())))
     stem = file.name[: -len(".npz")] if file.name.lower().endswith(".npz") else file.name
-    return ImageDataset(
-        X_train, y_train, X_test, y_test, name=stem, view_preset="auto", class_names=class_names
-    )
+    return ImageDataset(*parts, name=stem, view_preset="auto", class_names=names)
 
 
 # ---------------------------------------------------------------- registry

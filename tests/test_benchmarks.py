@@ -15,23 +15,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(script, *args, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
 
 
-@pytest.mark.parametrize("script, extra", [
-    ("training_cost.py", []),
-    ("label_efficiency.py", ["--strategies", "mobyv2al,random"]),
-    ("paper_protocol.py", []),
-])
+@pytest.mark.parametrize(
+    "script, extra",
+    [
+        ("training_cost.py", []),
+        ("label_efficiency.py", ["--strategies", "mobyv2al,random"]),
+        ("paper_protocol.py", []),
+    ],
+)
 def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
     out = tmp_path / "out"
     if script != "training_cost.py":
         extra = [*extra, "--output", str(out)]
     result = _run(script, "--quick", *extra, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    written = [line.split()[1] for line in result.stdout.splitlines()
-               if line.startswith("wrote ")]
+    written = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("wrote ")]
     assert written, result.stdout
     payload = json.loads(Path(written[0]).read_text())
     assert payload["machine"]["cpu_count"] >= 1
@@ -50,8 +58,11 @@ def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
     def curve(*accuracies):
         return {"n_labeled": [200, 400, 600][: len(accuracies)], "mean": list(accuracies)}
 
-    summary = {"mobyv2al": curve(0.70, 0.80, 0.90), "random": curve(0.60, 0.78, 0.85),
-               "coreset": curve(0.65, 0.81, 0.80)}
+    summary = {
+        "mobyv2al": curve(0.70, 0.80, 0.90),
+        "random": curve(0.60, 0.78, 0.85),
+        "coreset": curve(0.65, 0.81, 0.80),
+    }
     checks = _targets(summary)
     assert checks["ahead_of_all_at"] == {200: True, 400: False, 600: True}
     assert checks["points_over_random_at"] == {200: 10.0, 400: 2.0}

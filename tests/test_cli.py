@@ -13,15 +13,37 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--initial-size", "30", "--query-size", "20", "--epochs", "2", "--batch-size", "16",
-        "--queue-size", "64", "--subset-size", "150", "--pool-size", "300", "--test-size", "150",
-        "--no-progress"]
+TINY = [
+    "--initial-size",
+    "30",
+    "--query-size",
+    "20",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--queue-size",
+    "64",
+    "--subset-size",
+    "150",
+    "--pool-size",
+    "300",
+    "--test-size",
+    "150",
+    "--no-progress",
+]
 
 
 def moby_al(*args, timeout=300):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "moby_al_plugin", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "moby_al_plugin", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["plot"]])
@@ -54,14 +76,22 @@ def test_run_then_plot(tmp_path):
         (["run", "--strategies", "mobyv2al,nope"], "unknown strategy 'nope'"),
         (["run", "--cycles", "99"], "pool holds"),
         (["run", "--resume"], "--resume needs --output"),
-        (["run", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"],
-         "dataset-fashion-mnist"),
+        (
+            ["run", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"],
+            "dataset-fashion-mnist",
+        ),
         (["plot", "/nonexistent/results"], "holds no experiment"),
     ],
 )
 def test_errors_are_one_line_with_nonzero_status(tmp_path, args, message):
-    result = moby_al(*args, *([] if args[0] == "plot" or "--resume" in args else
-                              ["--output", str(tmp_path / "o"), "--no-progress"]))
+    result = moby_al(
+        *args,
+        *(
+            []
+            if args[0] == "plot" or "--resume" in args
+            else ["--output", str(tmp_path / "o"), "--no-progress"]
+        ),
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert message in result.stderr
@@ -75,9 +105,13 @@ def test_kill_mid_cycle_then_resume_matches_uninterrupted(tmp_path):
 
     out = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "moby_al_plugin", "run", *args,
-                                "--output", str(out)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moby_al_plugin", "run", *args, "--output", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     results = out / "results.jsonl"
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -94,13 +128,13 @@ def test_kill_mid_cycle_then_resume_matches_uninterrupted(tmp_path):
     result = moby_al("run", *args, "--output", str(out), "--resume")
     assert result.returncode == 0, result.stderr
     after = [json.loads(line) for line in results.read_text().splitlines()]
-    expected = [json.loads(line) for line in (reference / "results.jsonl").read_text()
-                .splitlines()]
+    expected = [json.loads(line) for line in (reference / "results.jsonl").read_text().splitlines()]
     keys = ("strategy", "trial", "cycle", "n_labeled", "accuracy", "queried")
     assert [[r[k] for k in keys] for r in after] == [[r[k] for k in keys] for r in expected]
     # the cycles finished before the kill were kept, not redone
-    assert [r["train_seconds"] for r in after[: len(before)]] == \
-        [r["train_seconds"] for r in before]
+    assert [r["train_seconds"] for r in after[: len(before)]] == [
+        r["train_seconds"] for r in before
+    ]
 
 
 @pytest.mark.parametrize("bug", [ValueError("a bug, not the user's"), OSError("a bug too")])

@@ -587,7 +587,7 @@ def test_torchvision_conversion_helper():
     assert X.shape == (2, 8, 8, 3) and list(y) == [0, 1]
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         ds._torchvision_arrays(SimpleNamespace(data=nchw, targets=[0, 1]), "cifar10")
-    with pytest.raises(ValueError, match="2 images but 3 labels"):
+    with pytest.raises(ValueError, match="2 images but y holds 3 labels"):
         ds._torchvision_arrays(SimpleNamespace(data=cifar.data, targets=[0, 1, 2]), "cifar10")
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from moby_al_plugin import load_digits_dataset
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -19,9 +22,17 @@ def _load(name):
 
 
 def test_quickstart_modal():
-    accuracies = _load("quickstart_modal").main(["--cycles", "1", "--epochs", "1",
-                                                 "--initial", "40", "--per-cycle", "20"])
-    assert len(accuracies) == 2 and all(0 <= a <= 1 for a in accuracies)
+    # measured: 0.50 test accuracy after one cycle, against 0.10 for the same
+    # seeded network before any optimiser step (below)
+    quickstart = _load("quickstart_modal")
+    accuracies = quickstart.main(
+        ["--cycles", "1", "--epochs", "5", "--initial", "100", "--per-cycle", "20"]
+    )
+    assert len(accuracies) == 2 and accuracies[-1] > 0.3, accuracies
+    data = load_digits_dataset()
+    start = np.random.default_rng(0).permutation(len(data.X_train))[:100]
+    untrained = quickstart.build_net(epochs=0, seed=0).fit(data.X_train[start], data.y_train[start])
+    assert untrained.score(data.X_test, data.y_test) < 0.15
 
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason="dataset-fashion-mnist is not installed")

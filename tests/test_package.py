@@ -45,8 +45,13 @@ def test_library_imports_no_application_module_and_no_matplotlib():
 
 def test_command_help_answers_quickly():
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "moby_al_plugin", "--help"], capture_output=True,
-                         text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "moby_al_plugin", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert "usage: moby-al" in out.stdout and "--debug" in out.stdout
     # the eager library imports torch; that is accepted, a long wait is not
     assert time.perf_counter() - started < 30

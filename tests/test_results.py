@@ -17,15 +17,26 @@ from moby_al_plugin.experiments.results import (
 
 
 def _rec(strategy, trial, cycle, n, acc):
-    return {"strategy": strategy, "trial": trial, "seed": trial, "cycle": cycle, "n_labeled": n,
-            "accuracy": acc, "train_seconds": 1.0, "query_seconds": 0.5 * cycle,
-            "queried": list(range(cycle))}
+    return {
+        "strategy": strategy,
+        "trial": trial,
+        "seed": trial,
+        "cycle": cycle,
+        "n_labeled": n,
+        "accuracy": acc,
+        "train_seconds": 1.0,
+        "query_seconds": 0.5 * cycle,
+        "queried": list(range(cycle)),
+    }
 
 
 RECORDS = [
-    _rec("random", 0, 0, 100, 0.5), _rec("random", 0, 1, 200, 0.7),
-    _rec("random", 1, 0, 100, 0.7), _rec("random", 1, 1, 200, 0.9),
-    _rec("mobyv2al", 0, 0, 100, 0.6), _rec("mobyv2al", 0, 1, 200, 0.8),
+    _rec("random", 0, 0, 100, 0.5),
+    _rec("random", 0, 1, 200, 0.7),
+    _rec("random", 1, 0, 100, 0.7),
+    _rec("random", 1, 1, 200, 0.9),
+    _rec("mobyv2al", 0, 0, 100, 0.6),
+    _rec("mobyv2al", 0, 1, 200, 0.8),
 ]
 
 

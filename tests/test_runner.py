@@ -36,8 +36,10 @@ TINY = dict(
 
 
 def _deterministic(records):
-    return [(r["strategy"], r["trial"], r["cycle"], r["n_labeled"], r["accuracy"], r["queried"])
-            for r in records]
+    return [
+        (r["strategy"], r["trial"], r["cycle"], r["n_labeled"], r["accuracy"], r["queried"])
+        for r in records
+    ]
 
 
 def test_configuration_lists_the_runner_strategies():
@@ -59,16 +61,25 @@ def test_digits_end_to_end(tmp_path):
         assert len(r["queried"]) == (20 if r["cycle"] else 0)
         assert len(set(r["queried"])) == len(r["queried"])
     out = tmp_path / "out"
-    for name in ["config.json", "results.jsonl", "results.csv", "learning_curves.png",
-                 "learning_curves.svg"]:
+    for name in [
+        "config.json",
+        "results.jsonl",
+        "results.csv",
+        "learning_curves.png",
+        "learning_curves.svg",
+    ]:
         assert (out / name).is_file(), name
     stored, back = load_experiment(out)
     assert stored == config and len(back) == len(records)
     # nothing queried twice within a run
     for strategy in config.strategies:
         for trial in (0, 1):
-            picked = [i for r in records if (r["strategy"], r["trial"]) == (strategy, trial)
-                      for i in r["queried"]]
+            picked = [
+                i
+                for r in records
+                if (r["strategy"], r["trial"]) == (strategy, trial)
+                for i in r["queried"]
+            ]
             assert len(picked) == len(set(picked)) == 40
 
 
@@ -80,8 +91,7 @@ def test_identical_seeds_give_identical_results(tmp_path):
 
 
 def test_all_strategies_run(tmp_path):
-    config = ExperimentConfig(**{**TINY, "strategies": tuple(STRATEGIES), "cycles": 1,
-                                 "epochs": 1})
+    config = ExperimentConfig(**{**TINY, "strategies": tuple(STRATEGIES), "cycles": 1, "epochs": 1})
     records = run_experiment(config, tmp_path / "all", progress=False, log=None, plot=False)
     assert {r["strategy"] for r in records} == set(STRATEGIES)
     # every strategy starts from the same initial set, and nets of one kind agree at cycle 0
@@ -101,8 +111,14 @@ def test_cycle_zero_is_trained_once_per_network_kind(tmp_path, monkeypatch):
         return original(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
 
     monkeypatch.setattr(MoBYClassifier, "fit", counting_fit)
-    config = ExperimentConfig(**{**TINY, "strategies": ("random", "margin", "moby_random",
-                                                        "mobyv2al"), "cycles": 1, "epochs": 1})
+    config = ExperimentConfig(
+        **{
+            **TINY,
+            "strategies": ("random", "margin", "moby_random", "mobyv2al"),
+            "cycles": 1,
+            "epochs": 1,
+        }
+    )
     records = run_experiment(config, tmp_path / "shared", progress=False, log=None, plot=False)
     # one cycle-0 fit per kind, then one fit per strategy for cycle 1
     assert sorted(f for f in fits if f[0] == 30) == [(30, False), (30, True)]
@@ -119,8 +135,9 @@ def test_cycle_zero_is_trained_once_per_network_kind(tmp_path, monkeypatch):
 def test_resume_after_completion_changes_nothing(tmp_path):
     config = ExperimentConfig(**{**TINY, "cycles": 1})
     first = run_experiment(config, tmp_path / "r", progress=False, log=None, plot=False)
-    again = run_experiment(config, tmp_path / "r", resume=True, progress=False, log=None,
-                           plot=False)
+    again = run_experiment(
+        config, tmp_path / "r", resume=True, progress=False, log=None, plot=False
+    )
     assert _deterministic(first) == _deterministic(again)
 
 
@@ -201,8 +218,12 @@ def test_bad_configurations(tmp_path, changes, match):
 
 def test_unknown_dataset_lists_names(tmp_path):
     with pytest.raises(ValueError, match="digits"):
-        run_experiment(ExperimentConfig(**{**TINY, "dataset": "mnistt"}), tmp_path / "x",
-                       progress=False, log=None)
+        run_experiment(
+            ExperimentConfig(**{**TINY, "dataset": "mnistt"}),
+            tmp_path / "x",
+            progress=False,
+            log=None,
+        )
 
 
 def test_output_folder_protection(tmp_path):
@@ -230,9 +251,18 @@ def test_output_folder_protection(tmp_path):
 @pytest.mark.skipif(not FASHION_ROOT.is_dir(), reason="dataset-fashion-mnist is not installed")
 def test_fashion_mnist_subset_end_to_end(tmp_path):
     config = ExperimentConfig(
-        dataset="fashion-mnist", strategies=("mobyv2al", "coreset"), initial_size=40,
-        query_size=20, cycles=1, epochs=4, batch_size=20, lr=0.05, queue_size=64,
-        subset_size=200, pool_size=600, test_size=300,
+        dataset="fashion-mnist",
+        strategies=("mobyv2al", "coreset"),
+        initial_size=40,
+        query_size=20,
+        cycles=1,
+        epochs=4,
+        batch_size=20,
+        lr=0.05,
+        queue_size=64,
+        subset_size=200,
+        pool_size=600,
+        test_size=300,
     )
     records = run_experiment(config, tmp_path / "fm", progress=False, log=None, plot=False)
     assert len(records) == 4

@@ -14,8 +14,15 @@ from ..exceptions import MoBYALError
 __all__ = ["ExperimentError", "ExperimentConfig", "STRATEGY_NAMES", "DATA_VERSION"]
 
 # strategies by name; their definitions live in runner.STRATEGIES
-STRATEGY_NAMES = ("mobyv2al", "moby_random", "coreset", "random", "entropy", "margin",
-                  "least_confidence")
+STRATEGY_NAMES = (
+    "mobyv2al",
+    "moby_random",
+    "coreset",
+    "random",
+    "entropy",
+    "margin",
+    "least_confidence",
+)
 
 
 #: How pools and test sets are sub-sampled: 1 was the package's own stratified
@@ -151,8 +158,9 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict:
         """The configuration as JSON-ready values (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> ExperimentConfig:

@@ -73,18 +73,24 @@ class StrategySpec:
 
 
 STRATEGIES: dict[str, StrategySpec] = {
-    "mobyv2al": StrategySpec(True, mobyv2al_sampling, False,
-                             "k-Center-Greedy on the MoBY-trained net's features"),
+    "mobyv2al": StrategySpec(
+        True, mobyv2al_sampling, False, "k-Center-Greedy on the MoBY-trained net's features"
+    ),
     "moby_random": StrategySpec(
-        True, random_sampling, True,
-        "random picks, MoBY-trained net (separates training from selection)"),
-    "coreset": StrategySpec(False, coreset_sampling, False,
-                            "k-Center-Greedy on a supervised-only net's features"),
+        True,
+        random_sampling,
+        True,
+        "random picks, MoBY-trained net (separates training from selection)",
+    ),
+    "coreset": StrategySpec(
+        False, coreset_sampling, False, "k-Center-Greedy on a supervised-only net's features"
+    ),
     "random": StrategySpec(False, random_sampling, True, "random picks, supervised-only net"),
     "entropy": StrategySpec(False, entropy_sampling, False, "modAL entropy sampling"),
     "margin": StrategySpec(False, margin_sampling, False, "modAL margin sampling"),
-    "least_confidence": StrategySpec(False, uncertainty_sampling, False,
-                                     "modAL least-confidence sampling"),
+    "least_confidence": StrategySpec(
+        False, uncertainty_sampling, False, "modAL least-confidence sampling"
+    ),
 }
 
 
@@ -127,8 +133,9 @@ class _PreparedData:
             )
 
 
-def _make_net(config: ExperimentConfig, spec: StrategySpec, data: _PreparedData,
-              progress: bool | None) -> MoBYClassifier:
+def _make_net(
+    config: ExperimentConfig, spec: StrategySpec, data: _PreparedData, progress: bool | None
+) -> MoBYClassifier:
     return MoBYClassifier(
         backbone=config.backbone,
         max_epochs=config.epochs,
@@ -157,8 +164,9 @@ class _OutputFolder:
             try:
                 stored = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
             except (ValueError, TypeError) as exc:
-                raise ExperimentError(f"{config_file} is unreadable ({exc}); "
-                                      "choose another --output") from exc
+                raise ExperimentError(
+                    f"{config_file} is unreadable ({exc}); choose another --output"
+                ) from exc
             changed = [k for k, v in config.to_dict().items() if stored.to_dict().get(k) != v]
             if "data_version" in changed:
                 raise ExperimentError(
@@ -218,8 +226,13 @@ class _OutputFolder:
     def save_first_cycle(self, kind: str, trial: int, state: _RunState) -> None:
         atomic_pickle(self.first_cycle_file(kind, trial), state)
 
-    def save(self, strategy: str, trial: int, state: _RunState,
-             all_records: dict[tuple[str, int], list[dict]]) -> None:
+    def save(
+        self,
+        strategy: str,
+        trial: int,
+        state: _RunState,
+        all_records: dict[tuple[str, int], list[dict]],
+    ) -> None:
         atomic_pickle(self.state_file(strategy, trial), state)
         write_records(self.path, [r for rows in all_records.values() for r in rows])
 
@@ -280,13 +293,21 @@ def run_experiment(
 
     total = len(states) * (config.cycles + 1)
     done = sum(len(rows) for rows in all_records.values())
-    with tqdm(total=total, initial=done, desc="cycles", unit="cycle",
-              disable=None if progress is None else not progress) as bar, \
-            warnings.catch_warnings():
+    with (
+        tqdm(
+            total=total,
+            initial=done,
+            desc="cycles",
+            unit="cycle",
+            disable=None if progress is None else not progress,
+        ) as bar,
+        warnings.catch_warnings(),
+    ):
         # modAL 0.4 passes scikit-learn's old keyword on every teach; the
         # warning is about modAL, not about anything the user can change
-        warnings.filterwarnings("ignore", message="'force_all_finite' was renamed",
-                                category=FutureWarning)
+        warnings.filterwarnings(
+            "ignore", message="'force_all_finite' was renamed", category=FutureWarning
+        )
         session = _Session(config, data, folder, all_records, progress, log, bar)
         for trial, seed in enumerate(config.seeds):
             for strategy in config.strategies:
@@ -294,8 +315,9 @@ def run_experiment(
     records = [r for rows in all_records.values() for r in rows]
     write_records(folder.path, records)
     if plot:
-        plot_learning_curves(records, folder.path / "learning_curves",
-                             title=f"{config.dataset}, {config.backbone}")
+        plot_learning_curves(
+            records, folder.path / "learning_curves", title=f"{config.dataset}, {config.backbone}"
+        )
     return records
 
 
@@ -374,17 +396,23 @@ def _first_cycle(run: _Run) -> _RunState:
     kind = "moby" if run.spec.self_supervised else "supervised"
     shared = folder.load_first_cycle(kind, run.trial)
     if shared is not None:
-        return _RunState(0, shared.labeled, [{**shared.records[0], "strategy": run.strategy}],
-                         shared.net)
-    labeled = initial_labeled_indices(data.y, config.initial_size, random_state=run.seed,
-                                      stratified=config.stratified_initial)
+        return _RunState(
+            0, shared.labeled, [{**shared.records[0], "strategy": run.strategy}], shared.net
+        )
+    labeled = initial_labeled_indices(
+        data.y, config.initial_size, random_state=run.seed, stratified=config.stratified_initial
+    )
     net = _make_net(config, run.spec, data, run.session.progress)
     net.set_params(random_state=_derive_seed(run.seed, 0, "net"))
     unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
     started = time.perf_counter()
-    learner = ActiveLearner(estimator=net, query_strategy=run.spec.query,
-                            X_training=data.X[labeled], y_training=data.y[labeled],
-                            X_unlabeled=data.X[unlabeled])
+    learner = ActiveLearner(
+        estimator=net,
+        query_strategy=run.spec.query,
+        X_training=data.X[labeled],
+        y_training=data.y[labeled],
+        X_unlabeled=data.X[unlabeled],
+    )
     train_seconds = time.perf_counter() - started
     record = _record(run, learner, 0, [], train_seconds, 0.0)
     state = _RunState(0, np.asarray(labeled), [record], net)
@@ -392,8 +420,14 @@ def _first_cycle(run: _Run) -> _RunState:
     return state
 
 
-def _record(run: _Run, learner: ActiveLearner, cycle: int, queried: list[int],
-            train_seconds: float, query_seconds: float) -> dict:
+def _record(
+    run: _Run,
+    learner: ActiveLearner,
+    cycle: int,
+    queried: list[int],
+    train_seconds: float,
+    query_seconds: float,
+) -> dict:
     data = run.session.data
     return {
         "strategy": run.strategy,
@@ -429,4 +463,3 @@ def load_experiment(output_dir: str | Path) -> tuple[ExperimentConfig, list[dict
         raise ExperimentError(f"{path} holds no experiment (config.json is missing)")
     config = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
     return config, read_records(path)
-
