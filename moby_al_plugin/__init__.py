@@ -26,7 +26,7 @@ from .datasets import (
     subsample_indices,
 )
 from .estimator import MoBYClassifier
-from .exceptions import MoBYALError
+from .exceptions import DataNotFoundError, MoBYALError
 from .kcenter import k_center_greedy
 from .moby import MoBYNetwork
 from .strategies import coreset_sampling, mobyv2al_sampling, random_sampling
@@ -57,5 +57,6 @@ __all__ = [
     "subsample_indices",
     "initial_labeled_indices",
     "MoBYALError",
+    "DataNotFoundError",
     "__version__",
 ]

@@ -21,9 +21,11 @@ MODAL_0421 = Path(__file__).resolve().parents[1] / ".ci-cache" / "modal-0.4.2.1"
 
 
 # Enough training for the digits' ten classes to be told apart from 40-60
-# labels: measured 0.60-0.65 test accuracy after the loop (20 epochs, lr 0.05),
-# while the same seeded net before any step scores 0.067 (one class for all).
-TRAINED = dict(max_epochs=20, lr=0.05)
+# labels: measured 0.50-0.59 test accuracy after the loop (7 epochs per cycle,
+# lr 0.05, warm start so that each cycle continues the last one's training, which
+# costs a third of three full trainings), while the same seeded net before any
+# optimiser step scores 0.067 (one class for all).
+TRAINED = dict(max_epochs=7, lr=0.05, warm_start=True)
 ACCURACY_BAR = 0.3
 
 

@@ -55,3 +55,25 @@ def test_command_help_answers_quickly():
     assert "usage: moby-al" in out.stdout and "--debug" in out.stdout
     # the eager library imports torch; that is accepted, a long wait is not
     assert time.perf_counter() - started < 30
+
+
+def test_user_facing_errors_are_moby_al_errors(tmp_path):
+    import numpy as np
+    import pytest
+
+    from moby_al_plugin import DataNotFoundError, MoBYALError, load_dataset, load_fashion_mnist
+    from moby_al_plugin._validation import check_images, check_labels, check_n_instances
+    from moby_al_plugin.experiments import ExperimentConfig
+
+    for bad in (
+        lambda: check_images(np.zeros(3)),
+        lambda: check_labels(np.zeros(3), 4),
+        lambda: check_n_instances(5, 2),
+        lambda: load_dataset("no-such-data"),
+        lambda: ExperimentConfig(cycles=-1).validate(),
+    ):
+        with pytest.raises(MoBYALError):
+            bad()
+    with pytest.raises(DataNotFoundError) as missing:
+        load_fashion_mnist(tmp_path / "absent")
+    assert isinstance(missing.value, FileNotFoundError)  # callers' except clauses still work
