@@ -3,11 +3,13 @@
 MoBYv2AL (BMVC 2022) trains ResNet-18 for 200 epochs per cycle (lr 0.01,
 x0.1 at epochs 120 and 160, batch 128), 10 cycles, candidate subset 10,000,
 5 trials. ``--cycles`` and ``--epochs`` cut a slice that fits a short GPU
-run; the runner's ``--resume`` continues a slice later.
+run; ``--resume`` with the same output and a larger ``--cycles`` continues it
+later (every other setting must stay as it was).
 
 Usage::
 
     python benchmarks/paper_protocol.py --device cuda --cycles 2 --epochs 15
+    python benchmarks/paper_protocol.py --device cuda --cycles 4 --epochs 15 --resume
     python benchmarks/paper_protocol.py --quick        # CPU, digits, seconds; for the tests
 """
 
