@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,14 @@ def _positive_or_all(text: str) -> int | None:
 
 def _strategy_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _typed_options(group: argparse._ArgumentGroup, *rows: tuple[str, type, str]) -> None:
+    """Options whose default is the configuration's field of the same name."""
+    defaults = ExperimentConfig()
+    for flag, kind, text in rows:
+        default = getattr(defaults, flag[2:].replace("-", "_"))
+        group.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
 
 
 def _add_experiment_options(
@@ -67,20 +76,11 @@ def _add_experiment_options(
         help=f"comma-separated, from: {', '.join(STRATEGY_NAMES)} "
         f"(default: {','.join(strategies)})",
     )
-    loop.add_argument(
-        "--initial-size",
-        type=int,
-        default=d.initial_size,
-        help="initial labelled images (default: %(default)s)",
-    )
-    loop.add_argument(
-        "--query-size",
-        type=int,
-        default=d.query_size,
-        help="images queried per cycle (default: %(default)s)",
-    )
-    loop.add_argument(
-        "--cycles", type=int, default=d.cycles, help="query cycles (default: %(default)s)"
+    _typed_options(
+        loop,
+        ("--initial-size", int, "initial labelled images"),
+        ("--query-size", int, "images queried per cycle"),
+        ("--cycles", int, "query cycles"),
     )
     loop.add_argument(
         "--subset-size",
@@ -99,29 +99,21 @@ def _add_experiment_options(
         default=d.backbone,
         help="small_cnn, lenet5, resnet18 or a torchvision model (default: %(default)s)",
     )
-    train.add_argument(
-        "--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)"
-    )
-    train.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
-    train.add_argument(
-        "--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)"
+    _typed_options(
+        train,
+        ("--epochs", int, "epochs per cycle"),
+        ("--batch-size", int, "images per batch"),
+        ("--lr", float, "SGD learning rate"),
     )
     train.add_argument(
         "--warm-start",
         action="store_true",
         help="continue training from the previous cycle's weights",
     )
-    train.add_argument(
-        "--unlabeled-ratio",
-        type=float,
-        default=d.unlabeled_ratio,
-        help="unlabelled samples per labelled one per epoch (default: %(default)s)",
-    )
-    train.add_argument(
-        "--contrastive-weight",
-        type=float,
-        default=d.contrastive_weight,
-        help="weight of the MoBY loss (default: %(default)s)",
+    _typed_options(
+        train,
+        ("--unlabeled-ratio", float, "unlabelled samples per labelled one per epoch"),
+        ("--contrastive-weight", float, "weight of the MoBY loss"),
     )
     train.add_argument(
         "--head-layout",
@@ -129,12 +121,7 @@ def _add_experiment_options(
         default=d.head_layout,
         help="projector layout: paper (bn_relu) or authors' code (linear)",
     )
-    train.add_argument(
-        "--queue-size",
-        type=int,
-        default=d.queue_size,
-        help="keys per MoBY queue (default: %(default)s)",
-    )
+    _typed_options(train, ("--queue-size", int, "keys per MoBY queue"))
     train.add_argument(
         "--views",
         default=None,
@@ -210,31 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> ExperimentConfig:
-    seeds = args.seeds if args.seeds is not None else tuple(range(args.trials))
-    return ExperimentConfig(
-        dataset=args.dataset,
-        data_root=args.data_root,
-        backbone=args.backbone,
-        strategies=args.strategies,
-        initial_size=args.initial_size,
-        query_size=args.query_size,
-        cycles=args.cycles,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        subset_size=args.subset_size,
-        warm_start=args.warm_start,
-        unlabeled_ratio=args.unlabeled_ratio,
-        contrastive_weight=args.contrastive_weight,
-        head_layout=args.head_layout,
-        queue_size=args.queue_size,
-        views=args.views,
-        pool_size=args.pool_size,
-        test_size=args.test_size,
-        stratified_initial=not args.random_initial,
-        device=args.device,
-        seeds=seeds,
-    )
+    # the options are named after the configuration's fields, but for these two
+    fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values["seeds"] = args.seeds if args.seeds is not None else tuple(range(args.trials))
+    return ExperimentConfig(**values, stratified_initial=not args.random_initial)
 
 
 def _run(args: argparse.Namespace) -> int:
