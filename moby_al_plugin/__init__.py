@@ -37,6 +37,10 @@ _PUBLIC = {
     "coreset_sampling": "strategies",
     "mobyv2al_sampling": "strategies",
     "random_sampling": "strategies",
+    "typiclust_sampling": "strategies",
+    "maxherding_sampling": "strategies",
+    "budget_aware_sampling": "strategies",
+    "extract_features": "features",
 }
 
 
@@ -73,7 +77,9 @@ if TYPE_CHECKING:  # static tools see the real imports
     from .kcenter import k_center_greedy
     from .moby import MoBYNetwork
     from .plots import plot_learning_curves
+    from .features import extract_features
     from .strategies import coreset_sampling, mobyv2al_sampling, random_sampling
+    from .strategies import budget_aware_sampling, maxherding_sampling, typiclust_sampling
 
 __version__ = "0.1.0"
 
@@ -83,6 +89,10 @@ __all__ = [
     "mobyv2al_sampling",
     "coreset_sampling",
     "random_sampling",
+    "typiclust_sampling",
+    "maxherding_sampling",
+    "budget_aware_sampling",
+    "extract_features",
     "k_center_greedy",
     "ViewAugmenter",
     "get_view_pair",

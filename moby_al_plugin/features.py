@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from .exceptions import MoBYALError
 
@@ -32,6 +34,36 @@ def _raw(X: Any) -> np.ndarray:
     return X.reshape(X.shape[0], -1)
 
 
+def _is_skorch(estimator: Any) -> bool:
+    return any(cls.__module__.split(".")[0] == "skorch" for cls in type(estimator).__mro__)
+
+
+def _check_fitted(estimator: Any) -> None:
+    """Raise ``NotFittedError`` for an unfitted scikit-learn estimator.
+
+    scikit-learn transformers do not all raise ``NotFittedError`` from an
+    unfitted ``transform`` (PCA raises ``AttributeError``), so every
+    ``BaseEstimator`` is asked first; duck-typed estimators must raise
+    ``NotFittedError`` themselves. skorch nets are left to their own
+    ``transform``: an unfitted ``MoBYClassifier`` with a pretrained encoder has
+    features, one without raises skorch's ``NotInitializedError``, a
+    ``NotFittedError``.
+    """
+    if estimator is None or estimator == "passthrough" or _is_skorch(estimator):
+        return
+    if isinstance(estimator, BaseEstimator):  # duck-typed ones raise from transform
+        check_is_fitted(estimator)
+
+
+def _checked(steps: list[Any], feature_map: FeatureMap) -> FeatureMap:
+    def apply(X: Any) -> Any:
+        for step in steps:
+            _check_fitted(step)
+        return feature_map(X)
+
+    return apply
+
+
 def _feature_maps(estimator: Any) -> list[tuple[str, FeatureMap]]:
     """The feature maps to try for ``estimator``, most specific first.
 
@@ -39,11 +71,15 @@ def _feature_maps(estimator: Any) -> list[tuple[str, FeatureMap]]:
     """
     maps: list[tuple[str, FeatureMap]] = []
     if estimator is not None:
+        is_pipeline = isinstance(estimator, Pipeline)
+        steps = [step for _, step in estimator.steps] if is_pipeline else [estimator]
         if hasattr(estimator, "transform"):
-            maps.append(("transform", estimator.transform))
-        if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+            maps.append(("transform", _checked(steps, estimator.transform)))
+        if is_pipeline and len(steps) > 1:
             # the steps before the final estimator (usually a classifier)
-            maps.append(("pipeline[:-1].transform", estimator[:-1].transform))
+            maps.append(
+                ("pipeline[:-1].transform", _checked(steps[:-1], estimator[:-1].transform))
+            )
     maps.append(("raw", _raw))
     return maps
 

@@ -650,7 +650,6 @@ def budget_aware_sampling(
         )
     if uncertain_factor < 1:
         raise MoBYALError(f"uncertain_factor must be at least 1, got {uncertain_factor}.")
-    typical = labels_per_class(classifier, n_classes=n_classes, X_labeled=X_labeled) < switch_at
     query = _prepare(
         classifier,
         X_pool,
@@ -661,6 +660,7 @@ def budget_aware_sampling(
         X_labeled=X_labeled,
         normalize=normalize,
     )
+    typical = labels_per_class(classifier, n_classes=n_classes, X_labeled=X_labeled) < switch_at
     if typical:
         picks = typiclust_select(
             query.labeled_features,
