@@ -74,12 +74,18 @@ if TYPE_CHECKING:  # static tools see the real imports
     )
     from .estimator import MoBYClassifier
     from .experiment import STRATEGIES, run_experiment
+    from .features import extract_features
     from .kcenter import k_center_greedy
     from .moby import MoBYNetwork
     from .plots import plot_learning_curves
-    from .features import extract_features
-    from .strategies import coreset_sampling, mobyv2al_sampling, random_sampling
-    from .strategies import budget_aware_sampling, maxherding_sampling, typiclust_sampling
+    from .strategies import (
+        budget_aware_sampling,
+        coreset_sampling,
+        maxherding_sampling,
+        mobyv2al_sampling,
+        random_sampling,
+        typiclust_sampling,
+    )
 
 __version__ = "0.1.0"
 

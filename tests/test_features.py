@@ -30,8 +30,9 @@ def test_transformer_uses_transform(X):
 
 def test_pipeline_ending_in_classifier_uses_the_steps_before_it(X):
     y = (X[:, 0] > 0).astype(int)
-    pipe = make_pipeline(StandardScaler(), PCA(n_components=2, random_state=0),
-                         LogisticRegression()).fit(X, y)
+    pipe = make_pipeline(
+        StandardScaler(), PCA(n_components=2, random_state=0), LogisticRegression()
+    ).fit(X, y)
     assert not hasattr(pipe, "transform")
     F, _, source = resolve_feature_map(pipe, X)
     assert source == "pipeline[:-1].transform"
@@ -72,8 +73,9 @@ def test_other_errors_propagate():
 def test_bare_classifier_and_none_give_flattened_inputs():
     images = np.arange(24.0).reshape(2, 3, 4)
     np.testing.assert_array_equal(extract_features(None, images), images.reshape(2, 12))
-    np.testing.assert_array_equal(extract_features(LogisticRegression(), images),
-                                  images.reshape(2, 12))
+    np.testing.assert_array_equal(
+        extract_features(LogisticRegression(), images), images.reshape(2, 12)
+    )
 
 
 def test_nan_features_are_refused():

@@ -62,8 +62,14 @@ def _run_loop(strategy, data, n_cycles=2, n_instances=10):
 
 @pytest.mark.parametrize(
     "strategy",
-    [mobyv2al_sampling, coreset_sampling, typiclust_sampling, budget_aware_sampling,
-     random_sampling, margin_sampling],
+    [
+        mobyv2al_sampling,
+        coreset_sampling,
+        typiclust_sampling,
+        budget_aware_sampling,
+        random_sampling,
+        margin_sampling,
+    ],
     ids=["mobyv2al", "coreset", "typiclust", "budget_aware", "random", "modal_margin"],
 )
 def test_active_learner_loop(tiny_digits, strategy):
@@ -76,8 +82,13 @@ def test_query_with_two_instances_returns_two_indices(tiny_digits):
     _run_loop(mobyv2al_sampling, tiny_digits, n_cycles=1, n_instances=2)
 
 
-COLD_START_STRATEGIES = [typiclust_sampling, maxherding_sampling, budget_aware_sampling,
-                         coreset_sampling, random_sampling]
+COLD_START_STRATEGIES = [
+    typiclust_sampling,
+    maxherding_sampling,
+    budget_aware_sampling,
+    coreset_sampling,
+    random_sampling,
+]
 
 
 def _cold_start_loop(strategy, X, y, n_instances=20, n_cycles=2):
@@ -104,8 +115,9 @@ def _cold_start_loop(strategy, X, y, n_instances=20, n_cycles=2):
     return np.concatenate(picked)
 
 
-@pytest.mark.parametrize("strategy", COLD_START_STRATEGIES,
-                         ids=lambda s: s.__name__.replace("_sampling", ""))
+@pytest.mark.parametrize(
+    "strategy", COLD_START_STRATEGIES, ids=lambda s: s.__name__.replace("_sampling", "")
+)
 def test_cold_start_pipeline_loop(digits, strategy):
     X = digits.X_train.reshape(len(digits.X_train), -1)[:600]
     labels = _cold_start_loop(strategy, X, digits.y_train[:600])
@@ -149,8 +161,9 @@ def test_cold_start_under_modal_0421():
         """
     ).replace("MODAL_DIR", repr(str(MODAL_0421)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MODAL_0421), os.getcwd()]))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=env, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
 
@@ -189,7 +202,8 @@ def test_strategies_under_modal_0421():
         """
     ).replace("MODAL_DIR", repr(str(MODAL_0421)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MODAL_0421), os.getcwd()]))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=env, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")

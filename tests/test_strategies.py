@@ -104,8 +104,13 @@ def test_random_sampling_distinct_and_reproducible():
     assert rows.shape == (50, 3)
 
 
-ALL = [coreset_sampling, typiclust_sampling, maxherding_sampling, budget_aware_sampling,
-       random_sampling]
+ALL = [
+    coreset_sampling,
+    typiclust_sampling,
+    maxherding_sampling,
+    budget_aware_sampling,
+    random_sampling,
+]
 
 
 @pytest.mark.parametrize("strategy", ALL)
@@ -208,13 +213,17 @@ def test_default_subset_is_seeded_not_global(strategy):
     features = np.random.default_rng(6).normal(size=(60, 3))
     learner = FakeLearner(FeatureEstimator(features), _ids(5))
     np.random.seed(1)
-    a, _ = strategy(learner, _ids(55, 5), n_instances=4, subset_size=20, n_classes=10) \
-        if strategy is budget_aware_sampling else \
-        strategy(learner, _ids(55, 5), n_instances=4, subset_size=20)
+    a, _ = (
+        strategy(learner, _ids(55, 5), n_instances=4, subset_size=20, n_classes=10)
+        if strategy is budget_aware_sampling
+        else strategy(learner, _ids(55, 5), n_instances=4, subset_size=20)
+    )
     np.random.seed(2)
-    b, _ = strategy(learner, _ids(55, 5), n_instances=4, subset_size=20, n_classes=10) \
-        if strategy is budget_aware_sampling else \
-        strategy(learner, _ids(55, 5), n_instances=4, subset_size=20)
+    b, _ = (
+        strategy(learner, _ids(55, 5), n_instances=4, subset_size=20, n_classes=10)
+        if strategy is budget_aware_sampling
+        else strategy(learner, _ids(55, 5), n_instances=4, subset_size=20)
+    )
     assert a.tolist() == b.tolist()
 
 
@@ -274,8 +283,9 @@ def test_budget_aware_counts_classes_from_the_labels_seen():
     learner = FakeLearner(FeatureEstimator(features), _ids(4), np.array([0, 1, 0, 1]))
     pool = _ids(36, 4)
     for switch_at, phase in [(3, typiclust_sampling), (2, coreset_sampling)]:
-        got, _ = budget_aware_sampling(learner, pool, n_instances=3, switch_at=switch_at,
-                                       random_state=0)
+        got, _ = budget_aware_sampling(
+            learner, pool, n_instances=3, switch_at=switch_at, random_state=0
+        )
         assert got.tolist() == phase(learner, pool, n_instances=3, random_state=0)[0].tolist()
     bare = FakeLearner(FeatureEstimator(features), _ids(4))  # no labels, no classes_
     with pytest.raises(MoBYALError, match="n_classes"):
@@ -287,17 +297,26 @@ def test_budget_aware_margin_is_uncertain_and_diverse():
 
     rng = np.random.default_rng(9)
     # groups A and B of uncertain points far apart; the rest certain
-    features = np.concatenate([
-        [10.0, 0.0] + 0.1 * rng.normal(size=(5, 2)),
-        [0.0, 10.0] + 0.1 * rng.normal(size=(5, 2)),
-        rng.normal(size=(30, 2)),
-    ])
+    features = np.concatenate(
+        [
+            [10.0, 0.0] + 0.1 * rng.normal(size=(5, 2)),
+            [0.0, 10.0] + 0.1 * rng.normal(size=(5, 2)),
+            rng.normal(size=(30, 2)),
+        ]
+    )
     proba = np.tile([0.95, 0.05], (40, 1))
     proba[:10] = [0.5, 0.5]
     est = ProbaEstimator(features, proba)
     learner = FakeLearner(est, None)
-    idx, _ = budget_aware_sampling(learner, _ids(40), n_instances=2, switch_at=0,
-                                   after="margin", uncertain_factor=5, random_state=0)
+    idx, _ = budget_aware_sampling(
+        learner,
+        _ids(40),
+        n_instances=2,
+        switch_at=0,
+        after="margin",
+        uncertain_factor=5,
+        random_state=0,
+    )
     assert sorted((idx // 5).tolist()) == [0, 1]
 
 
