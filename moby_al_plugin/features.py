@@ -185,6 +185,11 @@ def extract_features(estimator: Any, X: Any) -> np.ndarray:
        feature steps are not fitted yet (a cold start without a pretrained
        encoder).
 
+    "Not fitted" is decided by scikit-learn's ``check_is_fitted`` for every
+    ``BaseEstimator`` involved (pipeline steps included), except skorch nets,
+    whose own ``transform`` decides; duck-typed estimators must raise
+    ``NotFittedError`` from ``transform``. Any other error propagates.
+
     Parameters
     ----------
     estimator : estimator or None

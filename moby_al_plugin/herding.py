@@ -77,9 +77,8 @@ def knn_rbf_kernel(
     values = np.exp(-(distances**2) / (2.0 * bandwidth**2))
     rows = np.repeat(np.arange(n_points), k)
     graph = sp.csr_matrix((values.ravel(), (rows, neighbors.ravel())), shape=(n_points, n_points))
-    graph = graph.maximum(graph.T)  # k(x, y) = k(y, x)
-    graph = graph.tolil()
-    graph.setdiag(1.0)
+    # k(x, y) = k(y, x), and k(x, x) = 1
+    graph = graph.maximum(graph.T).maximum(sp.identity(n_points, format="csr"))
     return graph.tocsr()
 
 
