@@ -180,17 +180,18 @@ def _prepare(
 
 def _kcenter(query: _Query, device: Any) -> np.ndarray:
     """k-Center-Greedy picks; from zero labels the first pick is a random candidate."""
-    centers, n, first = query.labeled_features, query.n_instances, []
-    if centers is None:
-        start = int(query.rng.randint(len(query.candidates)))
-        first, centers, n = [start], query.features[start : start + 1], n - 1
-        if n == 0:
-            return np.asarray(first, dtype=np.intp)
-    picks = k_center_greedy(query.features, n, initial_centers=centers, device=device)
-    if first:
-        # the first pick is a centre, at distance 0 from itself: never picked again
-        picks = np.concatenate([first, picks])
-    return np.asarray(picks, dtype=np.intp)
+    if query.labeled_features is not None:
+        picks = k_center_greedy(
+            query.features,
+            query.n_instances,
+            initial_centers=query.labeled_features,
+            device=device,
+        )
+        return np.asarray(picks, dtype=np.intp)
+    # without centres k_center_greedy starts at row 0: shuffle the rows first
+    order = query.rng.permutation(len(query.candidates))
+    picks = k_center_greedy(query.features[order], query.n_instances, device=device)
+    return order[np.asarray(picks, dtype=np.intp)]
 
 
 _COMMON_PARAMETERS = """

@@ -328,3 +328,20 @@ def test_budget_aware_bad_options():
         budget_aware_sampling(learner, _ids(10), switch_at=-1)
     with pytest.raises(MoBYALError, match="predict_proba"):
         budget_aware_sampling(learner, _ids(10), switch_at=0, after="margin")
+
+
+@pytest.mark.parametrize("strategy", ALL)
+@pytest.mark.parametrize("n_labeled", [0, 3])
+def test_whole_small_pool(strategy, n_labeled):
+    features = np.random.default_rng(10).normal(size=(12, 2))
+    learner = FakeLearner(FeatureEstimator(features), _ids(n_labeled) if n_labeled else None)
+    kwargs = {"n_classes": 3} if strategy is budget_aware_sampling else {}
+    idx, _ = strategy(learner, _ids(7, 5), n_instances=7, random_state=0, **kwargs)
+    assert sorted(idx.tolist()) == list(range(7))
+
+
+def test_cold_kcenter_on_duplicates_stays_distinct():
+    learner = FakeLearner(FeatureEstimator(np.ones((6, 2))), None)
+    for seed in range(4):
+        idx, _ = coreset_sampling(learner, _ids(6), n_instances=6, random_state=seed)
+        assert sorted(idx.tolist()) == list(range(6))
