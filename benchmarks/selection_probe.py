@@ -56,8 +56,12 @@ def _strategies():
 
 def _load(name: str, pool_size: int, test_size: int, seed: int):
     data = load_fashion_mnist() if name == "fashion_mnist" else load_digits_dataset()
-    X, y = data.X_train.reshape(len(data.X_train), -1), data.y_train
-    X_test, y_test = data.X_test.reshape(len(data.X_test), -1), data.y_test
+
+    def flat(images):
+        images = np.asarray(images).reshape(len(images), -1)
+        return images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
+
+    X, y, X_test, y_test = flat(data.X_train), data.y_train, flat(data.X_test), data.y_test
     rng = np.random.RandomState(seed)
     pool = rng.choice(len(X), size=min(pool_size, len(X)), replace=False)
     test = rng.choice(len(X_test), size=min(test_size, len(X_test)), replace=False)
@@ -82,10 +86,13 @@ def main() -> None:
     parser.add_argument("--initial", type=int, default=100, help="sequential: random start")
     parser.add_argument("--step", type=int, default=100, help="sequential: batch size")
     parser.add_argument("--cycles", type=int, default=4)
+    parser.add_argument("--strategies", default=None, help="comma-separated subset")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
 
     strategies = _strategies()
+    if args.strategies:
+        strategies = {name: strategies[name] for name in args.strategies.split(",")}
     cold_budgets = [int(b) for b in args.cold.split(",") if b]
     results: dict[str, dict[str, list[float]]] = {}
     started = time.perf_counter()
@@ -108,6 +115,7 @@ def main() -> None:
                 acc = _accuracy(F, y, labelled, F_test, y_test)
                 key = f"seq {len(labelled)}"
                 results.setdefault(key, {}).setdefault(name, []).append(acc)
+        print(f"trial {trial} done, {time.perf_counter() - started:.0f} s", flush=True)
     seconds = time.perf_counter() - started
 
     names = list(strategies)
@@ -118,8 +126,11 @@ def main() -> None:
         print(f"| {key} | " + " | ".join(cells) + " |")
     print(f"{args.trials} trials, {seconds:.0f} s")
     if args.output is not None:
-        payload = {"args": {k: str(v) for k, v in vars(args).items()}, "accuracy": results,
-                   "seconds": seconds}
+        payload = {
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "accuracy": results,
+            "seconds": seconds,
+        }
         args.output.write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.output}")
 

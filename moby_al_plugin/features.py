@@ -77,9 +77,7 @@ def _feature_maps(estimator: Any) -> list[tuple[str, FeatureMap]]:
             maps.append(("transform", _checked(steps, estimator.transform)))
         if is_pipeline and len(steps) > 1:
             # the steps before the final estimator (usually a classifier)
-            maps.append(
-                ("pipeline[:-1].transform", _checked(steps[:-1], estimator[:-1].transform))
-            )
+            maps.append(("pipeline[:-1].transform", _checked(steps[:-1], estimator[:-1].transform)))
     maps.append(("raw", _raw))
     return maps
 

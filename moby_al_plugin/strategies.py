@@ -407,7 +407,7 @@ def maxherding_sampling(
     X_pool: Any,
     n_instances: int = 1,
     *,
-    n_neighbors: int = 20,
+    n_neighbors: int = 50,
     bandwidth: float | None = None,
     normalize: bool = True,
     subset_size: int | None = DEFAULT_SUBSET_SIZE,
@@ -430,8 +430,10 @@ def maxherding_sampling(
         :func:`moby_al_plugin.features.extract_features`.
     X_pool : array-like of shape (N, ...)
     n_instances : int, default=1
-    n_neighbors : int, default=20
-        Neighbours per point in the kernel graph.
+    n_neighbors : int, default=50
+        Neighbours per point in the kernel graph. On PCA features of
+        Fashion-MNIST (cold start, 3 trials) 50 beat 20 by 0.6 to 2.8 points
+        of a linear probe's accuracy at 10 to 100 labels.
     bandwidth : float or None, default=None
         Kernel ``sigma``; None: the median distance to the ``n_neighbors``-th
         neighbour (see :func:`moby_al_plugin.herding.knn_rbf_kernel`).

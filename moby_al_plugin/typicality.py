@@ -88,12 +88,9 @@ def kmeans_labels(
     if n_clusters <= MINIBATCH_ABOVE:
         model = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed)
     else:
-        model = MiniBatchKMeans(
-            n_clusters=n_clusters,
-            n_init=3,
-            batch_size=max(4096, 3 * n_clusters),
-            random_state=seed,
-        )
+        # one k-means++ start and small batches: 3 starts of 4096 took 6x longer
+        # (30,000 x 128 points, 400 clusters) for picks of the same kind
+        model = MiniBatchKMeans(n_clusters=n_clusters, n_init=1, batch_size=1024, random_state=seed)
     with warnings.catch_warnings():
         # duplicated points: fewer distinct values than clusters is harmless here
         warnings.simplefilter("ignore", ConvergenceWarning)
