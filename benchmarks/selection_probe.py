@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from moby_al_plugin import (
+    budget_aware_sampling,
     coreset_sampling,
     load_digits_dataset,
     load_fashion_mnist,
@@ -51,7 +53,24 @@ def _strategies():
         "maxherding": lambda est, X, n, L, seed: maxherding_sampling(
             est, X, n, subset_size=None, X_labeled=L, random_state=seed
         ),
+        # diverse uncertainty: needs a fitted classifier, so sequential only
+        "margin_diverse": lambda est, X, n, L, seed: budget_aware_sampling(
+            est,
+            X,
+            n,
+            switch_at=0,
+            after="margin",
+            subset_size=None,
+            X_labeled=L,
+            random_state=seed,
+        ),
+        "budget_aware": lambda est, X, n, L, seed: budget_aware_sampling(
+            est, X, n, n_classes=10, subset_size=None, X_labeled=L, random_state=seed
+        ),
     }
+
+
+SEQUENTIAL_ONLY = {"margin_diverse"}
 
 
 def _load(name: str, pool_size: int, test_size: int, seed: int):
@@ -101,7 +120,7 @@ def main() -> None:
         pca = PCA(n_components=min(args.components, X.shape[1]), random_state=trial).fit(X)
         F, F_test = pca.transform(X), pca.transform(X_test)
         for name, query in strategies.items():
-            for budget in cold_budgets:
+            for budget in [] if name in SEQUENTIAL_ONLY else cold_budgets:
                 idx, _ = query(pca, X, budget, None, trial)
                 acc = _accuracy(F, y, idx, F_test, y_test)
                 results.setdefault(f"cold {budget}", {}).setdefault(name, []).append(acc)
@@ -110,7 +129,10 @@ def main() -> None:
             )
             for cycle in range(1, args.cycles + 1):
                 rest = np.setdiff1d(np.arange(len(X)), labelled)
-                idx, _ = query(pca, X[rest], args.step, X[labelled], trial * 100 + cycle)
+                # the learner of this cycle: the fixed PCA, then a probe on the labels so far
+                clf = LogisticRegression(max_iter=2000).fit(F[labelled], y[labelled])
+                learner = make_pipeline(pca, clf)
+                idx, _ = query(learner, X[rest], args.step, X[labelled], trial * 100 + cycle)
                 labelled = np.concatenate([labelled, rest[idx]])
                 acc = _accuracy(F, y, labelled, F_test, y_test)
                 key = f"seq {len(labelled)}"
@@ -122,7 +144,10 @@ def main() -> None:
     print(f"| {args.dataset} labels | " + " | ".join(names) + " |")
     print("|" + " --- |" * (len(names) + 1))
     for key, row in results.items():
-        cells = [f"{100 * np.mean(row[n]):.1f} ± {100 * np.std(row[n]):.1f}" for n in names]
+        cells = [
+            f"{100 * np.mean(row[n]):.1f} ± {100 * np.std(row[n]):.1f}" if n in row else "-"
+            for n in names
+        ]
         print(f"| {key} | " + " | ".join(cells) + " |")
     print(f"{args.trials} trials, {seconds:.0f} s")
     if args.output is not None:

@@ -262,19 +262,31 @@ def test_nan_features_are_refused(strategy):
         strategy(learner, _ids(10), n_instances=2)
 
 
-def test_budget_aware_switches_exactly_at_the_rule(digits):
+@pytest.mark.parametrize("after", ["kcenter", "margin"])
+def test_budget_aware_switches_exactly_at_the_rule(digits, after):
+    from sklearn.linear_model import LogisticRegression
+
     X = digits.X_train.reshape(len(digits.X_train), -1)
-    pipe = make_pipeline(PCA(n_components=8, random_state=0)).fit(X)
-    pool = X[100:600]
+    pipe = make_pipeline(PCA(n_components=8, random_state=0), LogisticRegression(max_iter=500))
+    pipe.fit(X[:300], digits.y_train[:300])
+    pool = X[300:800]
     opts = dict(n_instances=10, random_state=0)
-    for n_labeled, phase in [(19, typiclust_sampling), (20, coreset_sampling)]:
+
+    def after_phase(learner):
+        if after == "kcenter":
+            return coreset_sampling(learner, pool, **opts)[0]
+        return budget_aware_sampling(learner, pool, switch_at=0, after="margin", **opts)[0]
+
+    for n_labeled, typical in [(19, True), (20, False)]:
         learner = FakeLearner(pipe, X[:n_labeled])
-        got, _ = budget_aware_sampling(learner, pool, switch_at=2, n_classes=10, **opts)
-        same, _ = phase(learner, pool, **opts)
-        other = coreset_sampling if phase is typiclust_sampling else typiclust_sampling
-        different, _ = other(learner, pool, **opts)
-        assert got.tolist() == same.tolist(), n_labeled
-        assert got.tolist() != different.tolist(), n_labeled
+        got, _ = budget_aware_sampling(
+            learner, pool, switch_at=2, after=after, n_classes=10, **opts
+        )
+        by_typicality = typiclust_sampling(learner, pool, **opts)[0]
+        by_after = after_phase(learner)
+        assert by_typicality.tolist() != by_after.tolist()
+        expected = by_typicality if typical else by_after
+        assert got.tolist() == expected.tolist(), n_labeled
 
 
 def test_budget_aware_counts_classes_from_the_labels_seen():
@@ -284,7 +296,7 @@ def test_budget_aware_counts_classes_from_the_labels_seen():
     pool = _ids(36, 4)
     for switch_at, phase in [(3, typiclust_sampling), (2, coreset_sampling)]:
         got, _ = budget_aware_sampling(
-            learner, pool, n_instances=3, switch_at=switch_at, random_state=0
+            learner, pool, n_instances=3, switch_at=switch_at, after="kcenter", random_state=0
         )
         assert got.tolist() == phase(learner, pool, n_instances=3, random_state=0)[0].tolist()
     bare = FakeLearner(FeatureEstimator(features), _ids(4))  # no labels, no classes_
@@ -328,6 +340,11 @@ def test_budget_aware_bad_options():
         budget_aware_sampling(learner, _ids(10), switch_at=-1)
     with pytest.raises(MoBYALError, match="predict_proba"):
         budget_aware_sampling(learner, _ids(10), switch_at=0, after="margin")
+    from sklearn.linear_model import LogisticRegression
+
+    unfitted = make_pipeline(LogisticRegression())
+    with pytest.raises(MoBYALError, match="fitted"):
+        budget_aware_sampling(unfitted, np.zeros((10, 2)), switch_at=0, after="margin")
 
 
 @pytest.mark.parametrize("strategy", ALL)
