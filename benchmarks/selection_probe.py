@@ -152,7 +152,7 @@ def main() -> None:
     print(f"{args.trials} trials, {seconds:.0f} s")
     if args.output is not None:
         payload = {
-            "args": {k: str(v) for k, v in vars(args).items()},
+            "args": {k: str(v) for k, v in vars(args).items() if k != "output"},
             "accuracy": results,
             "seconds": seconds,
         }
