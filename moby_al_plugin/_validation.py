@@ -53,7 +53,9 @@ def check_images(X: Any, *, name: str = "X", allow_empty: bool = False) -> np.nd
         values lie outside [0, 1].
     """
     arr = _to_numpy(X)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+    ):
         raise TypeError(f"{name} must be a numeric image array, got dtype {arr.dtype}.")
     if arr.ndim not in (3, 4):
         raise ValueError(

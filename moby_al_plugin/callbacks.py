@@ -63,9 +63,8 @@ class EpochProgress(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
         from tqdm.auto import tqdm
 
-        self.bar_ = tqdm(
-            total=net.max_epochs, desc=self.desc, leave=False, disable=self.disable, unit="epoch"
-        )
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, leave=False,
+                         disable=self.disable, unit="epoch")
 
     def on_epoch_end(self, net, **kwargs) -> None:
         bar = getattr(self, "bar_", None)

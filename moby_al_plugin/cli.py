@@ -28,135 +28,67 @@ def _strategy_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
-def _add_experiment_options(
-    parser: argparse.ArgumentParser, strategies: tuple[str, ...], trials: int
-) -> None:
+def _add_experiment_options(parser: argparse.ArgumentParser, strategies: tuple[str, ...],
+                            trials: int) -> None:
     d = ExperimentConfig()
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
-        default=d.dataset,
-        help="digits (embedded), fashion-mnist, cifar10, cifar100, svhn, "
-        "torchvision-fashion-mnist, image-folder, npz (default: %(default)s)",
-    )
-    data.add_argument(
-        "--data-root",
-        default=None,
-        help="folder (or .npz file) of the data set, where it needs one",
-    )
-    data.add_argument(
-        "--pool-size",
-        type=_positive_or_all,
-        default=None,
-        help="stratified sub-sample of the training pool (default: all)",
-    )
-    data.add_argument(
-        "--test-size",
-        type=_positive_or_all,
-        default=None,
-        help="stratified sub-sample of the test set (default: all)",
-    )
+    data.add_argument("--dataset", default=d.dataset,
+                      help="digits (embedded), fashion-mnist, cifar10, cifar100, svhn, "
+                           "torchvision-fashion-mnist, image-folder, npz (default: %(default)s)")
+    data.add_argument("--data-root", default=None,
+                      help="folder (or .npz file) of the data set, where it needs one")
+    data.add_argument("--pool-size", type=_positive_or_all, default=None,
+                      help="stratified sub-sample of the training pool (default: all)")
+    data.add_argument("--test-size", type=_positive_or_all, default=None,
+                      help="stratified sub-sample of the test set (default: all)")
     loop = parser.add_argument_group("active learning")
-    loop.add_argument(
-        "--strategies",
-        type=_strategy_list,
-        default=strategies,
-        help=f"comma-separated, from: {', '.join(STRATEGY_NAMES)} "
-        f"(default: {','.join(strategies)})",
-    )
-    loop.add_argument(
-        "--initial-size",
-        type=int,
-        default=d.initial_size,
-        help="initial labelled images (default: %(default)s)",
-    )
-    loop.add_argument(
-        "--query-size",
-        type=int,
-        default=d.query_size,
-        help="images queried per cycle (default: %(default)s)",
-    )
-    loop.add_argument(
-        "--cycles", type=int, default=d.cycles, help="query cycles (default: %(default)s)"
-    )
-    loop.add_argument(
-        "--subset-size",
-        type=_positive_or_all,
-        default=d.subset_size,
-        help="random candidates per query, or 'all' (default: %(default)s)",
-    )
-    loop.add_argument(
-        "--random-initial",
-        action="store_true",
-        help="uniform instead of class-balanced initial labelled set",
-    )
+    loop.add_argument("--strategies", type=_strategy_list, default=strategies,
+                      help=f"comma-separated, from: {', '.join(STRATEGY_NAMES)} "
+                           f"(default: {','.join(strategies)})")
+    loop.add_argument("--initial-size", type=int, default=d.initial_size,
+                      help="initial labelled images (default: %(default)s)")
+    loop.add_argument("--query-size", type=int, default=d.query_size,
+                      help="images queried per cycle (default: %(default)s)")
+    loop.add_argument("--cycles", type=int, default=d.cycles,
+                      help="query cycles (default: %(default)s)")
+    loop.add_argument("--subset-size", type=_positive_or_all, default=d.subset_size,
+                      help="random candidates per query, or 'all' (default: %(default)s)")
+    loop.add_argument("--random-initial", action="store_true",
+                      help="uniform instead of class-balanced initial labelled set")
     train = parser.add_argument_group("training")
-    train.add_argument(
-        "--backbone",
-        default=d.backbone,
-        help="small_cnn, lenet5, resnet18 or a torchvision model (default: %(default)s)",
-    )
-    train.add_argument(
-        "--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)"
-    )
-    train.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
-    train.add_argument(
-        "--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)"
-    )
-    train.add_argument(
-        "--warm-start",
-        action="store_true",
-        help="continue training from the previous cycle's weights",
-    )
-    train.add_argument(
-        "--unlabeled-ratio",
-        type=float,
-        default=d.unlabeled_ratio,
-        help="unlabelled samples per labelled one per epoch (default: %(default)s)",
-    )
-    train.add_argument(
-        "--contrastive-weight",
-        type=float,
-        default=d.contrastive_weight,
-        help="weight of the MoBY loss (default: %(default)s)",
-    )
-    train.add_argument(
-        "--head-layout",
-        choices=("bn_relu", "linear"),
-        default=d.head_layout,
-        help="projector layout: paper (bn_relu) or authors' code (linear)",
-    )
-    train.add_argument(
-        "--queue-size",
-        type=int,
-        default=d.queue_size,
-        help="keys per MoBY queue (default: %(default)s)",
-    )
-    train.add_argument(
-        "--views",
-        default=None,
-        help="augmentation preset: natural, grayscale, fashion_mnist, digits "
-        "(default: the data set's)",
-    )
+    train.add_argument("--backbone", default=d.backbone,
+                       help="small_cnn, lenet5, resnet18 or a torchvision model "
+                            "(default: %(default)s)")
+    train.add_argument("--epochs", type=int, default=d.epochs,
+                       help="epochs per cycle (default: %(default)s)")
+    train.add_argument("--batch-size", type=int, default=d.batch_size,
+                       help="default: %(default)s")
+    train.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate "
+                       "(default: %(default)s)")
+    train.add_argument("--warm-start", action="store_true",
+                       help="continue training from the previous cycle's weights")
+    train.add_argument("--unlabeled-ratio", type=float, default=d.unlabeled_ratio,
+                       help="unlabelled samples per labelled one per epoch "
+                            "(default: %(default)s)")
+    train.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight,
+                       help="weight of the MoBY loss (default: %(default)s)")
+    train.add_argument("--head-layout", choices=("bn_relu", "linear"), default=d.head_layout,
+                       help="projector layout: paper (bn_relu) or authors' code (linear)")
+    train.add_argument("--queue-size", type=int, default=d.queue_size,
+                       help="keys per MoBY queue (default: %(default)s)")
+    train.add_argument("--views", default=None,
+                       help="augmentation preset: natural, grayscale, fashion_mnist, digits "
+                            "(default: the data set's)")
     train.add_argument("--device", default=d.device, help="cpu or cuda (default: %(default)s)")
     runs = parser.add_argument_group("runs and output")
-    runs.add_argument(
-        "--trials", type=int, default=trials, help="trials with seeds 0..N-1 (default: %(default)s)"
-    )
-    runs.add_argument(
-        "--seeds",
-        type=lambda t: tuple(int(s) for s in t.split(",")),
-        default=None,
-        help="comma-separated seeds (overrides --trials)",
-    )
-    runs.add_argument(
-        "--output",
-        default=None,
-        help="results folder (default: moby-al-results/<command>-<dataset>-<time>)",
-    )
-    runs.add_argument(
-        "--resume", action="store_true", help="continue the interrupted run in --output"
-    )
+    runs.add_argument("--trials", type=int, default=trials,
+                      help="trials with seeds 0..N-1 (default: %(default)s)")
+    runs.add_argument("--seeds", type=lambda t: tuple(int(s) for s in t.split(",")),
+                      default=None, help="comma-separated seeds (overrides --trials)")
+    runs.add_argument("--output", default=None,
+                      help="results folder (default: moby-al-results/<command>-<dataset>-<time>)")
+    runs.add_argument("--resume", action="store_true",
+                      help="continue the interrupted run in --output")
     runs.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -167,56 +99,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
-        "run",
-        help="run an active-learning experiment (default: digits, MoBYv2AL vs random)",
+        "run", help="run an active-learning experiment (default: digits, MoBYv2AL vs random)",
         description="Run an active-learning experiment and write results and plots. With no "
-        "arguments: the digits, MoBYv2AL against random sampling, a small CNN.",
-    )
+                    "arguments: the digits, MoBYv2AL against random sampling, a small CNN.")
     _add_experiment_options(run, ("mobyv2al", "random"), trials=1)
     compare = commands.add_parser(
-        "compare",
-        help="compare several strategies over several trials",
+        "compare", help="compare several strategies over several trials",
         description="Compare strategies on the same data, backbone, epochs, seeds and initial "
-        "sets; print a table with the area under each learning curve.",
-    )
+                    "sets; print a table with the area under each learning curve.")
     _add_experiment_options(compare, COMPARE_STRATEGIES, trials=3)
-    plot = commands.add_parser(
-        "plot",
-        help="redraw the learning curves of a results folder",
-        description="Redraw learning_curves.png/.svg and print the table of a results folder.",
-    )
+    plot = commands.add_parser("plot", help="redraw the learning curves of a results folder",
+                               description="Redraw learning_curves.png/.svg and print the "
+                                           "table of a results folder.")
     plot.add_argument("folder", help="results folder written by run or compare")
-    plot.add_argument(
-        "--markdown", action="store_true", help="print the table in Markdown, ready for a report"
-    )
+    plot.add_argument("--markdown", action="store_true",
+                      help="print the table in Markdown, ready for a report")
     return parser
 
 
 def _config_from(args: argparse.Namespace) -> ExperimentConfig:
     seeds = args.seeds if args.seeds is not None else tuple(range(args.trials))
     return ExperimentConfig(
-        dataset=args.dataset,
-        data_root=args.data_root,
-        backbone=args.backbone,
-        strategies=args.strategies,
-        initial_size=args.initial_size,
-        query_size=args.query_size,
-        cycles=args.cycles,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        subset_size=args.subset_size,
-        warm_start=args.warm_start,
-        unlabeled_ratio=args.unlabeled_ratio,
-        contrastive_weight=args.contrastive_weight,
-        head_layout=args.head_layout,
-        queue_size=args.queue_size,
-        views=args.views,
-        pool_size=args.pool_size,
-        test_size=args.test_size,
-        stratified_initial=not args.random_initial,
-        device=args.device,
-        seeds=seeds,
+        dataset=args.dataset, data_root=args.data_root, backbone=args.backbone,
+        strategies=args.strategies, initial_size=args.initial_size,
+        query_size=args.query_size, cycles=args.cycles, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, subset_size=args.subset_size,
+        warm_start=args.warm_start, unlabeled_ratio=args.unlabeled_ratio,
+        contrastive_weight=args.contrastive_weight, head_layout=args.head_layout,
+        queue_size=args.queue_size, views=args.views, pool_size=args.pool_size,
+        test_size=args.test_size, stratified_initial=not args.random_initial,
+        device=args.device, seeds=seeds,
     )
 
 
@@ -233,24 +145,16 @@ def _run(args: argparse.Namespace) -> int:
         Path("moby-al-results")
         / f"{args.command}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    print(
-        f"moby-al {args.command}: {config.dataset}, {config.backbone}, "
-        f"strategies {', '.join(config.strategies)}, {len(config.seeds)} trial(s) -> {output}",
-        flush=True,
-    )
-    records = run_experiment(
-        config,
-        output,
-        resume=args.resume,
-        progress=False if args.no_progress else None,
-        log=lambda line: print(line, flush=True),
-    )
+    print(f"moby-al {args.command}: {config.dataset}, {config.backbone}, "
+          f"strategies {', '.join(config.strategies)}, {len(config.seeds)} trial(s) -> {output}",
+          flush=True)
+    records = run_experiment(config, output, resume=args.resume,
+                             progress=False if args.no_progress else None,
+                             log=lambda line: print(line, flush=True))
     print()
     print(format_table(summarize(records)))
-    print(
-        f"\nresults: {Path(output) / 'results.csv'}\n"
-        f"plot:    {Path(output) / 'learning_curves.png'}"
-    )
+    print(f"\nresults: {Path(output) / 'results.csv'}\n"
+          f"plot:    {Path(output) / 'learning_curves.png'}")
     return 0
 
 
@@ -260,9 +164,8 @@ def _plot(args: argparse.Namespace) -> int:
     from .results import format_table, summarize
 
     config, records = load_experiment(args.folder)
-    files = plot_learning_curves(
-        records, Path(args.folder) / "learning_curves", title=f"{config.dataset}, {config.backbone}"
-    )
+    files = plot_learning_curves(records, Path(args.folder) / "learning_curves",
+                                 title=f"{config.dataset}, {config.backbone}")
     print(format_table(summarize(records), markdown=args.markdown))
     print("\n" + "\n".join(f"wrote {f}" for f in files))
     return 0
@@ -280,11 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"moby-al: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "moby-al: interrupted; finished cycles are saved, continue with "
-            "--resume --output <folder>",
-            file=sys.stderr,
-        )
+        print("moby-al: interrupted; finished cycles are saved, continue with "
+              "--resume --output <folder>", file=sys.stderr)
         return 130
 
 

@@ -12,15 +12,8 @@ from dataclasses import dataclass, field
 __all__ = ["ExperimentError", "ExperimentConfig", "STRATEGY_NAMES"]
 
 # strategies by name; their definitions live in experiment.STRATEGIES
-STRATEGY_NAMES = (
-    "mobyv2al",
-    "moby_random",
-    "coreset",
-    "random",
-    "entropy",
-    "margin",
-    "least_confidence",
-)
+STRATEGY_NAMES = ("mobyv2al", "moby_random", "coreset", "random", "entropy", "margin",
+                  "least_confidence")
 
 
 class ExperimentError(Exception):
@@ -139,9 +132,8 @@ class ExperimentConfig:
             raise ExperimentError("a seed is listed twice")
 
     def to_dict(self) -> dict:
-        return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-        }
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict) -> ExperimentConfig:

@@ -38,9 +38,8 @@ def even_batches(n_samples: int, batch_size: int) -> list[int]:
 class _EvenBatchSampler(torch.utils.data.Sampler):
     """Batches of near-equal size over a (seeded) permutation of the samples."""
 
-    def __init__(
-        self, n_samples: int, batch_size: int, shuffle: bool, generator: torch.Generator
-    ) -> None:
+    def __init__(self, n_samples: int, batch_size: int, shuffle: bool,
+                 generator: torch.Generator) -> None:
         self.sizes = even_batches(n_samples, batch_size)
         self.n_samples = n_samples
         self.shuffle = shuffle
@@ -86,7 +85,9 @@ class _FitState:
         self.labeled_batches = math.ceil(n_labeled / batch_size)
         n_unlabeled = 0 if X_unlabeled is None else X_unlabeled.shape[0]
         # the paper draws as many unlabelled samples per epoch as labelled ones
-        self.unlabeled_per_epoch = int(round(unlabeled_ratio * n_labeled)) if n_unlabeled else 0
+        self.unlabeled_per_epoch = (
+            int(round(unlabeled_ratio * n_labeled)) if n_unlabeled else 0
+        )
         if self.unlabeled_per_epoch == 1:
             self.unlabeled_per_epoch = 2  # batch norm needs two samples
         self.unlabeled_sizes = even_batches(self.unlabeled_per_epoch, batch_size)
@@ -327,7 +328,8 @@ class MoBYClassifier(NeuralNetClassifier):
         shuffle = kwargs.pop("shuffle", True)
         for key in ("batch_size", "generator", "drop_last", "sampler"):
             kwargs.pop(key, None)
-        sampler = _EvenBatchSampler(len(dataset), self.batch_size, shuffle, state.loader_generator)
+        sampler = _EvenBatchSampler(len(dataset), self.batch_size, shuffle,
+                                    state.loader_generator)
         return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
 
     def check_data(self, X, y):
@@ -430,7 +432,8 @@ class MoBYClassifier(NeuralNetClassifier):
     def _check_fitted_shape(self, X: np.ndarray) -> None:
         if X.shape[1] != self.n_channels_in_:
             raise ValueError(
-                f"X has {X.shape[1]} channels but the network was fitted on {self.n_channels_in_}."
+                f"X has {X.shape[1]} channels but the network was fitted on "
+                f"{self.n_channels_in_}."
             )
         if tuple(X.shape[2:]) != tuple(self.image_shape_):
             raise ValueError(
@@ -447,25 +450,22 @@ class MoBYClassifier(NeuralNetClassifier):
                 if not allow_new or self.classes is None
                 else ""
             )
-            raise ValueError(
-                f"y holds labels {unknown.tolist()} not among the classes {classes.tolist()}.{hint}"
-            )
+            raise ValueError(f"y holds labels {unknown.tolist()} not among the classes "
+                             f"{classes.tolist()}.{hint}")
         # classes given by the user need not be sorted
         order = np.argsort(classes, kind="stable")
         return order[np.searchsorted(classes, y, sorter=order)].astype(np.int64)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(
-            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
-        )
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                               **kwargs)
         self.fit_state_.start_epoch()
         self.epoch_contrastive_ = []
         self.epoch_unlabeled_ = []
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_end(
-            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
-        )
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                             **kwargs)
         if self.epoch_contrastive_:
             self.history.record("contrastive_loss", float(np.mean(self.epoch_contrastive_)))
         if self.epoch_unlabeled_:

@@ -74,24 +74,18 @@ class StrategySpec:
 
 
 STRATEGIES: dict[str, StrategySpec] = {
-    "mobyv2al": StrategySpec(
-        True, mobyv2al_sampling, False, "k-Center-Greedy on the MoBY-trained net's features"
-    ),
+    "mobyv2al": StrategySpec(True, mobyv2al_sampling, False,
+                             "k-Center-Greedy on the MoBY-trained net's features"),
     "moby_random": StrategySpec(
-        True,
-        random_sampling,
-        True,
-        "random picks, MoBY-trained net (separates training from selection)",
-    ),
-    "coreset": StrategySpec(
-        False, coreset_sampling, False, "k-Center-Greedy on a supervised-only net's features"
-    ),
+        True, random_sampling, True,
+        "random picks, MoBY-trained net (separates training from selection)"),
+    "coreset": StrategySpec(False, coreset_sampling, False,
+                            "k-Center-Greedy on a supervised-only net's features"),
     "random": StrategySpec(False, random_sampling, True, "random picks, supervised-only net"),
     "entropy": StrategySpec(False, entropy_sampling, False, "modAL entropy sampling"),
     "margin": StrategySpec(False, margin_sampling, False, "modAL margin sampling"),
-    "least_confidence": StrategySpec(
-        False, uncertainty_sampling, False, "modAL least-confidence sampling"
-    ),
+    "least_confidence": StrategySpec(False, uncertainty_sampling, False,
+                                     "modAL least-confidence sampling"),
 }
 
 
@@ -137,9 +131,8 @@ class _PreparedData:
             )
 
 
-def _make_net(
-    config: ExperimentConfig, spec: StrategySpec, data: _PreparedData, progress: bool | None
-) -> MoBYClassifier:
+def _make_net(config: ExperimentConfig, spec: StrategySpec, data: _PreparedData,
+              progress: bool | None) -> MoBYClassifier:
     return MoBYClassifier(
         backbone=config.backbone,
         max_epochs=config.epochs,
@@ -168,9 +161,8 @@ class _OutputFolder:
             try:
                 stored = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
             except (ValueError, TypeError) as exc:
-                raise ExperimentError(
-                    f"{config_file} is unreadable ({exc}); choose another --output"
-                ) from exc
+                raise ExperimentError(f"{config_file} is unreadable ({exc}); "
+                                      "choose another --output") from exc
             if stored != config:
                 changed = [k for k, v in config.to_dict().items() if stored.to_dict().get(k) != v]
                 raise ExperimentError(
@@ -221,13 +213,8 @@ class _OutputFolder:
     def save_first_cycle(self, kind: str, trial: int, state: _RunState) -> None:
         atomic_pickle(self.first_cycle_file(kind, trial), state)
 
-    def save(
-        self,
-        strategy: str,
-        trial: int,
-        state: _RunState,
-        all_records: dict[tuple[str, int], list[dict]],
-    ) -> None:
+    def save(self, strategy: str, trial: int, state: _RunState,
+             all_records: dict[tuple[str, int], list[dict]]) -> None:
         atomic_pickle(self.state_file(strategy, trial), state)
         write_records(self.path, [r for rows in all_records.values() for r in rows])
 
@@ -288,50 +275,29 @@ def run_experiment(
 
     total = len(states) * (config.cycles + 1)
     done = sum(len(rows) for rows in all_records.values())
-    with (
-        tqdm(
-            total=total,
-            initial=done,
-            desc="cycles",
-            unit="cycle",
-            disable=None if progress is None else not progress,
-        ) as bar,
-        warnings.catch_warnings(),
-    ):
+    with tqdm(total=total, initial=done, desc="cycles", unit="cycle",
+              disable=None if progress is None else not progress) as bar, \
+            warnings.catch_warnings():
         # modAL 0.4 passes scikit-learn's old keyword on every teach; the
         # warning is about modAL, not about anything the user can change
-        warnings.filterwarnings(
-            "ignore", message="'force_all_finite' was renamed", category=FutureWarning
-        )
+        warnings.filterwarnings("ignore", message="'force_all_finite' was renamed",
+                                category=FutureWarning)
         for trial, seed in enumerate(config.seeds):
             for strategy in config.strategies:
-                _run_one(
-                    config,
-                    data,
-                    folder,
-                    strategy,
-                    trial,
-                    seed,
-                    states[(strategy, trial)],
-                    all_records,
-                    progress,
-                    log,
-                    bar,
-                )
+                _run_one(config, data, folder, strategy, trial, seed,
+                         states[(strategy, trial)], all_records, progress, log, bar)
     records = [r for rows in all_records.values() for r in rows]
     write_records(folder.path, records)
     if plot:
         from .plots import plot_learning_curves
 
-        plot_learning_curves(
-            records, folder.path / "learning_curves", title=f"{config.dataset}, {config.backbone}"
-        )
+        plot_learning_curves(records, folder.path / "learning_curves",
+                             title=f"{config.dataset}, {config.backbone}")
     return records
 
 
-def _run_one(
-    config, data, folder, strategy, trial, seed, state, all_records, progress, log, bar
-) -> None:
+def _run_one(config, data, folder, strategy, trial, seed, state, all_records, progress, log,
+             bar) -> None:
     spec = STRATEGIES[strategy]
     key = (strategy, trial)
     if state is not None and state.cycle >= config.cycles:
@@ -359,18 +325,8 @@ def _run_one(
         learner.teach(data.X[new], data.y[new], X_unlabeled=data.X[remaining])
         train_seconds = time.perf_counter() - started
         labeled = np.concatenate([labeled, new])
-        record = _record(
-            strategy,
-            trial,
-            seed,
-            cycle,
-            labeled,
-            learner,
-            data,
-            train_seconds,
-            query_seconds,
-            new.tolist(),
-        )
+        record = _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds,
+                         query_seconds, new.tolist())
         state = _RunState(cycle, labeled, state.records + [record], learner.estimator)
         _finish_cycle(folder, key, state, all_records, record, log, bar)
 
@@ -385,23 +341,17 @@ def _first_cycle(config, data, folder, spec, strategy, trial, seed, progress) ->
     kind = "moby" if spec.self_supervised else "supervised"
     shared = folder.load_first_cycle(kind, trial)
     if shared is not None:
-        return _RunState(
-            0, shared.labeled, [{**shared.records[0], "strategy": strategy}], shared.net
-        )
-    labeled = initial_labeled_indices(
-        data.y, config.initial_size, random_state=seed, stratified=config.stratified_initial
-    )
+        return _RunState(0, shared.labeled, [{**shared.records[0], "strategy": strategy}],
+                         shared.net)
+    labeled = initial_labeled_indices(data.y, config.initial_size, random_state=seed,
+                                      stratified=config.stratified_initial)
     net = _make_net(config, spec, data, progress)
     net.set_params(random_state=_derive_seed(seed, 0, "net"))
     unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
     started = time.perf_counter()
-    learner = ActiveLearner(
-        estimator=net,
-        query_strategy=spec.query,
-        X_training=data.X[labeled],
-        y_training=data.y[labeled],
-        X_unlabeled=data.X[unlabeled],
-    )
+    learner = ActiveLearner(estimator=net, query_strategy=spec.query,
+                            X_training=data.X[labeled], y_training=data.y[labeled],
+                            X_unlabeled=data.X[unlabeled])
     train_seconds = time.perf_counter() - started
     record = _record(strategy, trial, seed, 0, labeled, learner, data, train_seconds, 0.0, [])
     state = _RunState(0, np.asarray(labeled), [record], net)
@@ -409,9 +359,8 @@ def _first_cycle(config, data, folder, spec, strategy, trial, seed, progress) ->
     return state
 
 
-def _record(
-    strategy, trial, seed, cycle, labeled, learner, data, train_seconds, query_seconds, queried
-) -> dict:
+def _record(strategy, trial, seed, cycle, labeled, learner, data, train_seconds, query_seconds,
+            queried) -> dict:
     return {
         "strategy": strategy,
         "trial": trial,
@@ -429,11 +378,9 @@ def _finish_cycle(folder, key, state, all_records, record, log, bar) -> None:
     all_records[key] = list(state.records)
     folder.save(key[0], key[1], state, all_records)
     bar.update(1)
-    log(
-        f"[{record['strategy']} trial {record['trial']}] cycle {record['cycle']}: "
+    log(f"[{record['strategy']} trial {record['trial']}] cycle {record['cycle']}: "
         f"{record['n_labeled']} labels, accuracy {100 * record['accuracy']:.1f}% "
-        f"(train {record['train_seconds']:.1f} s, query {record['query_seconds']:.2f} s)"
-    )
+        f"(train {record['train_seconds']:.1f} s, query {record['query_seconds']:.2f} s)")
 
 
 def load_experiment(output_dir: str | Path) -> tuple[ExperimentConfig, list[dict]]:
@@ -444,3 +391,4 @@ def load_experiment(output_dir: str | Path) -> tuple[ExperimentConfig, list[dict
         raise ExperimentError(f"{path} holds no experiment (config.json is missing)")
     config = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
     return config, read_records(path)
+

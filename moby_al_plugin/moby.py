@@ -140,12 +140,8 @@ def frozen_running_stats(*modules: nn.Module) -> Iterator[None]:
     strongly augmented views (colour jitter, blur, solarize) have other
     statistics and would skew them.
     """
-    norms = [
-        m
-        for module in modules
-        for m in module.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm)
-    ]
+    norms = [m for module in modules for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in norms]
     for m in norms:
         m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch

@@ -48,28 +48,17 @@ def plot_learning_curves(
         mean = [100 * m for m in stats["mean"]]
         std = [100 * s for s in stats["std"]]
         trials = max(stats["trials"])
-        (line,) = ax.plot(
-            x,
-            mean,
-            marker="o",
-            markersize=3,
-            label=f"{strategy} (AUC {100 * stats['auc_mean']:.1f})",
-        )
+        (line,) = ax.plot(x, mean, marker="o", markersize=3,
+                          label=f"{strategy} (AUC {100 * stats['auc_mean']:.1f})")
         if trials > 1:
-            ax.fill_between(
-                x,
-                [m - s for m, s in zip(mean, std)],
-                [m + s for m, s in zip(mean, std)],
-                color=line.get_color(),
-                alpha=0.15,
-                linewidth=0,
-            )
+            ax.fill_between(x, [m - s for m, s in zip(mean, std)],
+                            [m + s for m, s in zip(mean, std)], color=line.get_color(),
+                            alpha=0.15, linewidth=0)
     ax.set_xlabel("labelled images")
     ax.set_ylabel("test accuracy (%)")
     n_trials = max(max(s["trials"]) for s in summary.values())
     subtitle = f"mean over {n_trials} trial{'s' if n_trials > 1 else ''}" + (
-        ", band = ±1 std" if n_trials > 1 else ""
-    )
+        ", band = ±1 std" if n_trials > 1 else "")
     ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -194,13 +194,11 @@ def format_table(summary: dict[str, dict], markdown: bool = False) -> str:
         lines.insert(1, "|" + " --- |" * len(header))
         return "\n".join(lines + ["", footnote])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = [
-        "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths)))
-    ]
+    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
+                       enumerate(zip(header, widths)))]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
-        lines.append(
-            "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
-        )
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
+                               enumerate(zip(row, widths))))
     lines.append(footnote)
     return "\n".join(lines)
