@@ -27,6 +27,8 @@ _PUBLIC = {
     "load_torchvision_dataset": "datasets",
     "subsample_indices": "datasets",
     "MoBYClassifier": "estimator",
+    "MoBYEncoder": "encoder",
+    "load_encoder": "encoder",
     "STRATEGIES": "experiment",
     "ExperimentConfig": "config",
     "ExperimentError": "config",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:  # static tools see the real imports
         load_torchvision_dataset,
         subsample_indices,
     )
+    from .encoder import MoBYEncoder, load_encoder
     from .estimator import MoBYClassifier
     from .experiment import STRATEGIES, run_experiment
     from .kcenter import k_center_greedy
@@ -79,6 +82,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MoBYClassifier",
+    "MoBYEncoder",
+    "load_encoder",
     "MoBYNetwork",
     "mobyv2al_sampling",
     "coreset_sampling",
