@@ -347,7 +347,7 @@ def test_auto_never_flips_images_that_are_not_rgb(channels) -> None:
     for view in get_view_pair("auto", channels):
         geometry = ViewAugmenter(**{**view.get_params(), "blur_p": 0.0, "solarize_p": 0.0,
                                     "color_jitter_p": 0.0, "grayscale_p": 0.0})
-        y = geometry(ramp, generator=gen(5))
+        y = geometry(ramp, generator=gen(5))[..., 4:12]  # inside any zero padding
         assert (y[..., 1:] >= y[..., :-1] - 1e-6).all()
 
 
