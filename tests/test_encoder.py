@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from moby_al_plugin import MoBYClassifier, MoBYEncoder, load_encoder
+from moby_al_plugin import MoBYEncoder, load_encoder
 from moby_al_plugin.exceptions import MoBYALError
 
 from .conftest import small_net
@@ -268,3 +268,11 @@ def test_pretrained_shape_mismatch_names_both_shapes(fitted_encoder, tmp_path):
     with pytest.raises(MoBYALError, match="backbone"):
         small_net(pretrained=path, backbone="lenet5", max_epochs=1).fit(
             np.zeros((20, 1, 8, 8), dtype=np.float32), y)
+
+
+def test_every_init_argument_is_documented():
+    import inspect
+
+    for name in inspect.signature(MoBYEncoder.__init__).parameters:
+        if name != "self":
+            assert f"{name} :" in MoBYEncoder.__doc__, name
