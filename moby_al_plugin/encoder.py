@@ -110,7 +110,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         at every fit).
     projection_dim : int, default=128
         Width of the projector and predictor outputs.
-    head_layout : {"mlp", "bn_relu", "linear"}, default="mlp"
+    head_layout : {"bn_relu", "mlp", "linear"}, default="bn_relu"
         Projector/predictor layout (see :class:`moby_al_plugin.moby.ProjectionHead`).
     queue_size : int, default=4096
         Keys per queue.

@@ -215,10 +215,12 @@ class MoBYClassifier(NeuralNetClassifier):
     projection_dim : int, default=128
         Width of the projector and predictor outputs. The only route to the
         network: ``module__projection_dim`` is refused unless equal.
-    head_layout : {"mlp", "bn_relu", "linear"}, default="mlp"
-        Projector/predictor layout: Linear-BN-ReLU-Linear (MoCo v2, BYOL and
-        MoBY style), the paper's Linear+BN+ReLU, or the bare Linear of the
-        authors' code (see :class:`moby_al_plugin.moby.ProjectionHead`).
+    head_layout : {"bn_relu", "mlp", "linear"}, default="bn_relu"
+        Projector/predictor layout: the paper's Linear+BN+ReLU (the default,
+        measured ahead of ``"mlp"`` in a short run, see
+        ``moby_al_plugin.moby.DEFAULT_HEAD_LAYOUT``), Linear-BN-ReLU-Linear
+        (MoCo v2, BYOL and MoBY style, ending in a linear layer), or the bare
+        Linear of the authors' code (see :class:`moby_al_plugin.moby.ProjectionHead`).
     queue_size : int, default=4096
         Keys per queue.
     temperature : float, default=0.2

@@ -203,7 +203,7 @@ def test_network_parameters_have_one_route(tiny_digits):
     X, y = tiny_digits["X"], tiny_digits["y"]
     with pytest.raises(MoBYALError, match="projection_dim.*module__projection_dim"):
         small_net(projection_dim=64, module__projection_dim=32, max_epochs=1).fit(X, y)
-    for name, top, sub in [("head_layout", "mlp", "linear"), ("queue_size", 64, 32),
+    for name, top, sub in [("head_layout", "bn_relu", "linear"), ("queue_size", 64, 32),
                            ("temperature", 0.2, 0.1)]:
         with pytest.raises(MoBYALError, match=name):
             small_net(**{name: top, f"module__{name}": sub}, max_epochs=1).fit(X, y)

@@ -103,15 +103,17 @@ def test_projection_head_layouts():
         ProjectionHead(8, 4, "mlp3")
 
 
-def test_default_head_can_output_negative_similarities():
+def test_only_the_linear_ending_heads_give_negative_similarities():
     # a head ending in ReLU makes every coordinate, so every similarity, >= 0
     torch.manual_seed(0)
     x = torch.randn(64, 8)
     relu_end = F.normalize(ProjectionHead(8, 4, "bn_relu")(x), dim=1)
     assert (relu_end @ relu_end.T).min() >= 0
-    default = MoBYNetwork("small_cnn", in_channels=1, n_classes=2, projection_dim=4).projector
-    out = F.normalize(default(x.new_zeros(64, 128).normal_()), dim=1)
-    assert (out @ out.T).min() < 0
+    for layout in ("mlp", "linear"):
+        out = F.normalize(ProjectionHead(8, 4, layout)(x), dim=1)
+        assert (out @ out.T).min() < 0, layout
+    net = MoBYNetwork("small_cnn", in_channels=1, n_classes=2, projection_dim=4)
+    assert len(net.projector.layers) == 3  # the default layout: the paper's Linear-BN-ReLU
 
 
 def test_momentum_update_matches_a_parameter_loop():
