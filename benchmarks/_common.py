@@ -43,7 +43,15 @@ def write_json(name: str, payload: dict) -> Path:
 
 
 def run_and_report(
-    config, name: str, output: str | None, *, resume: bool, quick: bool, targets=None, **extra
+    config,
+    name: str,
+    output: str | None,
+    *,
+    resume: bool,
+    quick: bool,
+    targets=None,
+    cache_dir=None,
+    **extra,
 ) -> dict:
     """Run an experiment, print its table, write ``<name>.json`` beside the run folder.
 
@@ -52,7 +60,12 @@ def run_and_report(
     """
     import time
 
-    from moby_al_plugin.experiments import format_table, run_experiment, summarize
+    from moby_al_plugin.experiments import (
+        class_histograms,
+        format_table,
+        run_experiment,
+        summarize,
+    )
 
     output = output or str(RESULTS / name)
     started = time.perf_counter()
@@ -62,6 +75,7 @@ def run_and_report(
         resume=resume,
         progress=False if quick else None,
         log=None if quick else print,
+        cache_dir=cache_dir,
     )
     summary = summarize(records)
     print(format_table(summary))
@@ -71,6 +85,7 @@ def run_and_report(
         "config": config.to_dict(),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "summary": summary,
+        "class_histograms": class_histograms(records),
     }
     if targets is not None:
         payload["targets"] = targets(summary)

@@ -29,7 +29,7 @@ def _run(script, *args, tmp_path):
     "script, extra",
     [
         ("training_cost.py", []),
-        ("label_efficiency.py", ["--strategies", "mobyv2al,random"]),
+        ("label_efficiency.py", ["--strategies", "random,typiclust"]),
         ("paper_protocol.py", []),
     ],
 )
@@ -45,10 +45,13 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
     assert payload["machine"]["cpu_count"] >= 1
     if script == "training_cost.py":
         assert payload["step_cost"]["median_ratio"] > 1.0  # two views and a momentum branch
+    elif script == "label_efficiency.py":
+        assert set(payload["summary"]) == {"random", "typiclust"}
+        assert payload["targets"]["best_plug_in"] == "typiclust"
+        histogram = payload["class_histograms"]["typiclust"]
+        assert sum(histogram["initial"]) == 30 and sum(histogram["queried"]) == 20
     else:
         assert "mobyv2al" in payload["summary"]
-    if script == "label_efficiency.py":
-        assert set(payload["targets"]) == {"ahead_of_all_at", "points_over_random_at"}
 
 
 def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
@@ -56,17 +59,28 @@ def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
     from label_efficiency import _targets
 
     def curve(*accuracies):
-        return {"n_labeled": [200, 400, 600][: len(accuracies)], "mean": list(accuracies)}
+        n = [200, 400, 600][: len(accuracies)]
+        return {"n_labeled": n, "mean": list(accuracies), "auc_mean": sum(accuracies) / len(n)}
 
     summary = {
-        "mobyv2al": curve(0.70, 0.80, 0.90),
+        "typiclust": curve(0.70, 0.80, 0.90),
         "random": curve(0.60, 0.78, 0.85),
-        "coreset": curve(0.65, 0.81, 0.80),
+        "random_pretrained": curve(0.65, 0.81, 0.80),
+        "kcenter_pretrained": curve(0.50, 0.60, 0.70),
     }
     checks = _targets(summary)
+    assert checks["best_plug_in"] == "typiclust" and checks["best_auc_of_all"]
     assert checks["ahead_of_all_at"] == {200: True, 400: False, 600: True}
-    assert checks["points_over_random_at"] == {200: 10.0, 400: 2.0}
-    assert _targets({"random": curve(0.5)}) == {}
+    assert checks["points_over_random_at"] == {200: 10.0, 400: 2.0, 600: 5.0}
+    assert checks["points_over_random_pretrained_at"] == {200: 5.0, 400: -1.0, 600: 10.0}
+    # random ends at 85 %: typiclust gets there between 400 (80 %) and 600 (90 %)
+    reach = checks["labels_to_reach_random_final"]
+    assert reach["typiclust"] == pytest.approx(500.0) and reach["random"] == 600.0
+    assert reach["kcenter_pretrained"] is None
+    assert _targets({"random": curve(0.5)}) == {
+        "random_final_accuracy": 50.0,
+        "labels_to_reach_random_final": {"random": 200.0},
+    }
 
 
 def test_kcenter_speed_quick(tmp_path):

@@ -30,6 +30,10 @@ TINY = [
     "300",
     "--test-size",
     "150",
+    "--min-samples-per-epoch",
+    "64",
+    "--pretrain-epochs",
+    "1",
     "--no-progress",
 ]
 
@@ -57,7 +61,10 @@ def test_run_then_plot(tmp_path):
     out = tmp_path / "run"
     result = moby_al("run", *TINY, "--cycles", "1", "--output", str(out))
     assert result.returncode == 0, result.stderr
-    assert "mobyv2al" in result.stdout and "random" in result.stdout
+    # the default strategies: ours on the pretrained net, random, the paper's
+    for name in ("typiclust", "random", "mobyv2al"):
+        assert name in result.stdout
+    assert "pretrained small_cnn on 300 pool images for 1 epochs" in result.stdout
     assert "cycle 1: 50 labels" in result.stdout
     (out / "learning_curves.png").unlink()
     result = moby_al("plot", str(out))

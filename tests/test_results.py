@@ -100,3 +100,41 @@ def test_format_table_markdown_hand_written():
         "| random | 60.0±10.0 | 80.0±10.0 | 70.0 | 1.0 | 0.50 |",
         "| mobyv2al | 60.0 | 80.0 | 70.0 | 1.0 | 0.50 |",
     ]
+
+
+def test_labels_to_reach_interpolates_between_points():
+    from moby_al_plugin.experiments import labels_to_reach
+
+    assert labels_to_reach([200, 400, 600], [0.70, 0.80, 0.90], 0.85) == pytest.approx(500.0)
+    assert labels_to_reach([200, 400], [0.70, 0.80], 0.70) == 200.0  # reached at once
+    assert labels_to_reach([200, 400], [0.70, 0.80], 0.81) is None
+    # the first crossing counts, not a later dip and recovery
+    assert labels_to_reach([100, 200, 300, 400], [0.5, 0.9, 0.6, 0.95], 0.7) == pytest.approx(150.0)
+
+
+def test_class_histograms_sum_picks_over_cycles_and_average_trials():
+    from moby_al_plugin.experiments import class_histograms
+
+    def record(trial, cycle, counts):
+        return {
+            "strategy": "s",
+            "trial": trial,
+            "cycle": cycle,
+            "queried_classes": counts,
+            "classes": ["a", "b"],
+        }
+
+    records = [
+        record(0, 0, [2, 0]),
+        record(0, 1, [1, 1]),
+        record(0, 2, [0, 2]),
+        record(1, 0, [1, 1]),
+        record(1, 1, [2, 0]),
+        {"strategy": "old", "trial": 0, "cycle": 0},  # written before class counts existed
+    ]
+    histograms = class_histograms(records)
+    assert set(histograms) == {"s"}
+    assert histograms["s"]["initial"] == [1.5, 0.5]
+    # trial 0 queried [1, 3] in all, trial 1 [2, 0]
+    assert histograms["s"]["queried"] == [1.5, 1.5]
+    assert histograms["s"]["classes"] == ["a", "b"]

@@ -32,6 +32,8 @@ TINY = dict(
     subset_size=150,
     pool_size=300,
     test_size=150,
+    min_samples_per_epoch=64,
+    pretrain_epochs=1,
 )
 
 
@@ -58,8 +60,11 @@ def test_digits_end_to_end(tmp_path):
     for r in records:
         assert r["n_labeled"] == 30 + 20 * r["cycle"]
         assert 0.0 <= r["accuracy"] <= 1.0
-        assert len(r["queried"]) == (20 if r["cycle"] else 0)
+        # cycle 0 records the initial set, later cycles their picks
+        assert len(r["queried"]) == (20 if r["cycle"] else 30)
         assert len(set(r["queried"])) == len(r["queried"])
+        assert sum(r["queried_classes"]) == len(r["queried"])
+        assert r["classes"] == list(range(10))
     out = tmp_path / "out"
     for name in [
         "config.json",
@@ -80,7 +85,7 @@ def test_digits_end_to_end(tmp_path):
                 if (r["strategy"], r["trial"]) == (strategy, trial)
                 for i in r["queried"]
             ]
-            assert len(picked) == len(set(picked)) == 40
+            assert len(picked) == len(set(picked)) == 30 + 40
 
 
 def test_identical_seeds_give_identical_results(tmp_path):

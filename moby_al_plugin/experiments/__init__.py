@@ -9,7 +9,15 @@ them, and :mod:`.cli` is the ``moby-al`` command. Nothing in
 
 from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
 from .plots import plot_learning_curves
-from .results import format_table, learning_curve_area, read_records, summarize, write_records
+from .results import (
+    class_histograms,
+    format_table,
+    labels_to_reach,
+    learning_curve_area,
+    read_records,
+    summarize,
+    write_records,
+)
 from .runner import STRATEGIES, StrategySpec, load_experiment, run_experiment
 
 __all__ = [
@@ -24,6 +32,8 @@ __all__ = [
     "summarize",
     "format_table",
     "learning_curve_area",
+    "labels_to_reach",
+    "class_histograms",
     "read_records",
     "write_records",
 ]

@@ -9,14 +9,23 @@ import time
 from pathlib import Path
 
 from ..exceptions import MoBYALError
-from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
+from .config import INITIAL_SETS, STRATEGY_NAMES, ExperimentConfig, ExperimentError
 from .plots import plot_learning_curves
 from .results import format_table, summarize
 from .runner import load_experiment, run_experiment
 
 __all__ = ["main", "build_parser"]
 
-COMPARE_STRATEGIES = ("mobyv2al", "moby_random", "coreset", "random", "margin", "entropy")
+RUN_STRATEGIES = ("typiclust", "random", "mobyv2al")
+COMPARE_STRATEGIES = (
+    "random",
+    "margin",
+    "random_pretrained",
+    "kcenter_pretrained",
+    "typiclust",
+    "budget_aware",
+    "mobyv2al",
+)
 
 
 def _positive_or_all(text: str) -> int | None:
@@ -89,9 +98,13 @@ def _add_experiment_options(
         help="random candidates per query, or 'all' (default: %(default)s)",
     )
     loop.add_argument(
-        "--random-initial",
-        action="store_true",
-        help="uniform instead of class-balanced initial labelled set",
+        "--initial-set",
+        choices=INITIAL_SETS,
+        default=d.initial_set,
+        help="first labelled set: uniform random (what a user without labels has), "
+        "stratified (class-balanced: uses labels nobody has yet, for studies only) or "
+        "strategy (each strategy that can pick without labels chooses it: cold start) "
+        "(default: %(default)s)",
     )
     train = parser.add_argument_group("training")
     train.add_argument(
@@ -122,6 +135,31 @@ def _add_experiment_options(
         help="projector layout: paper (bn_relu) or authors' code (linear)",
     )
     _typed_options(train, ("--queue-size", int, "keys per MoBY queue"))
+    train.add_argument(
+        "--min-samples-per-epoch",
+        type=_positive_or_all,
+        default=d.min_samples_per_epoch,
+        help="labelled samples drawn per epoch at least, so small labelled sets get enough "
+        "optimiser steps; 'none' for one pass (default: %(default)s)",
+    )
+    pretrain = parser.add_argument_group("pretraining (strategies on the pretrained net)")
+    _typed_options(
+        pretrain,
+        ("--pretrain-epochs", int, "epochs of self-supervised pretraining on the pool"),
+        ("--finetune-contrastive-weight", float, "MoBY loss weight while fine-tuning"),
+    )
+    pretrain.add_argument(
+        "--pretrain-size",
+        type=_positive_or_all,
+        default=d.pretrain_size,
+        help="pool images the pretraining sees, or 'all' (default: %(default)s)",
+    )
+    pretrain.add_argument(
+        "--cache-dir",
+        default=None,
+        help="folder of pretrained encoders shared between runs on the same pool "
+        "(default: <output>/cache)",
+    )
     train.add_argument(
         "--views",
         default=None,
@@ -170,11 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="run an active-learning experiment (default: digits, MoBYv2AL vs random)",
+        help="run an active-learning experiment (default: digits, TypiClust on the "
+        "pretrained net vs random vs MoBYv2AL)",
         description="Run an active-learning experiment and write results and plots. With no "
-        "arguments: the digits, MoBYv2AL against random sampling, a small CNN.",
+        "arguments: the digits and a small CNN; TypiClust picks on the network pretrained "
+        "once on the pool, against random picks and the paper's MoBYv2AL.",
     )
-    _add_experiment_options(run, ("mobyv2al", "random"), trials=1)
+    _add_experiment_options(run, RUN_STRATEGIES, trials=1)
     compare = commands.add_parser(
         "compare",
         help="compare several strategies over several trials",
@@ -197,11 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> ExperimentConfig:
-    # the options are named after the configuration's fields, but for these two
+    # the options are named after the configuration's fields, but for the seeds
     fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields}
     values["seeds"] = args.seeds if args.seeds is not None else tuple(range(args.trials))
-    return ExperimentConfig(**values, stratified_initial=not args.random_initial)
+    return ExperimentConfig(**values)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -225,6 +265,7 @@ def _run(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=False if args.no_progress else None,
         log=lambda line: print(line, flush=True),
+        cache_dir=args.cache_dir,
     )
     print()
     print(format_table(summarize(records)))

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 from ..exceptions import MoBYALError
 
-__all__ = ["ExperimentError", "ExperimentConfig", "STRATEGY_NAMES", "DATA_VERSION"]
+__all__ = [
+    "ExperimentError",
+    "ExperimentConfig",
+    "STRATEGY_NAMES",
+    "INITIAL_SETS",
+    "DATA_VERSION",
+]
 
 # strategies by name; their definitions live in runner.STRATEGIES
 STRATEGY_NAMES = (
@@ -22,7 +28,19 @@ STRATEGY_NAMES = (
     "entropy",
     "margin",
     "least_confidence",
+    "uncertainty_batch",
+    "random_pretrained",
+    "margin_pretrained",
+    "kcenter_pretrained",
+    "typiclust",
+    "maxherding",
+    "budget_aware",
 )
+
+#: How the first labelled set is chosen: uniformly at random (what a user
+#: without labels has), class-balanced (needs the labels, so only for
+#: studies), or by the strategy itself from the features (cold start).
+INITIAL_SETS = ("random", "stratified", "strategy")
 
 
 #: How pools and test sets are sub-sampled: 1 was the package's own stratified
@@ -74,8 +92,25 @@ class ExperimentConfig:
     pool_size, test_size : int or None
         Stratified sub-samples of the training pool and test set (None: all),
         drawn with seed 0 so every trial sees the same data.
-    stratified_initial : bool
-        Class-balanced (True) or uniform (False) initial labelled set.
+    initial_set : {"random", "stratified", "strategy"}
+        How the first labelled set is chosen (:data:`INITIAL_SETS`):
+        uniformly at random, class-balanced (uses labels nobody has yet:
+        for studies only), or by each strategy that can pick without labels
+        (the others then take the random set).
+    min_samples_per_epoch : int or None
+        Every epoch draws at least this many labelled samples (with
+        repetition when the labelled set is smaller), so a small labelled
+        set still gets enough optimiser steps; None: one pass per epoch.
+    pretrain_epochs : int
+        Epochs of self-supervised pretraining (:class:`MoBYEncoder`) on the
+        pool, done once per pool and shared by every trial and by every
+        strategy whose network starts from it; 0 disables the pretrained
+        strategies.
+    pretrain_size : int or None
+        Pool images the pretraining sees (a seeded random subset; None: all).
+    finetune_contrastive_weight : float
+        Weight of the MoBY loss while a pretrained network is fine-tuned
+        (0: cross-entropy only).
     device : str
         "cpu" or "cuda".
     seeds : tuple of int
@@ -88,7 +123,7 @@ class ExperimentConfig:
     dataset: str = "digits"
     data_root: str | None = None
     backbone: str = "small_cnn"
-    strategies: tuple[str, ...] = ("mobyv2al", "random")
+    strategies: tuple[str, ...] = ("typiclust", "random", "mobyv2al")
     initial_size: int = 100
     query_size: int = 100
     cycles: int = 4
@@ -104,7 +139,11 @@ class ExperimentConfig:
     views: str | None = None
     pool_size: int | None = None
     test_size: int | None = None
-    stratified_initial: bool = True
+    initial_set: str = "random"
+    min_samples_per_epoch: int | None = 2000
+    pretrain_epochs: int = 10
+    pretrain_size: int | None = 20_000
+    finetune_contrastive_weight: float = 0.0
     device: str = "cpu"
     seeds: tuple[int, ...] = field(default=(0,))
     data_version: int = DATA_VERSION
@@ -146,6 +185,23 @@ class ExperimentConfig:
             raise ExperimentError(
                 f"subset_size={self.subset_size} is smaller than query_size={self.query_size}"
             )
+        if self.initial_set not in INITIAL_SETS:
+            raise ExperimentError(
+                f"unknown initial set {self.initial_set!r}; valid names: {_listed(INITIAL_SETS)}"
+            )
+        if self.min_samples_per_epoch is not None and self.min_samples_per_epoch < 1:
+            raise ExperimentError(
+                f"min_samples_per_epoch must be at least 1 or None, got "
+                f"{self.min_samples_per_epoch}"
+            )
+        if self.pretrain_epochs < 0:
+            raise ExperimentError(f"pretrain_epochs must be >= 0, got {self.pretrain_epochs}")
+        if self.pretrain_size is not None and self.pretrain_size < 2:
+            raise ExperimentError(f"pretrain_size must be at least 2, got {self.pretrain_size}")
+        if self.finetune_contrastive_weight < 0:
+            raise ExperimentError(
+                f"finetune_contrastive_weight must be >= 0, got {self.finetune_contrastive_weight}"
+            )
         if not self.seeds:
             raise ExperimentError("at least one seed is needed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -170,6 +226,11 @@ class ExperimentConfig:
         """
         known = {f.name for f in dataclasses.fields(cls)}
         values = {"data_version": 1, **values}
+        if "stratified_initial" in values and "initial_set" not in values:
+            # written before initial_set replaced the flag
+            values["initial_set"] = "stratified" if values["stratified_initial"] else "random"
+            values.setdefault("min_samples_per_epoch", None)
+            values.setdefault("pretrain_epochs", 0)
         return cls(**{k: v for k, v in values.items() if k in known})
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "read_records",
     "summarize",
     "learning_curve_area",
+    "labels_to_reach",
+    "class_histograms",
     "format_table",
 ]
 
@@ -164,6 +166,64 @@ def summarize(records: Iterable[dict]) -> dict[str, dict]:
             ),
         }
     return summary
+
+
+def labels_to_reach(n_labeled: Iterable[float], accuracy: Iterable[float], target: float):
+    """The labels at which a learning curve first reaches ``target`` accuracy.
+
+    The curve is interpolated linearly between its points: the figure a
+    user asks for ("how many labels for the accuracy random picks reach
+    with N?"). None when the curve never gets there.
+
+    >>> labels_to_reach([200, 400], [0.70, 0.80], 0.75)
+    300.0
+    """
+    x = np.asarray(list(n_labeled), dtype=float)
+    y = np.asarray(list(accuracy), dtype=float)
+    reached = np.flatnonzero(y >= target)
+    if reached.size == 0:
+        return None
+    first = int(reached[0])
+    if first == 0:
+        return float(x[0])
+    x0, x1, y0, y1 = x[first - 1], x[first], y[first - 1], y[first]
+    return float(x0 + (target - y0) * (x1 - x0) / (y1 - y0))
+
+
+def class_histograms(records: Iterable[dict]) -> dict[str, dict]:
+    """Class counts of every strategy's picks, summed over cycles, averaged over trials.
+
+    Returns
+    -------
+    dict
+        ``{strategy: {"classes": [...], "initial": [...], "queried": [...]}}``:
+        mean counts per trial of the initial set (cycle 0) and of all later
+        picks, in ``classes`` order. Records written before the class counts
+        were kept are skipped.
+    """
+    sums: dict[str, dict] = {}
+    for record in records:
+        if "queried_classes" not in record:
+            continue
+        entry = sums.setdefault(
+            record["strategy"],
+            {"classes": record["classes"], "initial": {}, "queried": {}},
+        )
+        part = entry["initial" if record["cycle"] == 0 else "queried"]
+        counts = part.setdefault(record["trial"], np.zeros(len(record["classes"])))
+        counts += np.asarray(record["queried_classes"], dtype=float)
+    return {
+        strategy: {
+            "classes": entry["classes"],
+            **{
+                part: np.mean(list(entry[part].values()), axis=0).round(1).tolist()
+                if entry[part]
+                else [0.0] * len(entry["classes"])
+                for part in ("initial", "queried")
+            },
+        }
+        for strategy, entry in sums.items()
+    }
 
 
 def format_table(summary: dict[str, dict], markdown: bool = False) -> str:

@@ -15,6 +15,8 @@ its last finished cycle, and, because every random choice is derived from
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import pickle
 import time
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from modAL.batch import uncertainty_batch_sampling
 from modAL.models import ActiveLearner
 from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
 
@@ -36,18 +39,34 @@ from ..datasets import (
     load_dataset,
     subsample_indices,
 )
+from ..encoder import MoBYEncoder
 from ..estimator import MoBYClassifier
-from ..strategies import coreset_sampling, mobyv2al_sampling, random_sampling
+from ..strategies import (
+    budget_aware_sampling,
+    coreset_sampling,
+    maxherding_sampling,
+    mobyv2al_sampling,
+    random_sampling,
+    typiclust_sampling,
+)
 from .config import ExperimentConfig, ExperimentError
 from .plots import plot_learning_curves
 from .results import atomic_pickle, atomic_write_text, read_records, write_records
 
 __all__ = [
+    "LEARNERS",
     "StrategySpec",
     "STRATEGIES",
     "run_experiment",
     "load_experiment",
 ]
+
+
+#: The kinds of network a strategy trains: the supervised baseline
+#: (cross-entropy only), the MoBY network trained jointly from scratch in
+#: every cycle (the paper), or the network fine-tuned from the encoder
+#: pretrained once on the pool (:class:`MoBYEncoder`).
+LEARNERS = ("supervised", "moby", "pretrained")
 
 
 @dataclass(frozen=True)
@@ -56,40 +75,107 @@ class StrategySpec:
 
     Attributes
     ----------
-    self_supervised : bool
-        True: the MoBY jointly trained net; False: the same backbone trained
-        with cross-entropy only (``contrastive_weight=0``).
+    learner : {"supervised", "moby", "pretrained"}
+        The network (:data:`LEARNERS`).
     query : callable
-        A modAL query strategy.
+        A modAL query strategy. The runner draws the candidates itself, so
+        strategies that would draw their own get ``subset_size=None``.
     seeded : bool
         Whether the query takes a ``random_state``.
+    cold_start : bool
+        Whether the query can choose the first labelled set with no label
+        (``initial_set="strategy"``).
     description : str
     """
 
-    self_supervised: bool
+    learner: str
     query: Callable
     seeded: bool
+    cold_start: bool
     description: str
+
+    @property
+    def self_supervised(self) -> bool:
+        """Whether the network is trained with the MoBY loss from scratch."""
+        return self.learner == "moby"
+
+
+def _whole(strategy: Callable, **options: Any) -> Callable:
+    """``strategy`` searching all the candidates the runner gives it."""
+    return functools.partial(strategy, subset_size=None, **options)
 
 
 STRATEGIES: dict[str, StrategySpec] = {
+    # the paper's method: joint training from scratch, unnormalised k-center
     "mobyv2al": StrategySpec(
-        True, mobyv2al_sampling, False, "k-Center-Greedy on the MoBY-trained net's features"
+        "moby",
+        _whole(mobyv2al_sampling, normalize=False),
+        False,
+        True,
+        "k-Center-Greedy on the MoBY-trained net's features (the paper)",
     ),
     "moby_random": StrategySpec(
-        True,
+        "moby",
         random_sampling,
+        True,
         True,
         "random picks, MoBY-trained net (separates training from selection)",
     ),
     "coreset": StrategySpec(
-        False, coreset_sampling, False, "k-Center-Greedy on a supervised-only net's features"
+        "supervised",
+        _whole(coreset_sampling, normalize=False),
+        False,
+        True,
+        "k-Center-Greedy on a supervised-only net's features",
     ),
-    "random": StrategySpec(False, random_sampling, True, "random picks, supervised-only net"),
-    "entropy": StrategySpec(False, entropy_sampling, False, "modAL entropy sampling"),
-    "margin": StrategySpec(False, margin_sampling, False, "modAL margin sampling"),
+    "random": StrategySpec(
+        "supervised", random_sampling, True, True, "random picks, supervised-only net"
+    ),
+    "entropy": StrategySpec("supervised", entropy_sampling, False, False, "modAL entropy"),
+    "margin": StrategySpec("supervised", margin_sampling, False, False, "modAL margin"),
     "least_confidence": StrategySpec(
-        False, uncertainty_sampling, False, "modAL least-confidence sampling"
+        "supervised", uncertainty_sampling, False, False, "modAL least confidence"
+    ),
+    "uncertainty_batch": StrategySpec(
+        "supervised",
+        uncertainty_batch_sampling,
+        False,
+        False,
+        "modAL's ranked batch of uncertain, diverse images",
+    ),
+    "random_pretrained": StrategySpec(
+        "pretrained", random_sampling, True, True, "random picks, pretrained net"
+    ),
+    "margin_pretrained": StrategySpec(
+        "pretrained", margin_sampling, False, False, "modAL margin, pretrained net"
+    ),
+    "kcenter_pretrained": StrategySpec(
+        "pretrained",
+        _whole(coreset_sampling, normalize=True),
+        True,
+        True,
+        "k-Center-Greedy on normalised features of the pretrained net",
+    ),
+    "typiclust": StrategySpec(
+        "pretrained",
+        _whole(typiclust_sampling),
+        True,
+        True,
+        "TypiClust: the most typical image of each least-labelled cluster",
+    ),
+    "maxherding": StrategySpec(
+        "pretrained",
+        _whole(maxherding_sampling),
+        True,
+        True,
+        "MaxHerding: greedy kernel coverage of the pool",
+    ),
+    "budget_aware": StrategySpec(
+        "pretrained",
+        _whole(budget_aware_sampling),
+        True,
+        True,
+        "typicality while labels per class are few, then diverse margin",
     ),
 }
 
@@ -134,8 +220,18 @@ class _PreparedData:
 
 
 def _make_net(
-    config: ExperimentConfig, spec: StrategySpec, data: _PreparedData, progress: bool | None
+    config: ExperimentConfig,
+    spec: StrategySpec,
+    data: _PreparedData,
+    progress: bool | None,
+    encoder_file: Path | None,
 ) -> MoBYClassifier:
+    if spec.learner == "moby":
+        weight = config.contrastive_weight
+    elif spec.learner == "pretrained":
+        weight = config.finetune_contrastive_weight
+    else:
+        weight = 0.0
     return MoBYClassifier(
         backbone=config.backbone,
         max_epochs=config.epochs,
@@ -144,13 +240,71 @@ def _make_net(
         queue_size=config.queue_size,
         head_layout=config.head_layout,
         unlabeled_ratio=config.unlabeled_ratio,
-        contrastive_weight=config.contrastive_weight if spec.self_supervised else 0.0,
+        contrastive_weight=weight,
+        min_samples_per_epoch=config.min_samples_per_epoch,
+        # a path, not the encoder: it survives clone and pickling unchanged
+        pretrained=str(encoder_file) if spec.learner == "pretrained" else None,
         views=data.view_preset,
         warm_start=config.warm_start,
         classes=data.classes.tolist(),
         device=config.device,
         callbacks=[("progress", EpochProgress(disable=None if progress is None else not progress))],
     )
+
+
+def _pretrain_key(config: ExperimentConfig, data: _PreparedData) -> str:
+    """What the pretraining depends on: the pool and its settings, nothing else."""
+    settings = {
+        "dataset": config.dataset,
+        "data_root": config.data_root,
+        "pool_size": config.pool_size,
+        "data_version": config.data_version,
+        "pool_shape": list(data.X.shape),
+        "backbone": config.backbone,
+        "head_layout": config.head_layout,
+        "queue_size": config.queue_size,
+        "views": data.view_preset,
+        "epochs": config.pretrain_epochs,
+        "size": config.pretrain_size,
+        "device": config.device,
+    }
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _pretrain(session: _Session) -> Path:
+    """The encoder pretrained once on the pool, from the cache or trained now.
+
+    One pretraining (seed 0) serves every trial and strategy of the pool:
+    it uses no label, so it does not depend on the trial. The file is the
+    encoder's own checkpoint, written after every epoch, so an interrupted
+    pretraining continues where it stopped.
+    """
+    config, data = session.config, session.data
+    path = session.cache_dir / f"encoder-{_pretrain_key(config, data)}.pt"
+    images = data.X
+    if config.pretrain_size is not None and config.pretrain_size < len(images):
+        rows = np.random.default_rng(0).choice(len(images), config.pretrain_size, replace=False)
+        images = images[np.sort(rows)]
+    encoder = MoBYEncoder(
+        backbone=config.backbone,
+        head_layout=config.head_layout,
+        queue_size=config.queue_size,
+        views=data.view_preset,
+        max_epochs=config.pretrain_epochs,
+        checkpoint=path,
+        device=config.device,
+        random_state=0,
+        verbose=int(session.progress is not False),
+    )
+    started = time.perf_counter()
+    encoder.fit(images)
+    seconds = time.perf_counter() - started
+    if encoder.fit_seconds_ > 0:
+        session.log(
+            f"pretrained {config.backbone} on {len(images)} pool images for "
+            f"{config.pretrain_epochs} epochs in {seconds:.0f} s -> {path}"
+        )
+    return path
 
 
 class _OutputFolder:
@@ -245,6 +399,7 @@ def run_experiment(
     progress: bool | None = None,
     log: Callable[[str], Any] | None = print,
     plot: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> list[dict]:
     """Run (or resume) an experiment and write its results to ``output_dir``.
 
@@ -262,13 +417,19 @@ def run_experiment(
         Receives one line per finished cycle.
     plot : bool
         Draw the learning curves at the end.
+    cache_dir : str, Path or None
+        Where the pretrained encoder is kept, keyed by the pool and the
+        pretraining settings, so other experiments on the same pool reuse it
+        (None: ``output_dir/cache``).
 
     Returns
     -------
     list of dict
         One record per (strategy, trial, cycle): strategy, trial, seed, cycle,
         n_labeled, accuracy, train_seconds, query_seconds, queried (indices
-        into the training pool).
+        into the training pool; at cycle 0 the initial set), queried_classes
+        (how many of them belong to each class, in ``classes`` order) and
+        classes.
 
     Raises
     ------
@@ -281,6 +442,13 @@ def run_experiment(
     from tqdm.auto import tqdm
 
     config.validate()
+    needs_encoder = any(STRATEGIES[s].learner == "pretrained" for s in config.strategies)
+    if needs_encoder and config.pretrain_epochs < 1:
+        pretrained = [s for s in config.strategies if STRATEGIES[s].learner == "pretrained"]
+        raise ExperimentError(
+            f"{', '.join(pretrained)} fine-tune the pretrained encoder, but pretrain_epochs is "
+            f"{config.pretrain_epochs}; give --pretrain-epochs 1 or more"
+        )
     data = _PreparedData(config)
     folder = _OutputFolder(output_dir, config, resume)
     log = log or (lambda line: None)
@@ -308,7 +476,20 @@ def run_experiment(
         warnings.filterwarnings(
             "ignore", message="'force_all_finite' was renamed", category=FutureWarning
         )
-        session = _Session(config, data, folder, all_records, progress, log, bar)
+        session = _Session(
+            config,
+            data,
+            folder,
+            all_records,
+            progress,
+            log,
+            bar,
+            Path(cache_dir) if cache_dir is not None else folder.path / "cache",
+        )
+        if needs_encoder and not all(
+            s is not None and s.cycle >= config.cycles for s in states.values()
+        ):
+            session.encoder_file = _pretrain(session)
         for trial, seed in enumerate(config.seeds):
             for strategy in config.strategies:
                 _run_one(_Run(session, strategy, trial, seed), states[(strategy, trial)])
@@ -332,6 +513,8 @@ class _Session:
     progress: bool | None
     log: Callable[[str], Any]
     bar: Any  # the tqdm bar of finished cycles
+    cache_dir: Path
+    encoder_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -388,36 +571,66 @@ def _run_one(run: _Run, state: _RunState | None) -> None:
 def _first_cycle(run: _Run) -> _RunState:
     """Cycle 0: the initial labelled set and its trained network.
 
-    It depends only on the seed and on the kind of network, so it is trained
-    once per (trial, network kind) and every strategy of that kind starts
-    from a copy; its ``train_seconds`` is the cost of that one training.
+    It depends only on the seed, the kind of network and how the initial
+    set is chosen, so it is trained once per (trial, network kind) and every
+    strategy of that kind starts from a copy; its ``train_seconds`` is the
+    cost of that one training. A strategy that chooses its own initial set
+    (``initial_set="strategy"``) has a cycle 0 of its own.
     """
     config, data, folder = run.session.config, run.session.data, run.session.folder
-    kind = "moby" if run.spec.self_supervised else "supervised"
+    spec = run.spec
+    chooses = config.initial_set == "strategy" and spec.cold_start
+    kind = f"{spec.learner}-{run.strategy}" if chooses else spec.learner
     shared = folder.load_first_cycle(kind, run.trial)
     if shared is not None:
         return _RunState(
             0, shared.labeled, [{**shared.records[0], "strategy": run.strategy}], shared.net
         )
-    labeled = initial_labeled_indices(
-        data.y, config.initial_size, random_state=run.seed, stratified=config.stratified_initial
-    )
-    net = _make_net(config, run.spec, data, run.session.progress)
+    net = _make_net(config, spec, data, run.session.progress, run.session.encoder_file)
     net.set_params(random_state=_derive_seed(run.seed, 0, "net"))
+    query_seconds = 0.0
+    if chooses:
+        started = time.perf_counter()
+        labeled = _cold_start_indices(run, net)
+        query_seconds = time.perf_counter() - started
+    else:
+        labeled = initial_labeled_indices(
+            data.y,
+            config.initial_size,
+            random_state=run.seed,
+            stratified=config.initial_set == "stratified",
+        )
     unlabeled = np.setdiff1d(np.arange(len(data.y)), labeled)
     started = time.perf_counter()
     learner = ActiveLearner(
         estimator=net,
-        query_strategy=run.spec.query,
+        query_strategy=spec.query,
         X_training=data.X[labeled],
         y_training=data.y[labeled],
         X_unlabeled=data.X[unlabeled],
     )
     train_seconds = time.perf_counter() - started
-    record = _record(run, learner, 0, [], train_seconds, 0.0)
+    record = _record(run, learner, 0, list(labeled), train_seconds, query_seconds)
     state = _RunState(0, np.asarray(labeled), [record], net)
     folder.save_first_cycle(kind, run.trial, state)
     return state
+
+
+def _cold_start_indices(run: _Run, net: MoBYClassifier) -> np.ndarray:
+    """The first labelled set chosen by the strategy itself, with no label.
+
+    The unfitted network gives the pretrained encoder's features when it has
+    one, and the strategies fall back to the raw images otherwise.
+    """
+    config, data = run.session.config, run.session.data
+    rng = np.random.RandomState(_derive_seed(run.seed, 0, "candidates"))
+    candidates = np.arange(len(data.y))
+    if config.subset_size is not None and config.subset_size < len(candidates):
+        candidates = np.sort(rng.choice(candidates, size=config.subset_size, replace=False))
+    learner = ActiveLearner(estimator=net, query_strategy=run.spec.query)
+    kwargs = {"random_state": _derive_seed(run.seed, 0, "query")} if run.spec.seeded else {}
+    picked, _ = learner.query(data.X[candidates], n_instances=config.initial_size, **kwargs)
+    return candidates[np.asarray(picked)]
 
 
 def _record(
@@ -429,6 +642,8 @@ def _record(
     query_seconds: float,
 ) -> dict:
     data = run.session.data
+    picked_labels = data.y[np.asarray(queried, dtype=np.int64)]
+    counts = [int(np.sum(picked_labels == c)) for c in data.classes]
     return {
         "strategy": run.strategy,
         "trial": run.trial,
@@ -439,6 +654,8 @@ def _record(
         "train_seconds": round(train_seconds, 3),
         "query_seconds": round(query_seconds, 3),
         "queried": [int(i) for i in queried],
+        "queried_classes": counts,
+        "classes": [c.item() if hasattr(c, "item") else c for c in data.classes],
     }
 
 
