@@ -268,7 +268,8 @@ def run_experiment(
     list of dict
         One record per (strategy, trial, cycle): strategy, trial, seed, cycle,
         n_labeled, accuracy, train_seconds, query_seconds, queried (indices
-        into the training pool).
+        into the training pool); cycle 0 also holds initial_labeled (the
+        indices of the initial labelled set).
 
     Raises
     ------
@@ -415,6 +416,7 @@ def _first_cycle(run: _Run) -> _RunState:
     )
     train_seconds = time.perf_counter() - started
     record = _record(run, learner, 0, [], train_seconds, 0.0)
+    record["initial_labeled"] = [int(i) for i in labeled]
     state = _RunState(0, np.asarray(labeled), [record], net)
     folder.save_first_cycle(kind, run.trial, state)
     return state
