@@ -147,6 +147,13 @@ def _add_experiment_options(
     runs.add_argument(
         "--resume", action="store_true", help="continue the interrupted run in --output"
     )
+    runs.add_argument(
+        "--save-features",
+        action=argparse.BooleanOptionalAction,
+        default=d.save_features,
+        help="store the pool's features after every cycle, for plot --pictures "
+        "(default: for pools up to 20,000 images)",
+    )
     runs.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
