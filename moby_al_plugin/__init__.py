@@ -27,9 +27,17 @@ from .datasets import (
 )
 from .estimator import MoBYClassifier
 from .exceptions import DataNotFoundError, MoBYALError
+from .features import extract_features
 from .kcenter import k_center_greedy
 from .moby import MoBYNetwork
-from .strategies import coreset_sampling, mobyv2al_sampling, random_sampling
+from .strategies import (
+    budget_aware_sampling,
+    coreset_sampling,
+    maxherding_sampling,
+    mobyv2al_sampling,
+    random_sampling,
+    typiclust_sampling,
+)
 
 __version__ = "0.1.0"
 
@@ -39,6 +47,10 @@ __all__ = [
     "mobyv2al_sampling",
     "coreset_sampling",
     "random_sampling",
+    "typiclust_sampling",
+    "maxherding_sampling",
+    "budget_aware_sampling",
+    "extract_features",
     "k_center_greedy",
     "ViewAugmenter",
     "get_view_pair",

@@ -25,6 +25,34 @@ class FeatureEstimator:
 class FakeLearner:
     """What a strategy reads from a modAL learner: ``estimator`` and ``X_training``."""
 
-    def __init__(self, estimator, X_training) -> None:
+    def __init__(self, estimator, X_training, y_training=None) -> None:
         self.estimator = estimator
         self.X_training = X_training
+        self.y_training = y_training
+
+
+class UnfittedFeatureEstimator:
+    """An estimator whose ``transform`` raises ``error`` (a ``NotFittedError``), as
+    ``MoBYClassifier.transform`` does before fitting without a pretrained encoder."""
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        raise self.error("not fitted")
+
+
+class ProbaEstimator(FeatureEstimator):
+    """A ``FeatureEstimator`` that also looks class probabilities up by row id."""
+
+    def __init__(self, features: np.ndarray, proba: np.ndarray) -> None:
+        super().__init__(features)
+        self.proba = np.asarray(proba, dtype=np.float64)
+        self.classes_ = np.arange(self.proba.shape[1])
+
+    def predict_proba(self, X):
+        ids = np.asarray(X).reshape(-1).astype(int)
+        return self.proba[ids]
