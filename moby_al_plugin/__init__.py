@@ -25,6 +25,7 @@ from .datasets import (
     read_image,
     subsample_indices,
 )
+from .encoder import MoBYEncoder, load_encoder
 from .estimator import MoBYClassifier
 from .exceptions import DataNotFoundError, MoBYALError
 from .features import extract_features
@@ -43,6 +44,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MoBYClassifier",
+    "MoBYEncoder",
+    "load_encoder",
     "MoBYNetwork",
     "mobyv2al_sampling",
     "coreset_sampling",

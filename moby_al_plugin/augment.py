@@ -491,7 +491,10 @@ def get_view_pair(
         A preset name (case-insensitive): ``"natural"`` (RGB natural images),
         ``"grayscale"`` / ``"fashion_mnist"`` (one-channel photographs),
         ``"digits"`` (no horizontal flips, crop scale (0.5, 1)), or ``"auto"``
-        (``"natural"`` when ``n_channels == 3``, else ``"grayscale"``).
+        (``"natural"`` when ``n_channels == 3``, else the ``"grayscale"``
+        values without horizontal flips: nothing says that a one-channel
+        image, a digit or a scan for instance, is mirror-symmetric; name
+        ``"grayscale"`` or ``"fashion_mnist"`` to flip).
         A user-supplied pair of callables is returned unchanged.
     n_channels : int
         Number of image channels; used to resolve ``"auto"``. Colour
@@ -515,7 +518,12 @@ def get_view_pair(
             raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
         name = preset.strip().lower()
         if name == "auto":
-            name = "natural" if n_channels == 3 else "grayscale"
+            if n_channels == 3:
+                name = "natural"
+            else:
+                weak, strong = _PRESET_KWARGS["grayscale"]
+                return (ViewAugmenter(**{**weak, "hflip": False}),
+                        ViewAugmenter(**{**strong, "hflip": False}))
         if name not in _PRESET_KWARGS:
             raise ValueError(
                 f"unknown augmentation preset {preset!r}; valid names: {', '.join(_VALID_NAMES)}"

@@ -18,11 +18,12 @@ Registered backbones
 ``small_cnn``
     Three conv/BatchNorm/ReLU blocks (32-64-128 channels), 128 features.
 ``lenet5``
-    LeNet-5 style net for small grey-scale digits, 84 features.
+    LeNet-5 for small grey-scale images (final map flattened), 84 features.
 """
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -80,7 +81,9 @@ def register_backbone(name: str) -> Callable[[_BuilderT], _BuilderT]:
         Decorator that stores the builder in the registry and returns it
         unchanged.  The builder is called as ``builder(in_channels=C)`` and
         must return ``(encoder, feature_dim)``, where ``encoder`` maps
-        ``(B, C, H, W)`` images to ``(B, feature_dim)`` features.
+        ``(B, C, H, W)`` images to ``(B, feature_dim)`` features.  A builder
+        with an ``image_size`` parameter also receives the ``(H, W)`` given to
+        :func:`build_backbone` (or None), to size layers from the data.
 
     Raises
     ------
@@ -175,7 +178,7 @@ def build_backbone(
 
     feature_dim: int | None
     if name in _REGISTRY:
-        encoder, feature_dim = _call_builder(name, in_channels)
+        encoder, feature_dim = _call_builder(name, in_channels, size)
     elif name in _torchvision_names():
         encoder = _build_torchvision_encoder(name, in_channels)
         feature_dim = None  # measured below by a dummy forward
@@ -317,8 +320,14 @@ def _measure_feature_dim(encoder: nn.Module, in_channels: int, name: str) -> int
     ) from last_error
 
 
-def _call_builder(name: str, in_channels: int) -> tuple[nn.Module, int]:
-    result = _REGISTRY[name](in_channels=in_channels)
+def _call_builder(
+    name: str, in_channels: int, image_size: tuple[int, int] | None = None
+) -> tuple[nn.Module, int]:
+    builder = _REGISTRY[name]
+    kwargs: dict[str, object] = {"in_channels": in_channels}
+    if "image_size" in inspect.signature(builder).parameters:
+        kwargs["image_size"] = image_size  # builders sized from the data
+    result = builder(**kwargs)
     if (
         not isinstance(result, tuple)
         or len(result) != 2
@@ -519,38 +528,52 @@ class SmallCNN(nn.Module):
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 style encoder for small grey-scale digits (84 features).
+    """LeNet-5 for small grey-scale images (84 features).
 
-    Two 5x5 convs (6 and 16 channels, ReLU, 2x2 max-pool).  Unlike the
-    original, the second conv is padded too and the 5x5 flatten is replaced
-    by global average pooling, so 8x8 digits (sklearn) work as well as 28x28
-    MNIST; then Linear 16->120, ReLU, Linear 120->84, ReLU.
+    Two 5x5 convs (6 and 16 channels, ReLU, 2x2 max-pool), the final map
+    flattened, then Linear -> 120, ReLU, Linear -> 84, ReLU. As in the classic
+    net, the 16x5x5 = 400 flattened inputs appear at 32x32, and also at 28x28,
+    where the first conv is padded by 2 as LeNet-5 is usually run on MNIST.
+    Smaller images (the 8x8 digits) get padding on the second conv too; the
+    first linear layer is sized from ``image_size`` when the net is built.
 
     Parameters
     ----------
     in_channels : int, default 1
         Number of input channels.
+    image_size : (int, int) or int, default (32, 32)
+        Height and width of the input images.
 
     Attributes
     ----------
     feature_dim : int
         Width of the output features (84).
+    flat_dim : int
+        Number of inputs of the first linear layer (16 x h x w).
     """
 
-    def __init__(self, in_channels: int = 1) -> None:
+    def __init__(self, in_channels: int = 1,
+                 image_size: tuple[int, int] | int = (32, 32)) -> None:
         super().__init__()
         in_channels = _as_in_channels(in_channels)
+        height, width = _as_hw(image_size)
+        pad1 = 2 if min(height, width) < 32 else 0
+        h, w = (height + 2 * pad1 - 4) // 2, (width + 2 * pad1 - 4) // 2
+        pad2 = 2 if min(h, w) < 10 else 0
+        h, w = (h + 2 * pad2 - 4) // 2, (w + 2 * pad2 - 4) // 2
+        if h < 1 or w < 1:
+            raise ValueError(f"images of {height}x{width} are too small for backbone 'lenet5'")
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5, padding=2),
+            nn.Conv2d(in_channels, 6, kernel_size=5, padding=pad1),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, kernel_size=5, padding=2),
+            nn.Conv2d(6, 16, kernel_size=5, padding=pad2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
         )
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flat_dim = 16 * h * w
         self.head = nn.Sequential(
-            nn.Linear(16, 120),
+            nn.Linear(self.flat_dim, 120),
             nn.ReLU(inplace=True),
             nn.Linear(120, 84),
             nn.ReLU(inplace=True),
@@ -559,7 +582,7 @@ class LeNet5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(B, C, H, W)`` images to ``(B, 84)`` features."""
-        return self.head(torch.flatten(self.pool(self.features(x)), 1))
+        return self.head(torch.flatten(self.features(x), 1))
 
 
 @register_backbone("small_cnn")
@@ -569,6 +592,7 @@ def _build_small_cnn(in_channels: int = 3) -> tuple[nn.Module, int]:
 
 
 @register_backbone("lenet5")
-def _build_lenet5(in_channels: int = 1) -> tuple[nn.Module, int]:
-    net = LeNet5(in_channels)
+def _build_lenet5(in_channels: int = 1,
+                  image_size: tuple[int, int] | None = None) -> tuple[nn.Module, int]:
+    net = LeNet5(in_channels, (32, 32) if image_size is None else image_size)
     return net, net.feature_dim

@@ -10,17 +10,22 @@ __all__ = ["MilestoneLRDecay", "EpochProgress"]
 
 
 class MilestoneLRDecay(Callback):
-    """Multiply the learning rate by ``gamma`` at fractions of each fit's epochs.
+    """Multiply the learning rate by ``gamma`` at fractions of each fit's optimiser steps.
 
     The paper trains 200 epochs per cycle and divides the rate by 10 at epochs
-    120 and 160: ``milestones=(0.6, 0.8)`` of ``max_epochs``. The schedule
-    restarts with every ``fit`` (every active-learning cycle), warm-started or
-    not, because each fit is one training run of the paper's protocol.
+    120 and 160: ``milestones=(0.6, 0.8)``. The fractions apply to the true
+    number of optimiser steps of the fit, read from the net's ``total_steps_``
+    (labelled and unlabelled batches alike), and to epochs when a net has no
+    such attribute. The schedule restarts with every ``fit`` and
+    ``partial_fit`` (every active-learning cycle), because each is one
+    training run of the paper's protocol. The rate is written into the
+    optimiser before every training batch and recorded in the batch history
+    (``"lr"``) and, at the start of each epoch, in the epoch history.
 
     Parameters
     ----------
     milestones : sequence of float
-        Fractions of ``max_epochs`` in (0, 1] after which the rate decays.
+        Fractions in (0, 1] of the fit after which the rate decays.
     gamma : float
         Decay factor.
     """
@@ -33,16 +38,30 @@ class MilestoneLRDecay(Callback):
         for fraction in self.milestones:
             if not 0.0 < fraction <= 1.0:
                 raise ValueError(f"lr milestones must be fractions in (0, 1], got {fraction}.")
+        total = getattr(net, "total_steps_", None)
+        self.per_step_ = total is not None
+        length = total if self.per_step_ else net.max_epochs
+        self.milestone_steps_ = sorted(round(f * length) for f in self.milestones)
+        self.step_ = 0
         self.epoch_ = 0
-        self.milestone_epochs_ = sorted(round(f * net.max_epochs) for f in self.milestones)
 
-    def on_epoch_begin(self, net, **kwargs) -> None:
-        decays = sum(self.epoch_ >= m for m in self.milestone_epochs_)
-        lr = net.lr * self.gamma**decays
+    def _apply(self, net, position: int) -> float:
+        decays = sum(position >= m for m in self.milestone_steps_)
+        lr = float(net.lr) * self.gamma**decays
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
-        net.history.record("lr", lr)
+        return lr
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        position = self.step_ if self.per_step_ else self.epoch_
+        net.history.record("lr", self._apply(net, position))
         self.epoch_ += 1
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs) -> None:
+        if not training or not self.per_step_:
+            return
+        net.history.record_batch("lr", self._apply(net, self.step_))
+        self.step_ += 1
 
 
 class EpochProgress(Callback):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,9 +19,12 @@ from skorch.utils import to_tensor
 from ._validation import check_device, check_images, check_labels
 from .augment import get_view_pair
 from .callbacks import MilestoneLRDecay
-from .moby import MoBYNetwork, cosine_momentum, momentum_update
+from .encoder import MoBYEncoder, check_fitted_encoder, load_pretrained_weights
+from .exceptions import MoBYALError
+from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork, advance_key_branch, cosine_momentum
 
-__all__ = ["MoBYClassifier"]
+__all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED", "even_batches",
+           "padded_epoch_size"]
 
 
 def even_batches(n_samples: int, batch_size: int) -> list[int]:
@@ -35,34 +40,106 @@ def even_batches(n_samples: int, batch_size: int) -> list[int]:
     return [base + 1] * extra + [base] * (n_batches - extra)
 
 
-class _EvenBatchSampler(torch.utils.data.Sampler):
-    """Batches of near-equal size over a (seeded) permutation of the samples."""
+#: Label value that marks the rows of an unlabelled batch.
+UNLABELED = -1
 
-    def __init__(self, n_samples: int, batch_size: int, shuffle: bool,
-                 generator: torch.Generator) -> None:
-        self.sizes = even_batches(n_samples, batch_size)
-        self.n_samples = n_samples
+
+class UnlabeledBatch(tuple):
+    """An ``(X, y)`` training batch of unlabelled images; ``y`` is all ``UNLABELED``.
+
+    Labelled batches are plain tuples. The subclass lets the training step
+    (and any callback that wants to) tell the two kinds apart without looking
+    at the values.
+    """
+
+    __slots__ = ()
+
+
+def padded_epoch_size(n_labeled: int, min_samples_per_epoch: int | None) -> int:
+    """Labelled samples drawn per epoch: the set, padded to the minimum.
+
+    >>> padded_epoch_size(100, 2048), padded_epoch_size(10000, 2048), padded_epoch_size(100, None)
+    (2048, 10000, 100)
+    """
+    if not min_samples_per_epoch:
+        return int(n_labeled)
+    return max(int(n_labeled), int(min_samples_per_epoch))
+
+
+class _Stream:
+    """Endless stream of indices in ``range(n)``: one fresh permutation per pass.
+
+    Every index appears once per pass (sampling without replacement); a
+    padded epoch continues into the next pass.
+    """
+
+    def __init__(self, n: int, shuffle: bool, generator: torch.Generator) -> None:
+        self.n = n
         self.shuffle = shuffle
         self.generator = generator
+        self._order = torch.empty(0, dtype=torch.long)
+        self._position = 0
+
+    def take(self, size: int) -> torch.Tensor:
+        chunks = []
+        while size > 0:
+            if self._position >= self._order.shape[0]:
+                self._order = (torch.randperm(self.n, generator=self.generator)
+                               if self.shuffle else torch.arange(self.n))
+                self._position = 0
+            chunk = self._order[self._position : self._position + size]
+            self._position += chunk.shape[0]
+            size -= chunk.shape[0]
+            chunks.append(chunk)
+        return torch.cat(chunks)
+
+
+class _LabeledBatchSampler(torch.utils.data.Sampler):
+    """Batches of near-equal size over ``epoch_size`` draws from a :class:`_Stream`."""
+
+    def __init__(self, stream: _Stream, epoch_size: int, batch_size: int) -> None:
+        self.stream = stream
+        self.sizes = even_batches(epoch_size, batch_size)
 
     def __len__(self) -> int:
         return len(self.sizes)
 
     def __iter__(self):
-        if self.shuffle:
-            order = torch.randperm(self.n_samples, generator=self.generator).tolist()
-        else:
-            order = list(range(self.n_samples))
-        start = 0
         for size in self.sizes:
-            yield order[start : start + size]
-            start += size
+            yield self.stream.take(size).tolist()
+
+
+class _InterleavedEpoch:
+    """The training iterator of one fit: labelled and unlabelled batches, interleaved.
+
+    Each pass is one epoch. The epoch's unlabelled batches are spread evenly
+    between its labelled ones; unlabelled batches are :class:`UnlabeledBatch`.
+    """
+
+    def __init__(self, labeled: torch.utils.data.DataLoader, state: _FitState) -> None:
+        self.labeled = labeled
+        self.state = state
+
+    def __len__(self) -> int:
+        return self.state.batches_per_epoch
+
+    def __iter__(self):
+        state = self.state
+        n_l, n_u = state.labeled_batches, state.unlabeled_batches
+        unlabeled_sizes = iter(state.unlabeled_sizes)
+        for index, batch in enumerate(self.labeled):
+            yield batch
+            # (index + 1) * n_u // n_l unlabelled batches after this labelled one
+            for _ in range((index + 1) * n_u // n_l - index * n_u // n_l):
+                rows = state.unlabeled_stream.take(next(unlabeled_sizes)).numpy()
+                x = torch.from_numpy(state.X_unlabeled[rows])
+                yield UnlabeledBatch((x, torch.full((x.shape[0],), UNLABELED)))
 
 
 class _FitState:
-    """Per-fit scratch state: random generators and the unlabelled stream.
+    """Per-fit scratch state: the schedule, random generators and the unlabelled pool.
 
-    Lives only during ``fit`` (torch generators do not pickle).
+    Lives only during ``fit``/``partial_fit`` (torch generators do not pickle).
     """
 
     def __init__(
@@ -71,84 +148,79 @@ class _FitState:
         n_labeled: int,
         batch_size: int,
         unlabeled_ratio: float,
+        min_samples_per_epoch: int | None,
         max_epochs: int,
         seeds: np.ndarray,
         device: str,
+        shuffle: bool,
     ) -> None:
         self.loader_generator = torch.Generator().manual_seed(int(seeds[0]))
         self.view_generator = torch.Generator(device=torch.device(device)).manual_seed(
             int(seeds[1])
         )
-        self.unlabeled_rng = np.random.default_rng(int(seeds[2]))
         self.X_unlabeled = X_unlabeled
-        self.batch_size = batch_size
-        self.labeled_batches = math.ceil(n_labeled / batch_size)
+        self.epoch_size = padded_epoch_size(n_labeled, min_samples_per_epoch)
+        self.labeled_stream = _Stream(n_labeled, shuffle, self.loader_generator)
+        self.labeled_batches = len(even_batches(self.epoch_size, batch_size))
         n_unlabeled = 0 if X_unlabeled is None else X_unlabeled.shape[0]
-        # the paper draws as many unlabelled samples per epoch as labelled ones
+        # the paper draws as many unlabelled samples per epoch as labelled ones;
+        # the ratio applies to the padded epoch, so both streams follow the steps
         self.unlabeled_per_epoch = (
-            int(round(unlabeled_ratio * n_labeled)) if n_unlabeled else 0
+            int(round(unlabeled_ratio * self.epoch_size)) if n_unlabeled else 0
         )
         if self.unlabeled_per_epoch == 1:
             self.unlabeled_per_epoch = 2  # batch norm needs two samples
         self.unlabeled_sizes = even_batches(self.unlabeled_per_epoch, batch_size)
         self.unlabeled_batches = len(self.unlabeled_sizes)
-        self.total_steps = max_epochs * (self.labeled_batches + self.unlabeled_batches)
+        self.unlabeled_stream = _Stream(
+            max(n_unlabeled, 1), True, torch.Generator().manual_seed(int(seeds[2]))
+        )
+        self.batches_per_epoch = self.labeled_batches + self.unlabeled_batches
+        self.total_steps = max_epochs * self.batches_per_epoch
         self.views: tuple | None = None  # (weak, strong), set by fit
         self.step = 0
-        self.batch_in_epoch = 0
-        self.unlabeled_in_epoch = 0
-        self._order = np.empty(0, dtype=np.int64)
-        self._position = 0
-
-    def start_epoch(self) -> None:
-        self.batch_in_epoch = 0
-        self.unlabeled_in_epoch = 0
-
-    def unlabeled_batches_after(self, labeled_index: int) -> int:
-        """How many unlabelled batches follow labelled batch ``labeled_index``.
-
-        Spreads the epoch's unlabelled batches evenly between labelled ones.
-        """
-        n_l, n_u = self.labeled_batches, self.unlabeled_batches
-        return (labeled_index + 1) * n_u // n_l - labeled_index * n_u // n_l
-
-    def next_unlabeled_indices(self) -> np.ndarray:
-        size = self.unlabeled_sizes[self.unlabeled_in_epoch]
-        self.unlabeled_in_epoch += 1
-        chunks = []
-        while size > 0:
-            if self._position >= self._order.shape[0]:
-                # a fresh permutation each pass: sampling without replacement
-                self._order = self.unlabeled_rng.permutation(self.X_unlabeled.shape[0])
-                self._position = 0
-            take = self._order[self._position : self._position + size]
-            self._position += take.shape[0]
-            size -= take.shape[0]
-            chunks.append(take)
-        return np.concatenate(chunks)
+        self.pending_keys: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class MoBYClassifier(NeuralNetClassifier):
     """MoBYv2AL's jointly trained network as an sklearn-style classifier.
 
-    Each ``fit`` trains, from scratch or (``warm_start=True``) from the previous
-    fit, the cross-entropy on labelled batches plus ``contrastive_weight`` times
-    the MoBY contrastive loss, alternating with batches of ``X_unlabeled`` that
+    Each ``fit`` trains, from scratch, from a pretrained :class:`MoBYEncoder`
+    (``pretrained``) or (``warm_start=True``) from the previous fit, the
+    cross-entropy on labelled batches plus ``contrastive_weight`` times the
+    MoBY contrastive loss, interleaved with batches of ``X_unlabeled`` that
     carry only the contrastive term. ``transform`` returns the encoder's pooled
     features of clean images, the space in which
     :func:`moby_al_plugin.mobyv2al_sampling` selects.
+
+    Schedule: an epoch draws ``max(len(X), min_samples_per_epoch)`` labelled
+    samples (whole passes over a fresh permutation, the last one partial), so
+    a small labelled set gets as many optimiser steps as a set of
+    ``min_samples_per_epoch`` images, and the unlabelled stream draws
+    ``unlabeled_ratio`` times that many. Every optimiser step is one skorch
+    batch: labelled batches are plain ``(X, y)`` tuples, unlabelled ones
+    :class:`UnlabeledBatch` tuples whose ``y`` is all ``UNLABELED`` (-1), so
+    batch callbacks, gradient clipping and the batch history see them all.
+    The learning-rate milestones and the cosine momentum of the key branch
+    are fractions of the true number of steps of each ``fit``/``partial_fit``.
 
     Parameters
     ----------
     backbone : str or nn.Module
         Encoder name (``"small_cnn"``, ``"lenet5"``, ``"resnet18"`` or any
-        torchvision classification model) or a module; a module needs
-        ``module__feature_dim``.
+        torchvision classification model) or a module mapping (B, C, H, W)
+        images to (B, F) features; a module is deep-copied at every cold fit,
+        so a fit never starts from the previous fit's weights, and its width
+        is measured with one dummy forward.
     projection_dim : int, default=128
-        Width of the projector and predictor.
-    head_layout : {"bn_relu", "linear"}, default="bn_relu"
-        Projector/predictor layers: the paper's Linear+BN+ReLU, or the bare
-        Linear of the authors' code.
+        Width of the projector and predictor outputs. The only route to the
+        network: ``module__projection_dim`` is refused unless equal.
+    head_layout : {"bn_relu", "mlp", "linear"}, default="bn_relu"
+        Projector/predictor layout: the paper's Linear+BN+ReLU (the default,
+        measured ahead of ``"mlp"`` in a short run, see
+        ``moby_al_plugin.moby.DEFAULT_HEAD_LAYOUT``), Linear-BN-ReLU-Linear
+        (MoCo v2, BYOL and MoBY style, ending in a linear layer), or the bare
+        Linear of the authors' code (see :class:`moby_al_plugin.moby.ProjectionHead`).
     queue_size : int, default=4096
         Keys per queue.
     temperature : float, default=0.2
@@ -156,17 +228,36 @@ class MoBYClassifier(NeuralNetClassifier):
     contrastive_weight : float, default=0.5
         Weight of the contrastive loss on every batch. 0 turns the estimator
         into the supervised-only baseline of the same backbone (no
-        contrastive pass, no unlabelled batches).
+        contrastive pass, no unlabelled batches, the same labelled schedule).
     unlabeled_ratio : float, default=1.0
-        Unlabelled samples drawn per epoch, as a multiple of the labelled set
-        size (the paper uses 1). 0 disables the unlabelled batches.
+        Unlabelled samples drawn per epoch, as a multiple of the labelled
+        samples of the (padded) epoch (the paper uses 1). 0 disables the
+        unlabelled batches.
+    min_samples_per_epoch : int or None, default=5000
+        Labelled samples per epoch when the labelled set is smaller (drawn
+        with repeats across passes, never within one). With 100 labels,
+        ``max_epochs=15`` and batch 128 a fit takes 600 optimiser steps
+        (2,355 with batch 32), the same as with 1,000 labels. None or 0 gives
+        skorch's epoch of one pass over the labelled set.
+    pretrained : MoBYEncoder, str, path or None, default=None
+        A fitted :class:`moby_al_plugin.MoBYEncoder` or the file written by
+        its ``save``. Every cold fit starts the encoder, the key branch, the
+        projector and predictor (where their shapes fit), the queues and the
+        input standardisation from it; only the classifier head starts from
+        random weights. Before the first fit, ``transform`` returns the
+        pretrained encoder's features (cold start). The images must have the
+        encoder's channels and size. ``sklearn.base.clone`` keeps a fitted
+        encoder fitted (see ``MoBYEncoder.__sklearn_clone__``); a path is the
+        lighter route for grid searches and pickles.
     views : str or (callable, callable), default="auto"
         Augmentation preset (``"auto"``, ``"natural"``, ``"grayscale"``,
         ``"fashion_mnist"``, ``"digits"``) or a ``(weak, strong)`` pair of
         callables ``f(x, generator) -> x`` on (B, C, H, W) tensors in [0, 1].
+        ``"auto"`` never flips images that are not RGB.
     lr_milestones : sequence of float, default=(0.6, 0.8)
-        Fractions of ``max_epochs`` after which the learning rate is
-        multiplied by ``lr_gamma`` (the paper: epochs 120 and 160 of 200).
+        Fractions of the optimiser steps of a fit after which the learning
+        rate is multiplied by ``lr_gamma`` (the paper: epochs 120 and 160 of
+        200).
     lr_gamma : float, default=0.1
         Learning-rate decay factor.
     momentum_base : float, default=0.99
@@ -215,6 +306,8 @@ class MoBYClassifier(NeuralNetClassifier):
         (H, W) of the training images.
     momentum_step_, total_steps_ : int
         Optimiser steps taken in the last fit and planned for it.
+    epoch_samples_ : int
+        Labelled samples per epoch in the last fit.
     """
 
     def __init__(
@@ -222,11 +315,13 @@ class MoBYClassifier(NeuralNetClassifier):
         backbone: Any = "small_cnn",
         *,
         projection_dim: int = 128,
-        head_layout: str = "bn_relu",
+        head_layout: str = DEFAULT_HEAD_LAYOUT,
         queue_size: int = 4096,
         temperature: float = 0.2,
         contrastive_weight: float = 0.5,
         unlabeled_ratio: float = 1.0,
+        min_samples_per_epoch: int | None = 5000,
+        pretrained: Any = None,
         views: Any = "auto",
         lr_milestones: Sequence[float] = (0.6, 0.8),
         lr_gamma: float = 0.1,
@@ -269,6 +364,8 @@ class MoBYClassifier(NeuralNetClassifier):
         self.temperature = temperature
         self.contrastive_weight = contrastive_weight
         self.unlabeled_ratio = unlabeled_ratio
+        self.min_samples_per_epoch = min_samples_per_epoch
+        self.pretrained = pretrained
         self.views = views
         self.lr_milestones = lr_milestones
         self.lr_gamma = lr_gamma
@@ -276,6 +373,15 @@ class MoBYClassifier(NeuralNetClassifier):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ setup
+    def __setattr__(self, name: str, value: Any) -> None:
+        # skorch registers every torch module set on a net as one of its
+        # components and refuses one outside ``initialize``; ``backbone`` is a
+        # hyper-parameter (a template copied at each cold fit), not a component
+        if name == "backbone":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     @property
     def _default_callbacks(self):
         return [
@@ -285,18 +391,23 @@ class MoBYClassifier(NeuralNetClassifier):
             ("print_log", PrintLog()),
         ]
 
-    def initialize_module(self):
-        """Build the network from the shapes recorded by ``fit``.
-
-        The weights are drawn from a generator seeded by ``random_state``, so
-        the global torch seed is left alone.
-        """
-        if not hasattr(self, "n_channels_in_"):
-            raise ValueError(
-                "MoBYClassifier builds its network from the training data: call fit(X, y)."
-            )
+    def _network_kwargs(self) -> dict[str, Any]:
+        """The network's arguments: each of the four shared names has one route."""
+        module_params = self.get_params_for("module")
+        for name in _TOP_LEVEL_NETWORK_PARAMS:
+            if name in module_params:
+                if module_params[name] != getattr(self, name):
+                    raise MoBYALError(
+                        f"{name} is given twice with different values: {name}="
+                        f"{getattr(self, name)!r} and module__{name}={module_params[name]!r}. "
+                        f"Set only {name}=..."
+                    )
+                del module_params[name]
+        backbone = self.backbone
+        if isinstance(backbone, torch.nn.Module):
+            backbone = copy.deepcopy(backbone)  # every cold fit starts from the given weights
         kwargs = {
-            "backbone": self.backbone,
+            "backbone": backbone,
             "in_channels": self.n_channels_in_,
             "n_classes": len(self.classes_),
             "image_size": self.image_shape_,
@@ -307,30 +418,65 @@ class MoBYClassifier(NeuralNetClassifier):
             "input_mean": self.input_mean_,
             "input_std": self.input_std_,
         }
-        kwargs.update(self.get_params_for("module"))
+        kwargs.update(module_params)
+        return kwargs
+
+    def initialize_module(self):
+        """Build the network from the shapes recorded by ``fit``.
+
+        The weights are drawn from a generator seeded by ``random_state``, so
+        the global torch seed is left alone; with ``pretrained`` they are then
+        overwritten by the pretrained encoder's, except the classifier head.
+        """
+        if not hasattr(self, "n_channels_in_"):
+            raise MoBYALError(
+                "MoBYClassifier builds its network from the training data: call fit(X, y)."
+            )
+        kwargs = self._network_kwargs()
         seed = int(self.init_seed_) if getattr(self, "init_seed_", None) is not None else None
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
-            self.module_ = self.initialized_instance(self.module, kwargs)
+            # skorch's initialized_instance only instantiates a class; given an
+            # instance it would keep it, so the module is always built here
+            module = self.module(**kwargs) if isinstance(self.module, type) else self.module
+        if self.pretrained is not None:
+            load_pretrained_weights(module, self._pretrained_encoder())
+        self.module_ = module.to(self.device)
         return self
 
-    def get_iterator(self, dataset, training=False):
-        """skorch's iterator; during ``fit`` the training batches are seeded and even.
+    def _pretrained_encoder(self) -> MoBYEncoder:
+        """The fitted encoder of ``pretrained`` (a file is read once and kept)."""
+        source = self.pretrained
+        if isinstance(source, MoBYEncoder):
+            return check_fitted_encoder(source)
+        key = os.fspath(source)
+        cached = getattr(self, "_pretrained_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, MoBYEncoder.load(key))
+            self._pretrained_cache = cached
+        return cached[1]
 
-        Even batch sizes (``even_batches``) keep every batch at two samples or
-        more, which batch norm in the projector needs.
+    def _check_pretrained_shape(self, X: np.ndarray) -> None:
+        if self.pretrained is not None:
+            self._pretrained_encoder().check_image_shape(X)
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; during ``fit`` the training batches follow the schedule.
+
+        The training iterator yields the padded, seeded labelled batches of
+        near-equal size (``even_batches``: every batch holds two samples or
+        more, which batch norm needs) with the unlabelled batches interleaved.
         """
         state = getattr(self, "fit_state_", None)
         if not training or state is None:
             return super().get_iterator(dataset, training=training)
         kwargs = self.get_params_for("iterator_train")
-        shuffle = kwargs.pop("shuffle", True)
-        for key in ("batch_size", "generator", "drop_last", "sampler"):
+        for key in ("shuffle", "batch_size", "generator", "drop_last", "sampler"):
             kwargs.pop(key, None)
-        sampler = _EvenBatchSampler(len(dataset), self.batch_size, shuffle,
-                                    state.loader_generator)
-        return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
+        sampler = _LabeledBatchSampler(state.labeled_stream, state.epoch_size, self.batch_size)
+        labeled = self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
+        return _InterleavedEpoch(labeled, state)
 
     def check_data(self, X, y):
         # classes are recorded by fit (they must survive warm starts), so
@@ -347,7 +493,7 @@ class MoBYClassifier(NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (N, H, W), (N, C, H, W) or (N, H, W, C)
-            Labelled images, uint8 or float in [0, 1].
+            Labelled images, uint8 or float in [0, 1] (numpy or torch).
         y : array-like of shape (N,)
             Labels.
         X_unlabeled : array-like of images or None
@@ -364,16 +510,57 @@ class MoBYClassifier(NeuralNetClassifier):
         ValueError
             Wrong rank, NaN/inf, empty X, length mismatch, a single class,
             channels or size different from ``X`` (or from the previous fit
-            when warm-starting), new classes in a warm start without
-            ``classes``, ``device="cuda"`` without a GPU, unknown backbone,
-            images too small for the backbone.
+            when warm-starting, or from ``pretrained``), new classes in a warm
+            start without ``classes``, ``device="cuda"`` without a GPU,
+            unknown backbone, images too small for the backbone, a
+            network parameter given twice with different values.
         """
+        cold = not (self.warm_start and getattr(self, "initialized_", False))
+        self._start_fit(X, y, X_unlabeled, cold=cold)
+        try:
+            super().fit(self.fit_state_.X, self.fit_state_.y, **fit_params)
+        finally:
+            self.fit_state_ = None
+        return self
+
+    def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
+        """Continue training from the current weights on the data given.
+
+        Runs ``max_epochs`` epochs of the schedule (learning-rate milestones
+        and momentum restart with each call), like :meth:`fit` without the
+        re-initialisation. The first call on an unfitted net initialises it.
+
+        Parameters
+        ----------
+        X, y, X_unlabeled
+            As in :meth:`fit`.
+        classes : array-like or None
+            Accepted for scikit-learn compatibility; give ``classes`` to the
+            constructor instead when later calls bring new labels.
+        **fit_params
+            Passed on to skorch.
+
+        Returns
+        -------
+        self
+        """
+        if getattr(self, "fit_state_", None) is not None:  # called from fit
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        self._start_fit(X, y, X_unlabeled, cold=not getattr(self, "initialized_", False))
+        try:
+            super().partial_fit(self.fit_state_.X, self.fit_state_.y, **fit_params)
+        finally:
+            self.fit_state_ = None
+        return self
+
+    def _start_fit(self, X, y, X_unlabeled, cold: bool) -> None:
+        """Check every input and build the fit's schedule (``fit_state_``)."""
         X = check_images(X)
         y = check_labels(y, X.shape[0])
         if X_unlabeled is not None:
             X_unlabeled = check_images(X_unlabeled, name="X_unlabeled", allow_empty=True)
             if X_unlabeled.shape[1:] != X.shape[1:]:
-                raise ValueError(
+                raise MoBYALError(
                     f"X_unlabeled images have shape {X_unlabeled.shape[1:]} (C, H, W) but "
                     f"X images have {X.shape[1:]}; they must match."
                 )
@@ -381,39 +568,44 @@ class MoBYClassifier(NeuralNetClassifier):
                 X_unlabeled = None
         check_device(self.device)
         if self.unlabeled_ratio < 0:
-            raise ValueError(f"unlabeled_ratio must be >= 0, got {self.unlabeled_ratio}.")
+            raise MoBYALError(f"unlabeled_ratio must be >= 0, got {self.unlabeled_ratio}.")
         if self.contrastive_weight < 0:
-            raise ValueError(f"contrastive_weight must be >= 0, got {self.contrastive_weight}.")
-        reuse = self.warm_start and getattr(self, "initialized_", False)
-        if reuse:
-            self._check_fitted_shape(X)
-            y_encoded = self._encode_labels(y, allow_new=False)
-        else:
+            raise MoBYALError(
+                f"contrastive_weight must be >= 0, got {self.contrastive_weight}.")
+        if self.min_samples_per_epoch is not None and self.min_samples_per_epoch < 0:
+            raise MoBYALError(
+                f"min_samples_per_epoch must be >= 0 or None, got {self.min_samples_per_epoch}.")
+        self._check_pretrained_shape(X)
+        if cold:
             self._record_data(X, y, X_unlabeled)
             y_encoded = self._encode_labels(y, allow_new=True)
-
+        else:
+            self._check_fitted_shape(X)
+            y_encoded = self._encode_labels(y, allow_new=False)
         seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=4)
-        self.init_seed_ = None if self.random_state is None else int(seeds[3])
+        if cold:
+            self.init_seed_ = None if self.random_state is None else int(seeds[3])
         if self.contrastive_weight == 0:
             X_unlabeled = None  # unlabelled batches would carry no loss at all
-        self.fit_state_ = _FitState(
+        shuffle = self.get_params_for("iterator_train").get("shuffle", True)
+        state = _FitState(
             X_unlabeled,
             n_labeled=X.shape[0],
             batch_size=self.batch_size,
             unlabeled_ratio=self.unlabeled_ratio,
+            min_samples_per_epoch=self.min_samples_per_epoch,
             max_epochs=self.max_epochs,
             seeds=seeds,
             device=self.device,
+            shuffle=bool(shuffle),
         )
+        state.X, state.y = X, y_encoded
         # built once per fit, not once per batch
-        self.fit_state_.views = get_view_pair(self.views, self.n_channels_in_)
-        self.total_steps_ = self.fit_state_.total_steps
+        state.views = get_view_pair(self.views, self.n_channels_in_)
+        self.fit_state_ = state
+        self.total_steps_ = state.total_steps
+        self.epoch_samples_ = state.epoch_size
         self.momentum_step_ = 0
-        try:
-            super().fit(X, y_encoded, **fit_params)
-        finally:
-            self.fit_state_ = None
-        return self
 
     def _record_data(self, X: np.ndarray, y: np.ndarray, X_unlabeled: np.ndarray | None) -> None:
         self.n_channels_in_ = int(X.shape[1])
@@ -431,12 +623,12 @@ class MoBYClassifier(NeuralNetClassifier):
 
     def _check_fitted_shape(self, X: np.ndarray) -> None:
         if X.shape[1] != self.n_channels_in_:
-            raise ValueError(
+            raise MoBYALError(
                 f"X has {X.shape[1]} channels but the network was fitted on "
                 f"{self.n_channels_in_}."
             )
         if tuple(X.shape[2:]) != tuple(self.image_shape_):
-            raise ValueError(
+            raise MoBYALError(
                 f"X images are {X.shape[2]}x{X.shape[3]} but the network was fitted on "
                 f"{self.image_shape_[0]}x{self.image_shape_[1]}."
             )
@@ -450,8 +642,8 @@ class MoBYClassifier(NeuralNetClassifier):
                 if not allow_new or self.classes is None
                 else ""
             )
-            raise ValueError(f"y holds labels {unknown.tolist()} not among the classes "
-                             f"{classes.tolist()}.{hint}")
+            raise MoBYALError(f"y holds labels {unknown.tolist()} not among the classes "
+                              f"{classes.tolist()}.{hint}")
         # classes given by the user need not be sorted
         order = np.argsort(classes, kind="stable")
         return order[np.searchsorted(classes, y, sorter=order)].astype(np.int64)
@@ -459,7 +651,6 @@ class MoBYClassifier(NeuralNetClassifier):
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                                **kwargs)
-        self.fit_state_.start_epoch()
         self.epoch_contrastive_ = []
         self.epoch_unlabeled_ = []
 
@@ -471,72 +662,58 @@ class MoBYClassifier(NeuralNetClassifier):
         if self.epoch_unlabeled_:
             self.history.record("unlabeled_loss", float(np.mean(self.epoch_unlabeled_)))
 
-    def _augment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        weak, strong = self.fit_state_.views
-        generator = self.fit_state_.view_generator
-        return weak(x, generator), strong(x, generator)
-
     def train_step_single(self, batch, **fit_params):
-        """One labelled batch: cross-entropy on the weak view plus the contrastive loss.
+        """One batch: labelled (cross-entropy plus the contrastive term) or unlabelled.
 
-        With ``contrastive_weight=0`` the net is a plain supervised baseline:
-        only the weak view goes through the online encoder and the classifier.
+        An :class:`UnlabeledBatch` carries only ``contrastive_weight`` times
+        the contrastive loss. With ``contrastive_weight=0`` the net is a plain
+        supervised baseline: only the weak view goes through the online
+        encoder and the classifier. The batch's keys are kept for
+        :meth:`train_step`, which enqueues them after the optimiser step.
         """
         self._set_training(True)
+        state = self.fit_state_
         Xi, yi = unpack_data(batch)
         x = to_tensor(Xi, device=self.device)
+        weak, strong = state.views
+        generator = state.view_generator
         if self.contrastive_weight == 0:
-            weak, _ = self.fit_state_.views
-            y_pred = self.module_(weak(x, self.fit_state_.view_generator))
+            y_pred = self.module_(weak(x, generator))
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
             loss.backward()
             return {"loss": loss, "y_pred": y_pred}
-        x_weak, x_strong = self._augment(x)
+        x_weak, x_strong = weak(x, generator), strong(x, generator)
         contrastive, weak_features, k_strong, k_weak = self.module_.contrastive_forward(
             x_weak, x_strong
         )
+        state.pending_keys = (k_strong, k_weak)
+        if isinstance(batch, UnlabeledBatch):
+            loss = self.contrastive_weight * contrastive
+            loss.backward()
+            self.epoch_unlabeled_.append(float(contrastive.detach()))
+            # no prediction: nothing downstream may score labels here
+            return {"loss": loss, "y_pred": None}
         y_pred = self.module_.classifier(weak_features)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss = loss + self.contrastive_weight * contrastive
         loss.backward()
-        self.module_.enqueue_keys(k_strong, k_weak)
         self.epoch_contrastive_.append(float(contrastive.detach()))
         return {"loss": loss, "y_pred": y_pred}
 
-    def _unlabeled_step(self, indices: np.ndarray) -> float:
-        """One unlabelled batch: only the contrastive term, one optimiser step."""
-        x = torch.as_tensor(self.fit_state_.X_unlabeled[indices], device=self.device)
-        x_weak, x_strong = self._augment(x)
-        self.optimizer_.zero_grad()
-        contrastive, _, k_strong, k_weak = self.module_.contrastive_forward(x_weak, x_strong)
-        (self.contrastive_weight * contrastive).backward()
-        self.optimizer_.step()
-        self.module_.enqueue_keys(k_strong, k_weak)
-        return float(contrastive.detach())
-
-    def _update_momentum_branch(self) -> None:
-        state = self.fit_state_
-        m = cosine_momentum(state.step, state.total_steps, base=self.momentum_base)
-        momentum_update(self.module_.online_modules(), self.module_.momentum_modules(), m)
-        state.step += 1
-        self.momentum_step_ = state.step
-
     def train_step(self, batch, **fit_params):
-        """A labelled step, then the unlabelled steps interleaved after it.
+        """skorch's optimiser step, then the queues and the momentum update.
 
-        Every optimiser step is followed by the momentum update of the key
-        branch.
+        The momentum follows a cosine over the true number of steps of the
+        fit (``total_steps_``).
         """
         step = super().train_step(batch, **fit_params)
-        self._update_momentum_branch()
         state = self.fit_state_
-        n_unlabeled = state.unlabeled_batches_after(state.batch_in_epoch)
-        state.batch_in_epoch += 1
-        for _ in range(n_unlabeled):
-            self._set_training(True)
-            loss = self._unlabeled_step(state.next_unlabeled_indices())
-            self.epoch_unlabeled_.append(loss)
-            self._update_momentum_branch()
+        if state.pending_keys is not None:
+            m = cosine_momentum(state.step, state.total_steps, base=self.momentum_base)
+            advance_key_branch(self.module_, *state.pending_keys, momentum=m)
+            state.pending_keys = None
+        state.step += 1
+        self.momentum_step_ = state.step
         return step
 
     # ------------------------------------------------------------- inference
@@ -557,6 +734,10 @@ class MoBYClassifier(NeuralNetClassifier):
     def transform(self, X) -> np.ndarray:
         """Encoder features of clean images in eval mode.
 
+        Before the first fit, a classifier with ``pretrained`` returns the
+        pretrained encoder's features (a strategy can then pick the first
+        batch before any label exists).
+
         Parameters
         ----------
         X : array-like of images
@@ -564,7 +745,15 @@ class MoBYClassifier(NeuralNetClassifier):
         Returns
         -------
         ndarray of shape (N, feature_dim), float32
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Not fitted and no ``pretrained`` (skorch's ``NotInitializedError``
+            is a subclass of it).
         """
+        if self.pretrained is not None and not getattr(self, "initialized_", False):
+            return self._pretrained_encoder().transform(X)
         X = self._check_inference_input(X)
         self._set_training(False)
         out = []
@@ -578,3 +767,7 @@ class MoBYClassifier(NeuralNetClassifier):
         state = super().__getstate__()
         state.pop("fit_state_", None)  # generators and the pool stay out of pickles
         return state
+
+
+#: Network parameters that are top-level estimator parameters (one route only).
+_TOP_LEVEL_NETWORK_PARAMS = ("projection_dim", "head_layout", "queue_size", "temperature")

@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import build_backbone
+from .backbones import build_backbone, check_input_size
 
 __all__ = [
+    "DEFAULT_HEAD_LAYOUT",
     "HEAD_LAYOUTS",
     "ProjectionHead",
     "MoBYNetwork",
@@ -35,22 +36,36 @@ __all__ = [
     "cosine_momentum",
     "momentum_update",
     "enqueue",
+    "advance_key_branch",
     "frozen_running_stats",
 ]
 
-HEAD_LAYOUTS = ("bn_relu", "linear")
+#: Projector/predictor layouts. "mlp" (Linear-BN-ReLU-Linear, as in MoCo v2,
+#: BYOL and MoBY) ends in a linear layer; "bn_relu" is the MoBYv2AL paper's
+#: single Linear-BN-ReLU layer, whose final ReLU makes every query-key
+#: similarity non-negative; "linear" is the bare Linear of the authors' code.
+HEAD_LAYOUTS = ("mlp", "bn_relu", "linear")
+#: The layout used when none is given. Measured against "mlp" in one short
+#: run (MoBYEncoder, small_cnn, 2 epochs on 15,000 Fashion-MNIST images, a
+#: logistic regression on 200 random labels, one seed): "bn_relu" 65.4 %,
+#: "mlp" 63.0 % test accuracy. The gap is small and from one seed; the
+#: learner benchmark's ``--head-layout`` reruns the comparison at full length.
+DEFAULT_HEAD_LAYOUT = "bn_relu"
 
 
 class ProjectionHead(nn.Module):
-    """One projection layer.
+    """A projector or predictor head.
 
     Parameters
     ----------
     in_dim, out_dim : int
         Input and output widths.
-    layout : {"bn_relu", "linear"}
-        ``"bn_relu"`` is the paper's Linear + BatchNorm + ReLU; ``"linear"`` is
-        the bare Linear of the authors' released code.
+    layout : {"mlp", "bn_relu", "linear"}
+        ``"mlp"``: Linear(in, hidden) + BatchNorm + ReLU + Linear(hidden, out);
+        ``"bn_relu"``: the paper's Linear + BatchNorm + ReLU; ``"linear"``: the
+        bare Linear of the authors' released code.
+    hidden_dim : int or None
+        Hidden width of ``"mlp"``; None means ``2 * out_dim``.
 
     Raises
     ------
@@ -58,11 +73,20 @@ class ProjectionHead(nn.Module):
         If ``layout`` is unknown.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, layout: str = "bn_relu") -> None:
+    def __init__(self, in_dim: int, out_dim: int, layout: str = DEFAULT_HEAD_LAYOUT,
+                 hidden_dim: int | None = None) -> None:
         super().__init__()
         if layout not in HEAD_LAYOUTS:
             raise ValueError(f"Unknown head layout {layout!r}; choose one of {HEAD_LAYOUTS}.")
-        if layout == "bn_relu":
+        if layout == "mlp":
+            hidden = 2 * out_dim if hidden_dim is None else int(hidden_dim)
+            self.layers = nn.Sequential(
+                nn.Linear(in_dim, hidden, bias=False),
+                nn.BatchNorm1d(hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(hidden, out_dim),
+            )
+        elif layout == "bn_relu":
             self.layers = nn.Sequential(
                 nn.Linear(in_dim, out_dim, bias=False),
                 nn.BatchNorm1d(out_dim),
@@ -156,10 +180,15 @@ def frozen_running_stats(*modules: nn.Module) -> Iterator[None]:
 def momentum_update(online: nn.Module, target: nn.Module, momentum: float) -> None:
     """Move every parameter of ``target`` towards ``online``: ``t = m t + (1 - m) o``.
 
-    Called after the optimiser step, never inside ``forward``.
+    Called after the optimiser step, never inside ``forward``. One fused
+    ``lerp`` over all parameters instead of a Python loop of two kernels each.
     """
-    for p_online, p_target in zip(online.parameters(), target.parameters()):
-        p_target.mul_(momentum).add_(p_online.detach(), alpha=1.0 - momentum)
+    targets = list(target.parameters())
+    onlines = [p.detach() for p in online.parameters()]
+    if len(targets) != len(onlines):
+        raise ValueError("online and target modules must have the same parameters.")
+    if targets:
+        torch._foreach_lerp_(targets, onlines, 1.0 - momentum)
 
 
 @torch.no_grad()
@@ -167,16 +196,20 @@ def enqueue(queue: torch.Tensor, pointer: torch.Tensor, keys: torch.Tensor) -> N
     """Write ``keys`` (B, D) into the ring buffer ``queue`` (D, K) at ``pointer``.
 
     Any batch size works: writes wrap around the end, and a batch larger than
-    the queue keeps only its last K keys.
+    the queue keeps only its last K keys. Writes are slices (at most two),
+    not a gather of column indices.
     """
     size = queue.shape[1]
     keys = keys.detach()
     if keys.shape[0] > size:
         keys = keys[-size:]
+    n = keys.shape[0]
     start = int(pointer.item())
-    columns = (start + torch.arange(keys.shape[0], device=queue.device)) % size
-    queue[:, columns] = keys.T.to(queue.dtype)
-    pointer.fill_((start + keys.shape[0]) % size)
+    first = min(n, size - start)
+    queue[:, start : start + first] = keys[:first].T.to(queue.dtype)
+    if first < n:
+        queue[:, : n - first] = keys[first:].T.to(queue.dtype)
+    pointer.fill_((start + n) % size)
 
 
 class MoBYNetwork(nn.Module):
@@ -195,11 +228,12 @@ class MoBYNetwork(nn.Module):
     image_size : tuple of int or None
         (H, W) of the inputs, used to check that the backbone accepts them.
     feature_dim : int or None
-        Width of a user-supplied encoder's output.
+        Width of a user-supplied encoder's output; None measures it with one
+        dummy forward at ``image_size`` (32x32 when that is None too).
     projection_dim : int
         Width of the projector and predictor outputs (128 in the paper).
-    head_layout : {"bn_relu", "linear"}
-        Layout of the projector and predictor layers.
+    head_layout : {"mlp", "bn_relu", "linear"}
+        Layout of the projector and predictor (see :class:`ProjectionHead`).
     queue_size : int
         Number of keys per queue (4096 in the paper).
     temperature : float
@@ -227,7 +261,7 @@ class MoBYNetwork(nn.Module):
         image_size: tuple[int, int] | None = None,
         feature_dim: int | None = None,
         projection_dim: int = 128,
-        head_layout: str = "bn_relu",
+        head_layout: str = DEFAULT_HEAD_LAYOUT,
         queue_size: int = 4096,
         temperature: float = 0.2,
         input_mean: Sequence[float] | None = None,
@@ -244,7 +278,8 @@ class MoBYNetwork(nn.Module):
             self.encoder, feature_dim = build_backbone(backbone, in_channels, image_size)
         else:
             if feature_dim is None:
-                raise ValueError("feature_dim must be given with a user-supplied encoder module.")
+                feature_dim = check_input_size(backbone, in_channels, image_size or (32, 32),
+                                               type(backbone).__name__)
             self.encoder = backbone
         self.feature_dim = int(feature_dim)
         self.temperature = float(temperature)
@@ -328,8 +363,9 @@ class MoBYNetwork(nn.Module):
             q_weak,
             k_strong,
             k_weak,
-            self.queue_strong.clone().detach(),
-            self.queue_weak.clone().detach(),
+            # the buffers need no copy: keys are enqueued after backward
+            self.queue_strong.detach(),
+            self.queue_weak.detach(),
             self.temperature,
         )
         return loss, feats_weak, k_strong, k_weak
@@ -339,3 +375,14 @@ class MoBYNetwork(nn.Module):
         start = self.queue_pointer.clone()  # advanced by the first call only
         enqueue(self.queue_strong, start, k_strong)
         enqueue(self.queue_weak, self.queue_pointer, k_weak)
+
+
+def advance_key_branch(network: MoBYNetwork, k_strong: torch.Tensor, k_weak: torch.Tensor,
+                       momentum: float) -> None:
+    """After an optimiser step: enqueue the step's keys, then move the key branch.
+
+    The one place where a training step changes the non-trained state of a
+    :class:`MoBYNetwork`; shared by every estimator that trains one.
+    """
+    network.enqueue_keys(k_strong, k_weak)
+    momentum_update(network.online_modules(), network.momentum_modules(), momentum)

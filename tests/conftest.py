@@ -45,7 +45,8 @@ def small_net(**params):
         queue_size=64,
         views="digits",
         random_state=0,
-        module__projection_dim=32,
+        projection_dim=32,
+        min_samples_per_epoch=None,
     )
     defaults.update(params)
     return MoBYClassifier(**defaults)

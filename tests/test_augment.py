@@ -332,11 +332,23 @@ def test_auto_and_aliases() -> None:
         return [a.get_params() for a in pair]
 
     assert params(get_view_pair("auto", 3)) == params(VIEW_PRESETS["natural"])
-    assert params(get_view_pair("auto", 1)) == params(VIEW_PRESETS["grayscale"])
+    grey = [{**p, "hflip": False} for p in params(VIEW_PRESETS["grayscale"])]
+    assert params(get_view_pair("auto", 1)) == grey
     assert params(get_view_pair("fashion_mnist", 1)) == params(get_view_pair("grayscale", 1))
     assert params(get_view_pair("Natural", 3)) == params(VIEW_PRESETS["natural"])
     weak, strong = get_view_pair("grayscale", 1)
     assert weak.hflip and strong.hflip
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_auto_never_flips_images_that_are_not_rgb(channels) -> None:
+    # a left-to-right ramp stays increasing under every crop but not under a flip
+    ramp = torch.linspace(0.0, 1.0, 16).expand(64, channels, 16, 16).contiguous()
+    for view in get_view_pair("auto", channels):
+        geometry = ViewAugmenter(**{**view.get_params(), "blur_p": 0.0, "solarize_p": 0.0,
+                                    "color_jitter_p": 0.0, "grayscale_p": 0.0})
+        y = geometry(ramp, generator=gen(5))[..., 4:12]  # inside any zero padding
+        assert (y[..., 1:] >= y[..., :-1] - 1e-6).all()
 
 
 def test_presets_are_fresh_instances() -> None:

@@ -211,3 +211,31 @@ def test_custom_builder_with_wrong_feature_dim(isolated_registry: dict) -> None:
 
     with pytest.raises(ValueError, match="feature_dim=7"):
         build_backbone("wrong_dim", in_channels=3, image_size=4)
+
+
+@pytest.mark.parametrize(("size", "flat"), [(32, 400), (28, 400), (8, 64)])
+def test_lenet5_flattens_its_final_map(size: int, flat: int) -> None:
+    encoder, dim = build_backbone("lenet5", in_channels=1, image_size=size)
+    assert dim == 84 and encoder.flat_dim == flat
+    assert encoder.head[0].in_features == flat
+    assert not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in encoder.modules())
+
+
+@pytest.mark.parametrize("name", available_backbones())
+def test_every_registered_backbone_overfits_100_images(name: str, digits) -> None:
+    torch.manual_seed(0)
+    X = torch.from_numpy(digits.X_train[:100]).unsqueeze(1)
+    y = torch.from_numpy(digits.y_train[:100]).long()
+    encoder, dim = build_backbone(name, in_channels=1, image_size=tuple(X.shape[2:]))
+    model = nn.Sequential(encoder, nn.Linear(dim, 10))
+    # full-batch Adam; ResNet-18 is the slow one on a CPU and needs fewest steps
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3 if name == "resnet18" else 3e-3)
+    model.train()
+    for _ in range({"resnet18": 12, "small_cnn": 30}.get(name, 60)):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(X), y)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():  # fitting capacity: batch statistics, as in training
+        accuracy = (model(X).argmax(1) == y).float().mean().item()
+    assert accuracy >= 0.95, (name, accuracy)

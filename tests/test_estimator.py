@@ -8,16 +8,20 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 from moby_al_plugin import MoBYClassifier
+from moby_al_plugin.estimator import UnlabeledBatch, even_batches, padded_epoch_size
+from moby_al_plugin.exceptions import MoBYALError
 
 from .conftest import small_net
 
 
 @pytest.fixture(scope="module")
 def fitted(tiny_digits):
-    net = small_net(max_epochs=3)
+    net = small_net(max_epochs=3, lr=0.05, min_samples_per_epoch=480)
     net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
     return net
 
@@ -32,22 +36,215 @@ def test_fit_predict_transform_shapes(fitted, tiny_digits):
     assert proba.shape == (150, 10)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert set(fitted.predict(X_test)) <= set(range(10))
-    assert fitted.transform(X_test).shape == (150, fitted.module_.feature_dim)
-    assert 0.0 <= fitted.score(X_test, tiny_digits["y_test"]) <= 1.0
+    features = fitted.transform(X_test)
+    assert features.shape == (150, fitted.module_.feature_dim) and features.dtype == np.float32
+    # measured: 0.68 trained, 0.09 for the same seeded net with lr=0
+    assert fitted.score(X_test, tiny_digits["y_test"]) > 0.4
+    untrained = small_net(max_epochs=3, lr=0.0, min_samples_per_epoch=480)
+    untrained.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    assert untrained.score(X_test, tiny_digits["y_test"]) < 0.25
 
 
 def test_step_counts_interleave_labelled_and_unlabelled(fitted):
-    # 120 labelled / 32 -> 4 batches; ratio 1 -> 120 unlabelled -> 4 batches; 3 epochs
-    assert fitted.total_steps_ == 3 * (4 + 4)
+    # 480 labelled draws / 32 -> 15 batches; ratio 1 -> 480 unlabelled -> 15; 3 epochs
+    assert fitted.epoch_samples_ == 480
+    assert fitted.total_steps_ == 3 * (15 + 15)
     assert fitted.momentum_step_ == fitted.total_steps_
     assert len(fitted.history[:, "unlabeled_loss"]) == 3
-    assert fitted.history[-1, "train_batch_count"] == 4
+    assert fitted.history[-1, "train_batch_count"] == 30  # every step is a skorch batch
 
 
-def test_learning_rate_follows_milestones(tiny_digits):
-    net = small_net(max_epochs=5, lr=0.1, lr_milestones=(0.4, 0.8), lr_gamma=0.5)
+class _Recorder(Callback):
+    """Records, at every optimiser step, the optimiser's rate and the batch kind."""
+
+    def initialize(self):
+        self.lrs, self.kinds, self.grads, self.ends = [], [], 0, 0
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.kinds.append("u" if isinstance(batch, UnlabeledBatch) else "l")
+
+    def on_grad_computed(self, net, named_parameters, batch=None, training=False, **kwargs):
+        self.grads += 1
+        self.lrs.append(net.optimizer_.param_groups[0]["lr"])
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        self.ends += training
+
+
+def test_learning_rate_follows_milestones_over_real_steps(tiny_digits):
+    recorder = _Recorder()
+    net = small_net(max_epochs=2, lr=0.1, lr_milestones=(0.4, 0.8), lr_gamma=0.5,
+                    min_samples_per_epoch=320, callbacks=[("rec", recorder)])
+    net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    total = net.total_steps_
+    assert total == 2 * (10 + 10) == len(recorder.lrs)
+    expected = [0.1 * 0.5 ** ((i >= round(0.4 * total)) + (i >= round(0.8 * total)))
+                for i in range(total)]
+    np.testing.assert_allclose(recorder.lrs, expected)
+
+
+def test_every_optimiser_step_is_a_skorch_batch(tiny_digits):
+    recorder = _Recorder()
+    net = small_net(max_epochs=2, unlabeled_ratio=0.5, min_samples_per_epoch=256,
+                    callbacks=[("rec", recorder)])
+    net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    # 256 labelled draws -> 8 batches, 128 unlabelled -> 4 batches, per epoch
+    assert net.total_steps_ == 2 * 12 == net.momentum_step_
+    assert recorder.grads == recorder.ends == len(recorder.kinds) == net.total_steps_
+    assert recorder.kinds == list("llu" * 8)  # unlabelled batches spread evenly
+    assert sum(net.history[:, "train_batch_count"]) == net.total_steps_
+    sizes = [b["train_batch_size"] for epoch in net.history for b in epoch["batches"]]
+    assert sum(sizes) == 2 * (256 + 128)
+
+
+def test_gradient_clipping_sees_unlabelled_steps(tiny_digits):
+    from skorch.callbacks import GradientNormClipping
+
+    calls = []
+    original = GradientNormClipping.on_grad_computed
+
+    def counting(self, net, named_parameters, **kwargs):
+        calls.append(1)
+        return original(self, net, named_parameters, **kwargs)
+
+    GradientNormClipping.on_grad_computed = counting
+    try:
+        net = small_net(max_epochs=1, min_samples_per_epoch=None,
+                        callbacks=[GradientNormClipping(1.0)])
+        net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    finally:
+        GradientNormClipping.on_grad_computed = original
+    assert len(calls) == net.total_steps_ == 8
+
+
+def _steps(n_labels: int, **params) -> int:
+    """Optimiser steps of a 1-epoch supervised fit on ``n_labels`` tiny images."""
+    rng = np.random.default_rng(0)
+    X = rng.random((n_labels, 1, 8, 8), dtype=np.float32)
+    y = np.arange(n_labels) % 3
+    recorder = _Recorder()
+    net = small_net(backbone=torch.nn.Flatten(), contrastive_weight=0.0, max_epochs=1,
+                    callbacks=[("rec", recorder)], **params)
+    net.fit(X, y)
+    assert recorder.grads == net.total_steps_
+    return recorder.grads
+
+
+def test_small_labelled_sets_get_the_minimum_epoch():
+    # counted on a fit with a linear "backbone": only the schedule matters here
+    assert _steps(100, min_samples_per_epoch=640) == 20
+    assert _steps(640, min_samples_per_epoch=640) == 20
+    assert _steps(10_000, min_samples_per_epoch=640) == 313
+    assert _steps(100, min_samples_per_epoch=None) == 4
+
+
+def test_default_schedule_trains_small_sets():
+    default = MoBYClassifier().min_samples_per_epoch
+
+    def steps(n_labels, batch_size, max_epochs=15):
+        return max_epochs * len(even_batches(padded_epoch_size(n_labels, default), batch_size))
+
+    for batch_size in (32, 128):
+        assert steps(100, batch_size) >= 500
+        assert steps(100, batch_size) >= steps(1000, batch_size)
+    assert steps(100, 32) < steps(10_000, 32)
+
+
+def test_partial_fit_twice_continues_from_current_weights(tiny_digits):
+    X, y, pool = tiny_digits["X"], tiny_digits["y"], tiny_digits["X_pool"]
+    net = small_net(max_epochs=1, lr=0.05)
+    net.partial_fit(X, y, X_unlabeled=pool)
+    first = {k: p.detach().clone() for k, p in net.module_.named_parameters()}
+    net.set_params(lr=0.0)
+    net.partial_fit(X, y, X_unlabeled=pool)
+    for name, p in net.module_.named_parameters():
+        if "momentum" not in name:  # the key branch keeps moving towards the online one
+            assert torch.equal(p, first[name]), name
+    net.set_params(lr=0.05)
+    net.partial_fit(X[:60], y[:60])
+    moved = net.module_.classifier.weight
+    assert not torch.equal(moved, first["classifier.weight"])
+    assert net.total_steps_ == net.momentum_step_ == 2  # 60 labels, batch 32, one epoch
+
+
+def _snapshot_at_start():
+    class Snapshot(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+    return Snapshot()
+
+
+def test_fit_moves_momentum_branch_and_fills_queues(tiny_digits):
+    snap = _snapshot_at_start()
+    net = small_net(max_epochs=2, lr=0.05, callbacks=[("snap", snap)])
+    net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    before, after = snap.state_, net.module_.state_dict()
+    for online, key in [("encoder", "encoder_momentum"), ("projector", "projector_momentum")]:
+        names = [k for k in after if k.startswith(key + ".") and "running" not in k
+                 and "num_batches" not in k]
+        assert names
+        for name in names:
+            twin = online + name[len(key):]
+            assert not torch.equal(after[name], before[name]), name  # it moved ...
+            gap_before = (before[name] - after[twin]).norm()
+            gap_after = (after[name] - after[twin]).norm()
+            assert gap_after < gap_before, name  # ... towards the online branch
+    # 16 steps of 30 or 32 keys into queues of 64: every column was written
+    written = (after["queue_strong"] != before["queue_strong"]).any(dim=0)
+    assert bool(written.all())
+    assert bool((after["queue_weak"] != before["queue_weak"]).any(dim=0).all())
+    assert int(after["queue_pointer"]) == (2 * 240) % 64
+
+
+def test_network_parameters_have_one_route(tiny_digits):
+    X, y = tiny_digits["X"], tiny_digits["y"]
+    with pytest.raises(MoBYALError, match="projection_dim.*module__projection_dim"):
+        small_net(projection_dim=64, module__projection_dim=32, max_epochs=1).fit(X, y)
+    for name, top, sub in [("head_layout", "bn_relu", "linear"), ("queue_size", 64, 32),
+                           ("temperature", 0.2, 0.1)]:
+        with pytest.raises(MoBYALError, match=name):
+            small_net(**{name: top, f"module__{name}": sub}, max_epochs=1).fit(X, y)
+    net = small_net(projection_dim=16, module__projection_dim=16, max_epochs=1).fit(X, y)
+    assert net.module_.queue_strong.shape == (16, 64)
+    net = small_net(projection_dim=24, max_epochs=1).fit(X, y)
+    assert net.module_.queue_strong.shape == (24, 64)
+
+
+def test_backbone_module_is_copied_at_every_cold_fit(tiny_digits):
+    from moby_al_plugin.backbones import SmallCNN
+
+    template = SmallCNN(1, widths=(8, 16))
+    original = {k: v.clone() for k, v in template.state_dict().items()}
+    net = small_net(backbone=template, max_epochs=1, lr=0.05)
     net.fit(tiny_digits["X"], tiny_digits["y"])
-    np.testing.assert_allclose(net.history[:, "lr"], [0.1, 0.1, 0.05, 0.05, 0.025])
+    assert net.module_.encoder is not template
+    assert net.module_.feature_dim == 16
+    for name, value in template.state_dict().items():
+        assert torch.equal(value, original[name]), name  # the template is never trained
+    trained = net.module_.encoder.features[0].weight.detach().clone()
+    net.set_params(lr=0.0)
+    net.fit(tiny_digits["X"], tiny_digits["y"])  # cold: starts from the template again
+    assert torch.equal(net.module_.encoder.features[0].weight, original["features.0.weight"])
+    assert not torch.equal(trained, original["features.0.weight"])
+    twin = clone(net)
+    assert twin.backbone is not template
+
+
+def test_torch_tensors_are_accepted(tiny_digits):
+    X = torch.from_numpy(tiny_digits["X"])
+    net = small_net(max_epochs=1).fit(X, torch.from_numpy(tiny_digits["y"]),
+                                      X_unlabeled=torch.from_numpy(tiny_digits["X_pool"]))
+    reference = small_net(max_epochs=1).fit(tiny_digits["X"], tiny_digits["y"],
+                                            X_unlabeled=tiny_digits["X_pool"])
+    np.testing.assert_allclose(net.predict_proba(X[:5]), reference.predict_proba(X[:5].numpy()))
+
+
+def test_unfitted_transform_raises_not_fitted(tiny_digits):
+    with pytest.raises(NotFittedError):
+        small_net().transform(tiny_digits["X"])
 
 
 def test_unlabeled_ratio_sets_unlabelled_steps(tiny_digits):
@@ -173,7 +370,8 @@ def test_clone_and_params_round_trip():
     net = small_net(max_epochs=3, unlabeled_ratio=2.0, optimizer__momentum=0.5)
     params = net.get_params()
     for key in ["backbone", "unlabeled_ratio", "contrastive_weight", "views", "random_state",
-                "lr_milestones", "optimizer__momentum", "module__projection_dim", "max_epochs"]:
+                "lr_milestones", "optimizer__momentum", "projection_dim", "max_epochs",
+                "min_samples_per_epoch", "pretrained"]:
         assert key in params, key
     assert params["unlabeled_ratio"] == 2.0
     twin = clone(net)
@@ -277,7 +475,7 @@ def test_zero_contrastive_weight_is_a_supervised_baseline(tiny_digits, monkeypat
     monkeypatch.setattr(MoBYNetwork, "contrastive_forward", fail)
     net = small_net(max_epochs=6, lr=0.05, contrastive_weight=0.0)
     net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
-    assert net.total_steps_ == 6 * 4  # labelled batches only
+    assert net.total_steps_ == 6 * 4  # labelled batches only (no padding in small_net)
     losses = net.history[:, "train_loss"]
     assert losses[-1] < losses[0]  # it learns
     assert net.score(tiny_digits["X"], tiny_digits["y"]) > 0.5

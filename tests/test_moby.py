@@ -96,8 +96,35 @@ def test_enqueue_odd_batches_wrap_around():
 def test_projection_head_layouts():
     assert len(ProjectionHead(8, 4, "bn_relu").layers) == 3
     assert len(ProjectionHead(8, 4, "linear").layers) == 1
+    mlp = ProjectionHead(8, 4, "mlp")
+    assert isinstance(mlp.layers[-1], torch.nn.Linear) and mlp.layers[0].out_features == 8
+    assert ProjectionHead(8, 4, "mlp", hidden_dim=32).layers[0].out_features == 32
     with pytest.raises(ValueError, match="head layout"):
         ProjectionHead(8, 4, "mlp3")
+
+
+def test_only_the_linear_ending_heads_give_negative_similarities():
+    # a head ending in ReLU makes every coordinate, so every similarity, >= 0
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    relu_end = F.normalize(ProjectionHead(8, 4, "bn_relu")(x), dim=1)
+    assert (relu_end @ relu_end.T).min() >= 0
+    for layout in ("mlp", "linear"):
+        out = F.normalize(ProjectionHead(8, 4, layout)(x), dim=1)
+        assert (out @ out.T).min() < 0, layout
+    net = MoBYNetwork("small_cnn", in_channels=1, n_classes=2, projection_dim=4)
+    assert len(net.projector.layers) == 3  # the default layout: the paper's Linear-BN-ReLU
+
+
+def test_momentum_update_matches_a_parameter_loop():
+    torch.manual_seed(0)
+    online, target = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)), \
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    expected = [0.7 * t.detach() + 0.3 * o.detach()
+                for o, t in zip(online.parameters(), target.parameters())]
+    momentum_update(online, target, 0.7)
+    for got, want in zip(target.parameters(), expected):
+        assert torch.allclose(got, want)
 
 
 def test_forward_leaves_queues_and_momentum_branch_alone():

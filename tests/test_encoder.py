@@ -1,0 +1,278 @@
+"""MoBYEncoder: the transformer contract, files, resume, pipelines and pretrained starts."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from moby_al_plugin import MoBYEncoder, load_encoder
+from moby_al_plugin.exceptions import MoBYALError
+
+from .conftest import small_net
+
+
+def small_encoder(**params) -> MoBYEncoder:
+    defaults = dict(backbone="small_cnn", max_epochs=2, batch_size=64, queue_size=64,
+                    projection_dim=16, views="digits", random_state=0)
+    defaults.update(params)
+    return MoBYEncoder(**defaults)
+
+
+@pytest.fixture(scope="module")
+def pool(digits):
+    return digits.X_train[:192]
+
+
+@pytest.fixture(scope="module")
+def fitted_encoder(pool):
+    return small_encoder().fit(pool)
+
+
+def _params(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------ transformer
+def test_fit_transform_features(fitted_encoder, pool, digits):
+    features = fitted_encoder.transform(digits.X_test[:20])
+    assert features.shape == (20, 128) and features.dtype == np.float32
+    assert fitted_encoder.feature_dim_ == 128
+    assert fitted_encoder.n_epochs_done_ == 2 and len(fitted_encoder.history_) == 2
+    names = fitted_encoder.get_feature_names_out()
+    assert names.shape == (128,) and names[0] == "mobyencoder0"
+    short = small_encoder(max_epochs=1)
+    again = short.fit_transform(pool[:128])
+    np.testing.assert_allclose(again, short.transform(pool[:128]), rtol=1e-5, atol=1e-6)
+    # clean images in eval mode: the same call twice gives the same features
+    np.testing.assert_array_equal(fitted_encoder.transform(pool[:5]),
+                                  fitted_encoder.transform(pool[:5]))
+
+
+def test_training_lowers_the_loss_and_moves_the_key_branch(pool):
+    encoder = small_encoder(max_epochs=3, lr=0.1)
+    encoder.fit(pool)
+    losses = [h["loss"] for h in encoder.history_]
+    assert losses[-1] < losses[0]
+    net = encoder.network_
+    gaps = [(m - o).norm() for m, o in zip(net.encoder_momentum.parameters(),
+                                           net.encoder.parameters())]
+    assert max(gaps) > 0  # the key branch lags behind: it is an average, not a copy
+    assert int(net.queue_pointer) == (3 * 192) % 64
+
+
+def test_unfitted_transform_raises(digits):
+    with pytest.raises(NotFittedError):
+        small_encoder().transform(digits.X_test[:3])
+
+
+def test_random_state_makes_fits_identical(pool):
+    a = small_encoder(max_epochs=1).fit(pool[:128])
+    b = small_encoder(max_epochs=1).fit(pool[:128])
+    c = small_encoder(max_epochs=1, random_state=1).fit(pool[:128])
+    assert _same(_params(a.network_), _params(b.network_))
+    assert not _same(_params(a.network_), _params(c.network_))
+
+
+def test_params_clone_and_pickle(fitted_encoder, digits):
+    params = fitted_encoder.get_params()
+    assert params["refit"] is False and params["max_epochs"] == 2
+    fresh = clone(small_encoder(refit=True))
+    assert not hasattr(fresh, "network_")
+    unfitted = clone(small_encoder())
+    assert not hasattr(unfitted, "network_")
+    copy_ = clone(fitted_encoder)  # a fitted encoder with refit=False stays fitted
+    assert copy_ is not fitted_encoder and copy_.network_ is not fitted_encoder.network_
+    X = digits.X_test[:10]
+    np.testing.assert_array_equal(copy_.transform(X), fitted_encoder.transform(X))
+    refit_true = fitted_encoder.__class__(**{**params, "refit": True})
+    refit_true.__dict__.update({k: v for k, v in fitted_encoder.__dict__.items()
+                                if k.endswith("_")})
+    assert not hasattr(clone(refit_true), "network_")
+    restored = pickle.loads(pickle.dumps(fitted_encoder))
+    np.testing.assert_array_equal(restored.transform(X), fitted_encoder.transform(X))
+
+
+def test_progress_bar_when_verbose(pool, capsys):
+    small_encoder(max_epochs=1, verbose=1).fit(pool[:64])
+    assert "MoBYEncoder" in capsys.readouterr().err
+    small_encoder(max_epochs=1, verbose=0).fit(pool[:64])
+    assert "MoBYEncoder" not in capsys.readouterr().err
+
+
+def test_refit_false_keeps_weights_and_true_retrains(fitted_encoder, pool):
+    encoder = clone(fitted_encoder)
+    before = _params(encoder.network_)
+    encoder.fit(pool[:10])  # a Pipeline refit on ten labelled images
+    assert _same(before, _params(encoder.network_))
+    encoder.set_params(refit=True, max_epochs=1)
+    encoder.fit(pool[:64])
+    assert not _same(before, _params(encoder.network_))
+    with pytest.raises(MoBYALError, match=r"\(3, 8, 8\)"):
+        clone(fitted_encoder).fit(np.zeros((4, 3, 8, 8), dtype=np.float32))
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "make, params, match",
+    [
+        (lambda X: X[:1], {}, "at least 2 images"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), {}, "NaN"),
+        (lambda X: X.reshape(len(X), -1), {}, "2-D array"),
+        (lambda X: X[:, None, None], {}, "5-D array"),
+        (lambda X: X, {"batch_size": 1}, "batch_size must be at least 2"),
+        (lambda X: X * 16, {}, r"\[0, 1\]"),
+    ],
+)
+def test_bad_input_raises_before_training(pool, make, params, match):
+    encoder = small_encoder(**params)
+    with pytest.raises(MoBYALError, match=match):
+        encoder.fit(make(pool[:20]))
+    assert not hasattr(encoder, "network_")
+
+
+# ------------------------------------------------------------------ files
+def test_save_load_round_trip(fitted_encoder, tmp_path, digits):
+    path = tmp_path / "enc.pt"
+    fitted_encoder.save(path)
+    for loaded in (MoBYEncoder.load(path), load_encoder(str(path))):
+        assert loaded.get_params() == fitted_encoder.get_params()
+        np.testing.assert_array_equal(loaded.transform(digits.X_test[:10]),
+                                      fitted_encoder.transform(digits.X_test[:10]))
+    with pytest.raises(MoBYALError, match="no saved MoBYEncoder"):
+        MoBYEncoder.load(tmp_path / "missing.pt")
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(MoBYALError, match="not a file written by"):
+        MoBYEncoder.load(tmp_path / "other.pt")
+    with pytest.raises(NotFittedError):
+        small_encoder().save(tmp_path / "never.pt")
+
+
+def test_interrupted_save_keeps_the_last_complete_file(fitted_encoder, tmp_path, monkeypatch):
+    path = tmp_path / "enc.pt"
+    fitted_encoder.save(path)
+    good = path.read_bytes()
+
+    def crash(obj, handle, *args, **kwargs):
+        handle.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        fitted_encoder.save(path)
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc.pt"]  # no temporary left
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_fit(pool, tmp_path):
+    path = tmp_path / "ckpt.pt"
+
+    def stop_after_two(encoder, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small_encoder(max_epochs=3, checkpoint=path).fit(pool[:128], on_epoch_end=stop_after_two)
+    assert MoBYEncoder.load(path).n_epochs_done_ == 2
+    resumed = small_encoder(max_epochs=3, checkpoint=path, verbose=0).fit(pool[:128])
+    assert resumed.n_epochs_done_ == 3 and len(resumed.history_) == 3
+    straight = small_encoder(max_epochs=3).fit(pool[:128])
+    assert _same(_params(resumed.network_), _params(straight.network_))
+    # a finished checkpoint is only loaded
+    again = small_encoder(max_epochs=3, checkpoint=path).fit(pool[:128])
+    assert again.fit_seconds_ == 0.0
+    assert _same(_params(again.network_), _params(straight.network_))
+    with pytest.raises(MoBYALError, match="other settings or other images"):
+        small_encoder(max_epochs=3, checkpoint=path, lr=0.2).fit(pool[:128])
+    with pytest.raises(MoBYALError, match="other settings or other images"):
+        small_encoder(max_epochs=3, checkpoint=path).fit(pool[128:256])
+
+
+# ---------------------------------------------------------------- modAL
+def test_pipeline_in_a_real_modal_loop_keeps_the_pretraining(fitted_encoder, digits):
+    from modAL.models import ActiveLearner
+    from modAL.uncertainty import uncertainty_sampling
+
+    encoder = clone(fitted_encoder)
+    before = _params(encoder.network_)
+    X_pool, y_pool = digits.X_train[300:800], digits.y_train[300:800]
+    learner = ActiveLearner(
+        estimator=make_pipeline(encoder, LogisticRegression(max_iter=2000)),
+        query_strategy=uncertainty_sampling,
+        X_training=digits.X_train[:50], y_training=digits.y_train[:50],
+    )
+    for _ in range(2):
+        idx, _ = learner.query(X_pool, n_instances=25)
+        learner.teach(X_pool[idx], y_pool[idx])
+        X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
+    assert len(learner.X_training) == 100
+    assert learner.estimator[0] is encoder
+    assert _same(before, _params(encoder.network_))  # teach refitted only the classifier
+    assert learner.score(digits.X_test, digits.y_test) > 0.6
+
+
+# ------------------------------------------------------------ pretrained=
+def test_classifier_starts_from_the_pretrained_encoder(fitted_encoder, tiny_digits, tmp_path):
+    path = tmp_path / "enc.pt"
+    fitted_encoder.save(path)
+    source = _params(fitted_encoder.network_)
+    for pretrained in (fitted_encoder, str(path)):
+        net = small_net(pretrained=pretrained, projection_dim=16, lr=0.0, max_epochs=1,
+                        contrastive_weight=0.0)
+        net.fit(tiny_digits["X"], tiny_digits["y"])
+        got = dict(net.module_.named_parameters())
+        for name, value in got.items():
+            if name.startswith(("encoder.", "encoder_momentum.", "projector", "predictor")):
+                assert torch.equal(value, source[name]), name
+        assert torch.equal(net.module_.input_mean, source["input_mean"])
+    scratch = small_net(lr=0.0, max_epochs=1, projection_dim=16, contrastive_weight=0.0)
+    scratch.fit(tiny_digits["X"], tiny_digits["y"])
+    first = "encoder.features.0.weight"
+    assert not torch.equal(dict(scratch.module_.named_parameters())[first], source[first])
+
+
+def test_transform_before_fit_uses_the_pretrained_encoder(fitted_encoder, tiny_digits):
+    net = small_net(pretrained=fitted_encoder)
+    np.testing.assert_array_equal(net.transform(tiny_digits["X_test"]),
+                                  fitted_encoder.transform(tiny_digits["X_test"]))
+    with pytest.raises(NotFittedError):
+        small_net().transform(tiny_digits["X_test"])
+
+
+def test_clone_keeps_a_fitted_pretrained_encoder(fitted_encoder, tiny_digits):
+    net = clone(small_net(pretrained=fitted_encoder, max_epochs=1))
+    assert net.pretrained.__sklearn_is_fitted__()
+    net.fit(tiny_digits["X"], tiny_digits["y"])
+    refused = small_net(pretrained=small_encoder(), max_epochs=1)
+    with pytest.raises(MoBYALError, match="pretrained=path"):
+        refused.fit(tiny_digits["X"], tiny_digits["y"])
+
+
+def test_pretrained_shape_mismatch_names_both_shapes(fitted_encoder, tmp_path):
+    path = tmp_path / "enc.pt"
+    fitted_encoder.save(path)
+    X = np.random.default_rng(0).random((20, 3, 16, 16), dtype=np.float32)
+    y = np.arange(20) % 2
+    with pytest.raises(MoBYALError, match=r"\(3, 16, 16\).*\(1, 8, 8\)"):
+        small_net(pretrained=path, max_epochs=1, views="natural").fit(X, y)
+    with pytest.raises(MoBYALError, match="backbone"):
+        small_net(pretrained=path, backbone="lenet5", max_epochs=1).fit(
+            np.zeros((20, 1, 8, 8), dtype=np.float32), y)
+
+
+def test_every_init_argument_is_documented():
+    import inspect
+
+    for name in inspect.signature(MoBYEncoder.__init__).parameters:
+        if name != "self":
+            assert f"{name} :" in MoBYEncoder.__doc__, name

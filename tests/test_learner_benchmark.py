@@ -1,0 +1,42 @@
+"""The learner benchmark's quick mode, so that the script cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(tmp_path, *args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "learner.py"), "--quick", "--threads", "1",
+         "--output", str(tmp_path / "learner.json"), *args],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+
+
+def test_learner_benchmark_quick(tmp_path):
+    result = _run(tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trained now" in result.stdout and "shared by every seed" in result.stdout
+    payload = json.loads((tmp_path / "learner.json").read_text())
+    rows = {(e["row"], e["budget"]) for e in payload["entries"]}
+    assert rows == {(r, b) for r in ("supervised_old", "supervised_new", "probe", "finetune")
+                    for b in (50, 100)}
+    by = {(e["row"], e["budget"]): e for e in payload["entries"]}
+    # the old schedule starves the small set; the new one pads it to the minimum
+    assert by["supervised_old", 50]["steps"] == 2 * 2
+    assert by["supervised_new", 50]["steps"] == by["supervised_new", 100]["steps"] == 2 * 4
+    assert all(0.0 <= e["accuracy"] <= 1.0 for e in payload["entries"])
+    assert [t["epoch"] for t in payload["epoch_table"]] == [1, 1, 2, 2]
+    assert payload["pretraining"]["pool_images"] == 256
+    assert len(list((tmp_path / "learner-cache").glob("encoder-*.pt"))) == 3
+    # a second invocation reuses the cached pretraining and skips finished entries
+    again = _run(tmp_path, "--resume", "--rows", "probe,finetune")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "loaded from the cache" in again.stdout
+    assert "seed 0:" not in again.stdout
