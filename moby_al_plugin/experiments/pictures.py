@@ -312,12 +312,18 @@ def plot_gallery(
     }
     rows = max(1, max(math.ceil(len(idx) / columns) for idx in picks.values()))
     cols = max(1, min(columns, max(len(idx) for idx in picks.values())))
-    cell = 0.62
+    cell, top = 0.62, 0.35 if title else 0.0
+    body_height = rows * cell + 0.6
     if fig is None:
-        fig = Figure(figsize=(len(chosen) * (cols * cell + 0.3), rows * cell + 0.9))
+        fig = Figure(figsize=(len(chosen) * (cols * cell + 0.3), body_height + top))
     else:
         fig.clear()
-    blocks = np.atleast_1d(fig.subfigures(1, len(chosen), squeeze=False)[0])
+    body = fig
+    if title:
+        # the title gets a row of its own, above the strategies' headings
+        heading, body = fig.subfigures(2, 1, height_ratios=[top, body_height])
+        heading.suptitle(title, fontsize=10, y=0.5, va="center")
+    blocks = np.atleast_1d(body.subfigures(1, len(chosen), squeeze=False)[0])
     for block, s in zip(blocks, chosen):
         idx, pixels = picks[s], shown[s]
         total = len(history.picked(s, cycle))
@@ -337,8 +343,6 @@ def plot_gallery(
             if labels is not None:
                 ax.set_title(_class_name(int(labels[idx[k]]), class_names), fontsize=7, pad=1)
         block.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.85, wspace=0.1, hspace=0.4)
-    if title:
-        fig.suptitle(title, fontsize=10)
     return fig
 
 
