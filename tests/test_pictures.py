@@ -296,3 +296,14 @@ def test_plot_pictures_of_a_real_run(tmp_path):
         env=env,
     )
     assert result.returncode == 2 and "config.json is missing" in result.stderr
+
+
+def test_save_features_option():
+    from moby_al_plugin.experiments.cli import _config_from, build_parser
+
+    parser = build_parser()
+    assert _config_from(parser.parse_args(["run"])).save_features is None
+    assert _config_from(parser.parse_args(["run", "--save-features"])).save_features is True
+    assert _config_from(parser.parse_args(["run", "--no-save-features"])).save_features is False
+    plot = parser.parse_args(["plot", "runs/a", "--pictures", "--projection", "tsne"])
+    assert plot.pictures and plot.projection == "tsne" and plot.pictures_dir is None
