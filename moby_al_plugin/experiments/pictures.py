@@ -688,7 +688,8 @@ def plot_class_histogram(
             ax.set_label(f"{s}:{c}")
             ax.set_xticks(classes, [_class_name(k, class_names) for k in classes], fontsize=6)
             ax.tick_params(axis="y", labelsize=7)
-            ax.set_title(f"cycle {c}: +{picked.sum()} ({total} labels)", fontsize=8)
+            heading = f"cycle {c}: +{picked.sum()}" if c else f"cycle 0: {picked.sum()} initial"
+            ax.set_title(f"{heading} ({total} labels)", fontsize=8)
             if c == 0:
                 ax.set_ylabel(s, fontsize=9)
     fig.text(
@@ -717,6 +718,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 100) -> Path
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     atomic_write_bytes(path, buffer.getvalue())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # a picture is for sharing: not the temp file's 0600
     return path
 
 
