@@ -8,6 +8,14 @@ them, and :mod:`.cli` is the ``moby-al`` command. Nothing in
 """
 
 from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
+from .pictures import (
+    FeatureProjection,
+    PickHistory,
+    draw_run_pictures,
+    plot_class_histogram,
+    plot_feature_map,
+    plot_gallery,
+)
 from .plots import plot_learning_curves
 from .results import (
     class_histograms,
@@ -29,6 +37,12 @@ __all__ = [
     "run_experiment",
     "load_experiment",
     "plot_learning_curves",
+    "PickHistory",
+    "FeatureProjection",
+    "plot_gallery",
+    "plot_feature_map",
+    "plot_class_histogram",
+    "draw_run_pictures",
     "summarize",
     "format_table",
     "learning_curve_area",

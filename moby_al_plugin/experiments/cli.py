@@ -185,6 +185,13 @@ def _add_experiment_options(
     runs.add_argument(
         "--resume", action="store_true", help="continue the interrupted run in --output"
     )
+    runs.add_argument(
+        "--save-features",
+        action=argparse.BooleanOptionalAction,
+        default=d.save_features,
+        help="store the pool's features after every cycle, for plot --pictures "
+        "(default: for pools up to 20,000 images)",
+    )
     runs.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -230,6 +237,23 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("folder", help="results folder written by run or compare")
     plot.add_argument(
         "--markdown", action="store_true", help="print the table in Markdown, ready for a report"
+    )
+    plot.add_argument(
+        "--pictures",
+        action="store_true",
+        help="also draw the teaching pictures: galleries of each cycle's picks, feature maps "
+        "(when the run stored features) and class histograms",
+    )
+    plot.add_argument(
+        "--pictures-dir",
+        default=None,
+        help="folder of the pictures (default: FOLDER/pictures)",
+    )
+    plot.add_argument(
+        "--projection",
+        choices=("pca", "tsne"),
+        default="pca",
+        help="2-D projection of the feature maps (default: %(default)s)",
     )
     for sub in (run, compare, plot):
         _add_debug_option(sub, default=argparse.SUPPRESS)
@@ -281,6 +305,10 @@ def _plot(args: argparse.Namespace) -> int:
     files = plot_learning_curves(
         records, Path(args.folder) / "learning_curves", title=f"{config.dataset}, {config.backbone}"
     )
+    if args.pictures:
+        from .pictures import draw_run_pictures
+
+        files += draw_run_pictures(args.folder, args.pictures_dir, method=args.projection)
     print(format_table(summarize(records), markdown=args.markdown))
     print("\n" + "\n".join(f"wrote {f}" for f in files))
     return 0

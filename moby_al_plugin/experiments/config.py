@@ -115,6 +115,11 @@ class ExperimentConfig:
         "cpu" or "cuda".
     seeds : tuple of int
         One trial per seed.
+    save_features : bool or None
+        Store the network's features of the whole pool after every cycle
+        (float16 ``.npy`` files under ``features/``, for the feature maps of
+        ``moby-al plot --pictures``); None stores them for pools up to 20,000
+        images.
     data_version : int
         How ``pool_size`` and ``test_size`` are drawn (:data:`DATA_VERSION`);
         a ``config.json`` without it was written with version 1.
@@ -146,6 +151,7 @@ class ExperimentConfig:
     finetune_contrastive_weight: float = 0.0
     device: str = "cpu"
     seeds: tuple[int, ...] = field(default=(0,))
+    save_features: bool | None = None
     data_version: int = DATA_VERSION
 
     def __post_init__(self) -> None:

@@ -50,6 +50,7 @@ from ..strategies import (
     typiclust_sampling,
 )
 from .config import ExperimentConfig, ExperimentError
+from .features_store import features_enabled, save_cycle_features
 from .plots import plot_learning_curves
 from .results import atomic_pickle, atomic_write_text, read_records, write_records
 
@@ -663,6 +664,11 @@ def _finish_cycle(run: _Run, state: _RunState) -> None:
     session = run.session
     record = state.records[-1]
     session.all_records[run.key] = list(state.records)
+    if features_enabled(session.config.save_features, len(session.data.y)):
+        # before the state: a resumed run never lacks a finished cycle's features
+        save_cycle_features(
+            session.folder.path, run.strategy, run.trial, record["cycle"], state.net, session.data.X
+        )
     session.folder.save(run.strategy, run.trial, state, session.all_records)
     session.bar.update(1)
     session.log(
