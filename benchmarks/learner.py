@@ -170,7 +170,7 @@ def _pretrain(args, dataset: str, X_train: np.ndarray, cache: Path) -> dict:
     encoder.fit(X_train[pool], on_epoch_end=snapshot)
     wall = time.perf_counter() - started
     info = {
-        "key": key, "file": str(final), "settings": key_text, "pool_images": int(pool_size),
+        "key": key, "file": final.name, "settings": key_text, "pool_images": int(pool_size),
         "loaded_from_cache": bool(cached),
         "seconds_this_invocation": round(wall, 1),
         "seconds_recorded": round(sum(h["seconds"] for h in encoder.history_), 1),

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
         cycles=1 if args.tiny else 3,
         epochs=1 if args.tiny else 15,
         pool_size=300 if args.tiny else None,
+        min_samples_per_epoch=64 if args.tiny else 2000,
+        pretrain_epochs=1 if args.tiny else 10,
         seeds=(0, 1),  # two trials: the plot shows the mean and the spread
     )
     records = run_experiment(config, args.output, log=print)

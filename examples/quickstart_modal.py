@@ -23,11 +23,16 @@ from moby_al_plugin import MoBYClassifier, load_digits_dataset, mobyv2al_samplin
 warnings.filterwarnings("ignore", message="'force_all_finite' was renamed")
 
 
-def build_net(epochs: int, seed: int) -> MoBYClassifier:
-    """The network of this example: a small CNN for the 8x8 digits."""
+def build_net(epochs: int, seed: int, min_samples: int = 2000) -> MoBYClassifier:
+    """The network of this example: a small CNN for the 8x8 digits.
+
+    Every epoch draws at least ``min_samples`` labelled images, so that 100
+    labels still get hundreds of optimiser steps.
+    """
     return MoBYClassifier(
         backbone="small_cnn",
         max_epochs=epochs,
+        min_samples_per_epoch=min_samples,
         batch_size=32,
         queue_size=1024,
         views="digits",  # no flips: a mirrored 2 is not a 2
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> list[float]:
     parser.add_argument("--per-cycle", type=int, default=100, help="images queried per cycle")
     parser.add_argument("--cycles", type=int, default=4, help="query cycles")
     parser.add_argument("--epochs", type=int, default=15, help="training epochs per cycle")
+    parser.add_argument("--min-samples", type=int, default=2000,
+                        help="labelled samples drawn per epoch at least")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -51,7 +58,7 @@ def main(argv: list[str] | None = None) -> list[float]:
     start, rest = order[: args.initial], order[args.initial :]
     X_pool, y_oracle = data.X_train[rest], data.y_train[rest]  # y_oracle plays the annotator
 
-    net = build_net(args.epochs, args.seed)
+    net = build_net(args.epochs, args.seed, args.min_samples)
     t0 = time.perf_counter()
     learner = ActiveLearner(
         estimator=net,

@@ -285,3 +285,68 @@ def test_modal_keyword_warning_is_not_shown(tmp_path):
         warnings.simplefilter("always")
         run_experiment(config, tmp_path / "quiet", progress=False, log=None, plot=False)
     assert not [w for w in caught if "force_all_finite" in str(w.message)]
+
+
+def test_registered_strategies_search_every_candidate_the_runner_draws():
+    # the runner draws its own seeded candidate subset; a strategy that cut it
+    # again (to its default 10,000, say) would override --subset-size
+    import inspect
+
+    for name, spec in STRATEGIES.items():
+        target = getattr(spec.query, "func", spec.query)
+        if "subset_size" in inspect.signature(target).parameters:
+            assert spec.query.keywords.get("subset_size", "unset") is None, name
+
+
+def test_pool_above_ten_thousand_is_searched_whole():
+    # 10,000 points in a tight ball and 2,000 scattered far apart: k-Center-Greedy
+    # over all 12,000 candidates takes every scattered point before any of the
+    # ball; a strategy that cut the pool to 10,000 would miss about 330 of them
+    rng = np.random.default_rng(0)
+    X = np.concatenate([0.01 * rng.normal(size=(10_000, 64)), rng.normal(size=(2_000, 64))])
+    X = X.astype(np.float32)
+    picked, _ = STRATEGIES["coreset"].query(None, X, n_instances=2_000, X_labeled=X[:1])
+    assert sorted(picked.tolist()) == list(range(10_000, 12_000))
+
+
+def test_strategies_choose_their_own_initial_set_on_request(tmp_path):
+    from moby_al_plugin.datasets import initial_labeled_indices
+
+    config = ExperimentConfig(
+        **{**TINY, "strategies": ("typiclust", "margin"), "cycles": 0, "initial_set": "strategy"}
+    )
+    records = run_experiment(config, tmp_path / "cold", progress=False, log=None, plot=False)
+    first = {r["strategy"]: r["queried"] for r in records}
+    # margin cannot pick without a fitted net: it takes the uniform random set
+    from moby_al_plugin.experiments.runner import _PreparedData
+
+    data = _PreparedData(config)
+    shared = initial_labeled_indices(data.y, 30, random_state=0, stratified=False)
+    assert first["margin"] == shared.tolist()
+    assert len(first["typiclust"]) == 30 and sorted(first["typiclust"]) != sorted(first["margin"])
+    state = tmp_path / "cold" / "state"
+    assert (state / "cycle0-pretrained-typiclust-trial0.pkl").is_file()
+
+
+def test_pretraining_runs_once_per_pool_and_is_reused(tmp_path):
+    lines = []
+    config = ExperimentConfig(
+        **{**TINY, "strategies": ("typiclust", "random_pretrained"), "cycles": 1}
+    )
+    cache = tmp_path / "cache"
+    run_experiment(
+        config, tmp_path / "a", progress=False, log=lines.append, plot=False, cache_dir=cache
+    )
+    assert sum(line.startswith("pretrained small_cnn") for line in lines) == 1
+    assert len(list(cache.glob("encoder-*.pt"))) == 1
+    lines.clear()
+    run_experiment(
+        config, tmp_path / "b", progress=False, log=lines.append, plot=False, cache_dir=cache
+    )
+    assert not any(line.startswith("pretrained") for line in lines)
+
+
+def test_pretrained_strategies_need_pretraining(tmp_path):
+    config = ExperimentConfig(**{**TINY, "strategies": ("typiclust",), "pretrain_epochs": 0})
+    with pytest.raises(ExperimentError, match="--pretrain-epochs"):
+        run_experiment(config, tmp_path / "x", progress=False, log=None)
