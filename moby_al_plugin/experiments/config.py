@@ -129,9 +129,9 @@ class ExperimentConfig:
     data_root: str | None = None
     backbone: str = "small_cnn"
     strategies: tuple[str, ...] = ("typiclust", "random", "mobyv2al")
-    initial_size: int = 100
-    query_size: int = 100
-    cycles: int = 4
+    initial_size: int = 20
+    query_size: int = 20
+    cycles: int = 5
     epochs: int = 15
     batch_size: int = 32
     lr: float = 0.01
