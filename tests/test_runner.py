@@ -268,6 +268,7 @@ def test_fashion_mnist_subset_end_to_end(tmp_path):
         subset_size=200,
         pool_size=600,
         test_size=300,
+        min_samples_per_epoch=64,
     )
     records = run_experiment(config, tmp_path / "fm", progress=False, log=None, plot=False)
     assert len(records) == 4
