@@ -5,12 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
-
-import moby_al_plugin
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOK = EXAMPLES / "teaching_active_learning.ipynb"
@@ -40,9 +37,6 @@ def test_notebook_is_stored_without_outputs():
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
-@pytest.mark.skipif(
-    not hasattr(moby_al_plugin, "MoBYEncoder"), reason="needs MoBYEncoder in the library"
-)
 def test_notebook_executes(tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")
@@ -53,14 +47,14 @@ def test_notebook_executes(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("TEACHING_OUTPUT", str(tmp_path / "pictures"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    started = time.perf_counter()
+    # its run time (about 70 s on two quiet cores) is a figure, not a test: a
+    # loaded machine is slower, and the per-cell timeout still bounds a hang
     nbclient.NotebookClient(
         notebook,
         timeout=180,
         kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
-    seconds = time.perf_counter() - started
     written = sorted(p.name for p in (tmp_path / "pictures").iterdir())
     for name in ["classes.png", "learning_curves.png", "gallery1.png", "map4.png"]:
         assert name in written, written
@@ -68,4 +62,3 @@ def test_notebook_executes(tmp_path, monkeypatch):
         o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
     ]
     assert len(images) >= 10
-    assert seconds < 180, seconds
