@@ -15,6 +15,7 @@ import numpy as np
 from .exceptions import MoBYALError
 
 __all__ = [
+    "stack_features",
     "check_images",
     "check_image_values",
     "check_labels",
@@ -169,3 +170,20 @@ def check_device(device: Any) -> None:
         raise MoBYALError(
             f"device={device!r} was requested but no CUDA GPU is available; use device='cpu'."
         )
+
+
+def stack_features(labeled: Any, candidates: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labelled rows (None: none) on top of the candidates, and how many they are.
+
+    Raises
+    ------
+    MoBYALError
+        If the two have different feature widths.
+    """
+    labeled = candidates[:0] if labeled is None else np.asarray(labeled)
+    if labeled.shape[1:] != candidates.shape[1:]:
+        raise MoBYALError(
+            f"Labelled features of width {labeled.shape[1:]} and candidate "
+            f"features of width {candidates.shape[1:]} differ."
+        )
+    return np.concatenate([labeled, candidates]), labeled.shape[0]

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
+from ._validation import stack_features
 from .exceptions import MoBYALError
 
 __all__ = ["knn_rbf_kernel", "max_herding_select"]
@@ -132,16 +133,7 @@ def max_herding_select(
         raise TypeError(f"n must be an integer, got {type(n).__name__}.")
     if not 1 <= n <= n_candidates:
         raise MoBYALError(f"Cannot pick {n} of {n_candidates} candidates.")
-    if labeled_features is None:
-        labeled_features = candidate_features[:0]
-    labeled_features = np.asarray(labeled_features)
-    if labeled_features.shape[1:] != candidate_features.shape[1:]:
-        raise MoBYALError(
-            f"Labelled features of width {labeled_features.shape[1:]} and candidate "
-            f"features of width {candidate_features.shape[1:]} differ."
-        )
-    n_labeled = labeled_features.shape[0]
-    features = np.concatenate([labeled_features, candidate_features])
+    features, n_labeled = stack_features(labeled_features, candidate_features)
     kernel = knn_rbf_kernel(features, n_neighbors, bandwidth)  # symmetric: rows = columns
     indptr, indices, values = kernel.indptr, kernel.indices, kernel.data
 

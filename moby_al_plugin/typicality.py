@@ -29,6 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
+from ._validation import stack_features
 from .exceptions import MoBYALError
 
 __all__ = ["kmeans_labels", "typicality", "typiclust_select"]
@@ -181,16 +182,7 @@ def typiclust_select(
     max_clusters = _check_positive_int(max_clusters, "max_clusters")
     min_cluster_size = _check_positive_int(min_cluster_size, "min_cluster_size", minimum=0)
     n_neighbors = _check_positive_int(n_neighbors, "n_neighbors")
-    if labeled_features is None:
-        labeled_features = candidate_features[:0]
-    labeled_features = np.asarray(labeled_features)
-    if labeled_features.shape[1:] != candidate_features.shape[1:]:
-        raise MoBYALError(
-            f"Labelled features of width {labeled_features.shape[1:]} and candidate "
-            f"features of width {candidate_features.shape[1:]} differ."
-        )
-    n_labeled = labeled_features.shape[0]
-    features = np.concatenate([labeled_features, candidate_features])
+    features, n_labeled = stack_features(labeled_features, candidate_features)
     n_clusters = min(n_labeled + n, max_clusters)
     labels = kmeans_labels(features, n_clusters, random_state=random_state)
 
