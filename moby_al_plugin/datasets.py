@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import torchvision.datasets as tvd
-from PIL import Image, ImageOps
+from PIL import Image, ImageMode, ImageOps
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, resample
@@ -46,6 +46,7 @@ __all__ = [
     "TORCHVISION_DATASETS",
     "load_torchvision_dataset",
     "IMAGE_EXTENSIONS",
+    "single_channel_mode",
     "load_image_folder",
     "read_image",
     "load_npz",
@@ -485,11 +486,16 @@ def read_image(
         raise MoBYALError(f"cannot read image {path}: {exc}") from exc
 
 
+def single_channel_mode(mode: str) -> bool:
+    """Whether images of PIL ``mode`` have one colour band (alpha aside, palette is colour)."""
+    return mode != "P" and len(set(ImageMode.getmode(mode).bands) - {"A", "a"}) == 1
+
+
 def _is_single_channel(path: str) -> bool:
-    # the header is enough: no pixel is decoded; palette images count as colour
+    # the header is enough: no pixel is decoded
     try:
         with Image.open(path) as img:
-            return img.mode != "P" and len(set(img.getbands()) - {"A", "a"}) == 1
+            return single_channel_mode(img.mode)
     except (OSError, SyntaxError, ValueError) as exc:
         raise MoBYALError(f"cannot read image {path}: {exc}") from exc
 

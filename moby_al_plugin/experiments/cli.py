@@ -1,4 +1,4 @@
-"""The ``moby-al`` command: ``run``, ``compare`` and ``plot``."""
+"""The ``moby-al`` command: ``run``, ``compare``, ``plot`` and ``label``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..exceptions import MoBYALError
+from ..labelling.commands import add_label_command, run_label_command
 from .config import INITIAL_SETS, STRATEGY_NAMES, ExperimentConfig, ExperimentError
 from .plots import plot_learning_curves
 from .results import format_table, summarize
@@ -255,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="pca",
         help="2-D projection of the feature maps (default: %(default)s)",
     )
-    for sub in (run, compare, plot):
+    for sub in (run, compare, plot, *add_label_command(commands)):
         _add_debug_option(sub, default=argparse.SUPPRESS)
     return parser
 
@@ -321,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["run"] + (argv if argv is not None else sys.argv[1:]))
     try:
+        if args.command == "label":
+            return run_label_command(args)
         return _plot(args) if args.command == "plot" else _run(args)
     except MoBYALError as exc:
         # the user's data or settings: one line; anything else is a bug and

@@ -1,0 +1,363 @@
+"""``moby-al label``: init, serve, next, status, export and import over a work folder."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import ipaddress
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .folder import index_folder, verify_images
+from .store import LabellingError, LabelStore
+from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings, query_next_batch
+
+__all__ = ["DEFAULT_KEYS", "add_label_command", "run_label_command"]
+
+#: Keys of the classes in order: number keys first, as in Prodigy.
+DEFAULT_KEYS = tuple("1234567890qwertyuiopasdfghjklzxcvbnm")
+_RESERVED_KEYS = (" ", "Backspace")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strategy",
+        choices=sorted(LABEL_STRATEGIES),
+        default=DEFAULT_STRATEGY,
+        help="how the batch is chosen (default: %(default)s, typicality while labels per class "
+        "are few, then diverse margin: the best strategy of the selection benchmark)",
+    )
+    parser.add_argument("--backbone", default="small_cnn", help="encoder (default: %(default)s)")
+    parser.add_argument("--epochs", type=_positive, default=15,
+                        help="fine-tuning epochs (default: %(default)s)")
+    parser.add_argument("--pretrain-epochs", type=_positive, default=None,
+                        help="pretraining epochs (default: enough for 40,000 views, 2 to 200)")
+
+
+def add_label_command(commands: Any) -> list[argparse.ArgumentParser]:
+    """Add ``label`` and its subcommands to the ``moby-al`` parser's subparsers.
+
+    Returns the ``label`` parser and its subcommands' parsers.
+    """
+    label = commands.add_parser(
+        "label",
+        help="label your own images in a local web page, with active learning",
+        description="Label a folder of images: init indexes it, next chooses the images "
+        "to label, serve shows them in a local page (one key per class, undo, train and query "
+        "in the background), export writes the answers. Every answer is saved when it is given.",
+    )
+    sub = label.add_subparsers(dest="label_command", metavar="SUBCOMMAND", required=True)
+
+    parsers = [label]
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text, description=help_text)
+        parsers.append(parser)
+        parser.add_argument("--workdir", default=".",
+                            help="the work folder (default: the current folder)")
+        return parser
+
+    init = command("init", "index an image folder and start a work folder")
+    init.add_argument("--images", required=True, help="folder of images (searched recursively)")
+    init.add_argument("--classes", required=True,
+                      help="class names, comma-separated, or a file with one name a line")
+    init.add_argument("--keys", default=None,
+                      help="one key per class, comma-separated (default: 1..9, 0, then letters)")
+    init.add_argument("--labels", default=None, help="CSV (path,label) of labels already known")
+    init.add_argument("--image-size", type=_positive, default=32,
+                      help="side of the square the images are resized to (default: %(default)s)")
+    init.add_argument("--budget", type=_positive, default=None,
+                      help="labels you plan to give, shown on the page")
+
+    serve = command("serve", "show the images to label in a local web page")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8765,
+                       help="port (default: %(default)s; 0 picks a free one)")
+    serve.add_argument("--n", type=_positive, default=50,
+                       help="batch size the page offers (default: %(default)s)")
+    _add_training_options(serve)
+
+    nxt = command("next", "train on the labels so far and queue the next batch")
+    nxt.add_argument("--n", type=_positive, default=50,
+                     help="images to queue (default: %(default)s)")
+    nxt.add_argument("--job", type=int, default=None, help=argparse.SUPPRESS)
+    _add_training_options(nxt)
+
+    command("status", "images, answers, batches and training of the work folder")
+
+    export = command("export", "write the answers as a CSV or as a folder per class")
+    export.add_argument("--format", choices=("csv", "folders"), default="csv")
+    export.add_argument("--output", default="-",
+                        help="CSV file ('-': standard output) or, for folders, the new folder")
+
+    imp = command("import", "add labels from a CSV with columns path,label")
+    imp.add_argument("file", help="CSV file with a header naming path and label")
+    return parsers
+
+
+def run_label_command(args: argparse.Namespace) -> int:
+    """Run the ``label`` subcommand in ``args``; returns the exit status."""
+    handler = {
+        "init": _init,
+        "serve": _serve,
+        "next": _next,
+        "status": _status,
+        "export": _export,
+        "import": _import,
+    }[args.label_command]
+    return handler(args)
+
+
+# ------------------------------------------------------------------ init
+def _class_names(text: str) -> list[str]:
+    path = Path(text)
+    if path.is_file():
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        names = [n for n in names if n]
+    else:
+        names = [n.strip() for n in text.split(",")]
+    if any(not n for n in names):
+        raise LabellingError(f"--classes holds an empty name: {text!r}")
+    if len(set(names)) != len(names):
+        raise LabellingError(f"--classes names a class twice: {names}")
+    if len(names) < 2:
+        raise LabellingError(
+            f"at least two classes are needed to label anything, got {names}; give them as "
+            "--classes cat,dog or as a file with one name a line"
+        )
+    for name in names:
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise LabellingError(
+                f"class name {name!r} cannot hold '/' or '\\' or start with '.': it names a "
+                "folder in 'export --format folders'"
+            )
+    return names
+
+
+def _class_keys(text: str | None, n: int) -> list[str]:
+    if text is None:
+        if n > len(DEFAULT_KEYS):
+            raise LabellingError(
+                f"{n} classes need --keys: there are {len(DEFAULT_KEYS)} default keys"
+            )
+        return list(DEFAULT_KEYS[:n])
+    keys = [k.strip() for k in text.split(",")]
+    if len(keys) != n or len(set(keys)) != n or any(len(k) != 1 for k in keys):
+        raise LabellingError(f"--keys needs {n} different single characters, got {keys}")
+    if any(k in _RESERVED_KEYS for k in keys):
+        raise LabellingError("space skips and backspace undoes: they cannot be class keys")
+    return keys
+
+
+def _read_label_csv(path: str | os.PathLike) -> list[tuple[str, str]]:
+    file = Path(path)
+    if not file.is_file():
+        raise LabellingError(f"labels file not found: {file}")
+    with open(file, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+            raise LabellingError(
+                f"{file}: the first line must name the columns, with 'path' and 'label' among "
+                f"them; got {reader.fieldnames}"
+            )
+        return [(row["path"] or "", row["label"] or "") for row in reader]
+
+
+def _init(args: argparse.Namespace) -> int:
+    classes = _class_names(args.classes)
+    keys = _class_keys(args.keys, len(classes))
+    known = _read_label_csv(args.labels) if args.labels else []
+    workdir = Path(args.workdir)
+    if (workdir / "labels.sqlite").exists():
+        raise LabellingError(f"{workdir} already holds a labelling database")
+    print(f"indexing {args.images} ...", flush=True)
+    index = index_folder(args.images, progress=lambda done, total: print(
+        f"  {done} of {total} files", flush=True))
+    meta = {
+        "images_root": os.path.abspath(args.images),
+        "image_size": args.image_size,
+        "mode": "L" if index.single_channel else "RGB",
+        **({"budget": args.budget} if args.budget else {}),
+    }
+    store = LabelStore.create(workdir, classes=classes, keys=keys, meta=meta,
+                              images=index.images, unreadable=index.unreadable)
+    with store:
+        imported = store.import_labels(known) if known else 0
+    lines = [
+        f"{len(index.images)} images indexed ({meta['mode']}, resized to "
+        f"{args.image_size}x{args.image_size} for training); classes: "
+        + ", ".join(f"{k} {n}" for k, n in zip(keys, classes)),
+    ]
+    if imported:
+        lines.append(f"{imported} known labels imported from {args.labels}")
+    if index.unreadable:
+        lines.append(f"{len(index.unreadable)} files could not be read and are left out:")
+        lines += [f"  {path}: {reason}" for path, reason in index.unreadable]
+    if index.duplicates:
+        lines.append(f"{len(index.duplicates)} groups of files have the same content:")
+        lines += ["  " + " = ".join(group) for group in index.duplicates]
+    if index.ignored:
+        lines.append(f"{len(index.ignored)} files are not images and are ignored")
+    report = "\n".join(lines)
+    (workdir / "init-report.txt").write_text(report + "\n", encoding="utf-8")
+    print(report)
+    print(f"next: moby-al label serve --workdir {workdir}")
+    return 0
+
+
+# ----------------------------------------------------------------- serve
+def _training_options(args: argparse.Namespace) -> list[str]:
+    options = ["--strategy", args.strategy, "--backbone", args.backbone,
+               "--epochs", str(args.epochs)]
+    if args.pretrain_epochs is not None:
+        options += ["--pretrain-epochs", str(args.pretrain_epochs)]
+    return options
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from .server import create_app, make_token
+
+    token = make_token()
+    app = create_app(args.workdir, token, next_options=_training_options(args),
+                     default_n=args.n)
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback:
+        print(f"warning: serving on {args.host}: anyone who can reach it and has the token "
+              "can change your labels", file=sys.stderr)
+    server = make_server(args.host, args.port, app, threaded=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"labelling page: http://{host}:{server.server_port}/?token={token}", flush=True)
+    print("answers are saved as they are given; stop with Ctrl-C", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+# ------------------------------------------------------------------ next
+def _next(args: argparse.Namespace) -> int:
+    settings = RoundSettings(n=args.n, strategy=args.strategy, backbone=args.backbone,
+                             epochs=args.epochs, pretrain_epochs=args.pretrain_epochs)
+    settings.validate()
+    with LabelStore(args.workdir) as store:
+        if args.job is None:
+            job = store.start_job(args.n, os.getpid())
+        else:
+            job = args.job
+            store.adopt_job(job, os.getpid())
+
+        def progress(fraction: float, message: str) -> None:
+            store.job_progress(job, fraction, message)
+            print(f"[{fraction:4.0%}] {message}", flush=True)
+
+        try:
+            result = query_next_batch(store, settings, progress)
+        except BaseException as exc:
+            store.finish_job(job, "failed", str(exc) or type(exc).__name__)
+            raise
+        waiting = len(store.pending())
+        message = (f"queued {len(result.queued)} images in batch {result.batch_id}"
+                   + (" (cold start: no model yet)" if result.cold_start else "")
+                   + f"; {waiting} waiting for an answer")
+        store.finish_job(job, "done", message)
+    if result.pending_before:
+        print(f"{result.pending_before} images of earlier batches were still unanswered; they "
+              "stay in the queue, before the new ones")
+    print(message + f" ({result.seconds['total']:.0f} s)")
+    return 0
+
+
+# ----------------------------------------------------------- status, i/o
+def _status(args: argparse.Namespace) -> int:
+    with LabelStore(args.workdir) as store:
+        found = verify_images(store)
+        counts = store.query(
+            "SELECT (SELECT COUNT(*) FROM images) AS images, "
+            "(SELECT COUNT(*) FROM unreadable) AS unreadable, "
+            "(SELECT COUNT(*) FROM answers WHERE class_id IS NOT NULL) AS labelled, "
+            "(SELECT COUNT(*) FROM answers WHERE class_id IS NULL) AS skipped, "
+            "(SELECT COUNT(*) FROM batches) AS batches")[0]
+        histogram = store.query(
+            "SELECT c.name, COUNT(a.image_id) FROM classes c LEFT JOIN answers a "
+            "ON a.class_id = c.id GROUP BY c.id ORDER BY c.id")
+        print(f"work folder {store.workdir} (images in {store.images_root})")
+        print(f"images: {counts['images']} indexed, {counts['unreadable']} unreadable at init, "
+              f"{len(found['changed'])} changed and {len(found['missing'])} missing since init")
+        for state in ("changed", "missing"):
+            for path in found[state]:
+                print(f"  {state}: {path} (skipped, never labelled)")
+        budget = store.meta("budget")
+        print(f"answers: {counts['labelled']} labelled"
+              + (f" of a budget of {budget}" if budget else "")
+              + f", {counts['skipped']} skipped; {len(store.pending())} queued images wait "
+              f"for an answer ({counts['batches']} batches so far)")
+        for name, n in histogram:
+            print(f"  {name}: {n}")
+        job = store.active_job() or store.last_job()
+        if job is not None:
+            print(f"last training job: {job['state']} ({job['progress']:.0%}) {job['message']}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    with LabelStore(args.workdir) as store:
+        answers = store.answers(include_skipped=False)
+        root = store.images_root
+        found = verify_images(store) if args.format == "folders" else {}
+    if args.format == "folders":
+        # a file changed since init is not the image that was labelled
+        gone = set(found["changed"]) | set(found["missing"])
+        for path in sorted(gone & {a.path for a in answers}):
+            print(f"left out: {path} changed or disappeared since it was labelled",
+                  file=sys.stderr)
+        answers = [a for a in answers if a.path not in gone]
+    if args.format == "csv":
+        handle = sys.stdout if args.output == "-" else open(args.output, "w", newline="",
+                                                            encoding="utf-8")
+        try:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "label", "answered_at", "source"])
+            writer.writerows((a.path, a.label, a.answered_at, a.source) for a in answers)
+        finally:
+            if handle is not sys.stdout:
+                handle.close()
+    else:
+        if args.output == "-":
+            raise LabellingError("--format folders needs --output, the folder to write")
+        out = Path(args.output)
+        if out.exists() and any(out.iterdir()):
+            raise LabellingError(f"{out} exists and is not empty; choose a new folder")
+        for a in answers:
+            target = out / a.label / a.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / a.path, target)
+    if args.output != "-":
+        print(f"wrote {len(answers)} labels to {args.output}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    rows = _read_label_csv(args.file)
+    with LabelStore(args.workdir) as store:
+        verify_images(store)
+        n = store.import_labels(rows)
+    print(f"imported {n} labels from {args.file}")
+    return 0

@@ -1,0 +1,174 @@
+"""The image folder behind a work folder: indexing it, and noticing later changes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..datasets import IMAGE_EXTENSIONS, read_image, single_channel_mode
+from .store import LabellingError, LabelStore
+
+__all__ = ["FolderIndex", "index_folder", "read_pixels", "verify_images"]
+
+
+@dataclass
+class FolderIndex:
+    """What ``init`` found under an image folder.
+
+    Attributes
+    ----------
+    images : list of dict
+        One per readable image: ``path`` (relative, POSIX), ``sha256``,
+        ``bytes``, ``mtime_ns``, ``width``, ``height`` (as shown, after the
+        EXIF orientation), ``mode`` (PIL's).
+    unreadable : list of (str, str)
+        Relative paths of image files that could not be decoded, and why.
+    ignored : list of str
+        Files whose ending is not an image ending.
+    duplicates : list of list of str
+        Groups of paths whose files have the same content.
+    """
+
+    images: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    duplicates: list[list[str]] = field(default_factory=list)
+
+    @property
+    def single_channel(self) -> bool:
+        """Whether every image has one colour band (palette images count as colour)."""
+        return all(single_channel_mode(i["mode"]) for i in self.images)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _describe(path: Path) -> dict[str, Any]:
+    """Size and mode of an image as a viewer shows it; decodes it whole to prove it reads."""
+    with Image.open(path) as img:
+        img.load()
+        mode = img.mode
+        shown = ImageOps.exif_transpose(img)
+        width, height = shown.size
+    return {"width": width, "height": height, "mode": mode}
+
+
+def index_folder(root: str | os.PathLike, progress: Any = None) -> FolderIndex:
+    """Every image file under ``root`` (recursively), with its content hash and size.
+
+    Hidden files and folders are left out; so are links that lead outside
+    ``root``. Files that cannot be decoded are listed in
+    :attr:`FolderIndex.unreadable` rather than stopping the index.
+
+    Raises
+    ------
+    LabellingError
+        If ``root`` is not a folder or holds no readable image.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        raise LabellingError(f"image folder not found or not a folder: {folder}")
+    real_root = folder.resolve()
+    files = []
+    for directory, subdirs, names in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        files += [Path(directory) / n for n in sorted(names) if not n.startswith(".")]
+    index = FolderIndex()
+    by_hash: dict[str, list[str]] = defaultdict(list)
+    for count, path in enumerate(files, start=1):
+        relative = path.relative_to(folder).as_posix()
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            index.ignored.append(relative)
+            continue
+        if not path.resolve().is_relative_to(real_root):
+            index.unreadable.append((relative, "a link to a file outside the images folder"))
+            continue
+        try:
+            stat = path.stat()
+            described = _describe(path)
+            digest = _sha256(path)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            index.unreadable.append((relative, f"{type(exc).__name__}: {exc}"))
+            continue
+        index.images.append({"path": relative, "sha256": digest, "bytes": stat.st_size,
+                             "mtime_ns": stat.st_mtime_ns, **described})
+        by_hash[digest].append(relative)
+        if progress is not None and count % 500 == 0:
+            progress(count, len(files))
+    index.duplicates = [paths for paths in by_hash.values() if len(paths) > 1]
+    if not index.images:
+        found = f"{len(index.unreadable)} unreadable image file(s)" if index.unreadable else (
+            "no image file")
+        raise LabellingError(
+            f"{folder} holds {found}; image files end in {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
+    return index
+
+
+def verify_images(store: LabelStore) -> dict[str, list[str]]:
+    """Compare every indexed image with the file on disk and record its state.
+
+    A file whose size or modification time moved is hashed again; only a
+    different content marks it ``changed``. Changed and missing images are
+    never shown, answered, trained on or queried. Returns the paths that
+    are ``changed`` and ``missing`` now.
+    """
+    root = store.images_root
+    found: dict[str, list[str]] = {"changed": [], "missing": []}
+    updates = []
+    for row in store.query("SELECT id, path, sha256, bytes, mtime_ns, state FROM images"):
+        path = root / row["path"]
+        try:
+            stat = path.stat()
+        except OSError:
+            state, mtime = "missing", row["mtime_ns"]
+        else:
+            mtime = stat.st_mtime_ns
+            if stat.st_size == row["bytes"] and mtime == row["mtime_ns"]:
+                state = "ok"
+            else:
+                try:
+                    state = "ok" if _sha256(path) == row["sha256"] else "changed"
+                except OSError:
+                    state = "missing"
+        if state == "ok" and row["state"] == "ok" and mtime == row["mtime_ns"]:
+            continue
+        if state != "ok":
+            found[state].append(row["path"])
+        # the content decides: a file put back as it was is ok again
+        if state != row["state"] or (state == "ok" and mtime != row["mtime_ns"]):
+            updates.append((state, mtime if state == "ok" else row["mtime_ns"], row["id"]))
+    if updates:
+        with store.transaction() as conn:
+            conn.executemany("UPDATE images SET state = ?, mtime_ns = ? WHERE id = ?", updates)
+    return found
+
+
+def read_pixels(store: LabelStore, image_ids: list[int]) -> np.ndarray:
+    """The images as one uint8 array in the work folder's mode and size.
+
+    Read with :func:`moby_al_plugin.read_image` (EXIF orientation applied,
+    one mode, one size), as the image-folder loader reads them.
+    """
+    mode = store.meta("mode")
+    size = int(store.meta("image_size"))
+    root = store.images_root
+    paths = dict(store.query("SELECT id, path FROM images"))
+    first = read_image(root / paths[image_ids[0]], mode, size) if image_ids else None
+    X = np.empty((len(image_ids), *(first.shape if first is not None else (size, size))),
+                 dtype=np.uint8)
+    for i, image_id in enumerate(image_ids):
+        X[i] = first if i == 0 else read_image(root / paths[image_id], mode, size)
+    return X

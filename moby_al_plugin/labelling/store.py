@@ -1,0 +1,509 @@
+"""The work folder's database: images, classes, answers, batches and jobs.
+
+One SQLite file in WAL mode. Every answer is committed in its own
+transaction the moment it is given, so a process killed at any point loses
+no committed answer and leaves a database that opens. Writers take the
+database lock up front (``BEGIN IMMEDIATE``) so that two processes (the
+page's server and a ``next`` training in the background) never interleave
+half-done changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import MoBYALError
+
+__all__ = [
+    "DATABASE_NAME",
+    "SCHEMA_VERSION",
+    "Answer",
+    "LabelStore",
+    "ImageChangedError",
+    "LabellingError",
+    "UnknownImageError",
+    "now_utc",
+]
+
+DATABASE_NAME = "labels.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE classes (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'changed', 'missing'))
+);
+CREATE TABLE unreadable (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
+-- the current answer of an image; class_id NULL means skipped
+CREATE TABLE answers (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    class_id INTEGER REFERENCES classes (id),
+    answered_at TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+-- every change of an answer, so that undo can restore what was there before
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    action TEXT NOT NULL CHECK (action IN ('label', 'skip', 'import', 'undo')),
+    class_id INTEGER REFERENCES classes (id),
+    previous TEXT NOT NULL CHECK (previous IN ('none', 'label', 'skip')),
+    previous_class_id INTEGER REFERENCES classes (id),
+    at TEXT NOT NULL,
+    undone INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    cold_start INTEGER NOT NULL,
+    size INTEGER NOT NULL
+);
+-- images waiting for an answer or answered from a batch; one row per image
+CREATE TABLE queue (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    batch_id INTEGER NOT NULL REFERENCES batches (id),
+    position INTEGER NOT NULL,
+    suggestion INTEGER REFERENCES classes (id)
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+    pid INTEGER,
+    size INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+class LabellingError(MoBYALError):
+    """A labelling command or request that cannot be carried out as asked."""
+
+
+class UnknownImageError(LabellingError):
+    """No indexed image has the id given."""
+
+
+class ImageChangedError(LabellingError):
+    """The image file changed or disappeared since ``init``; it is never labelled."""
+
+
+def now_utc() -> str:
+    """The current time, ISO 8601 in UTC with milliseconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One image's current answer; ``label`` is None for a skipped image."""
+
+    image_id: int
+    path: str
+    label: str | None
+    answered_at: str
+    source: str
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    # a zombie child still answers kill(0): read its state where /proc exists
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+class LabelStore:
+    """The labelling database of a work folder.
+
+    Parameters
+    ----------
+    workdir : str or path
+        The work folder; the database is ``<workdir>/labels.sqlite``.
+
+    Raises
+    ------
+    LabellingError
+        If the folder holds no database (run ``moby-al label init`` first),
+        or one of another schema version.
+    """
+
+    def __init__(self, workdir: str | os.PathLike) -> None:
+        self.workdir = Path(workdir)
+        self.path = self.workdir / DATABASE_NAME
+        if not self.path.exists():
+            raise LabellingError(
+                f"{self.workdir} holds no labelling database ({DATABASE_NAME}); run "
+                "'moby-al label init --images DIR --classes a,b' there first"
+            )
+        self._conn = self._connect(self.path)
+        version = self.meta("schema_version")
+        if version != str(SCHEMA_VERSION):
+            raise LabellingError(
+                f"{self.path} has schema version {version}, this moby-al reads version "
+                f"{SCHEMA_VERSION}"
+            )
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # autocommit mode: every write below opens its own explicit transaction
+        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @classmethod
+    def create(
+        cls,
+        workdir: str | os.PathLike,
+        *,
+        classes: Sequence[str],
+        keys: Sequence[str],
+        meta: dict[str, Any],
+        images: Sequence[dict[str, Any]],
+        unreadable: Sequence[tuple[str, str]],
+    ) -> LabelStore:
+        """Write a new database in one transaction; refuse to overwrite one."""
+        folder = Path(workdir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / DATABASE_NAME
+        if path.exists():
+            raise LabellingError(
+                f"{folder} already holds a labelling database; use another --workdir, "
+                "or 'moby-al label import' to add labels to this one"
+            )
+        partial = folder / (DATABASE_NAME + ".new")
+        for leftover in (partial, Path(str(partial) + "-wal"), Path(str(partial) + "-shm")):
+            leftover.unlink(missing_ok=True)
+        conn = cls._connect(partial)
+        try:
+            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            rows = {"schema_version": SCHEMA_VERSION, "created_at": now_utc(), **meta}
+            conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                             [(k, str(v)) for k, v in rows.items()])
+            conn.executemany("INSERT INTO classes (id, name, key) VALUES (?, ?, ?)",
+                             [(i, n, k) for i, (n, k) in enumerate(zip(classes, keys))])
+            conn.executemany(
+                "INSERT INTO images (path, sha256, bytes, mtime_ns, width, height, mode) "
+                "VALUES (:path, :sha256, :bytes, :mtime_ns, :width, :height, :mode)",
+                images,
+            )
+            conn.executemany("INSERT INTO unreadable VALUES (?, ?)", unreadable)
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        # the database appears whole or not at all
+        os.replace(partial, path)
+        for leftover in (Path(str(partial) + "-wal"), Path(str(partial) + "-shm")):
+            leftover.unlink(missing_ok=True)
+        return cls(folder)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the database lock from its start."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------ settings
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    @property
+    def images_root(self) -> Path:
+        root = Path(self.meta("images_root"))
+        return root if root.is_absolute() else (self.workdir / root).resolve()
+
+    @property
+    def classes(self) -> list[str]:
+        return [r["name"] for r in self.query("SELECT name FROM classes ORDER BY id")]
+
+    @property
+    def keys(self) -> list[str]:
+        return [r["key"] for r in self.query("SELECT key FROM classes ORDER BY id")]
+
+    def class_id(self, name: Any) -> int:
+        """The id of a class given by name; a clear error for any other value."""
+        if not isinstance(name, str):
+            raise LabellingError(f"a class is given by its name, got {name!r}")
+        row = self._conn.execute("SELECT id FROM classes WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise LabellingError(
+                f"unknown class {name!r}; the classes are {', '.join(map(repr, self.classes))}"
+            )
+        return int(row[0])
+
+    def image(self, image_id: Any) -> sqlite3.Row:
+        """The images row of ``image_id``; a clear error for an unknown id."""
+        if isinstance(image_id, bool) or not isinstance(image_id, int):
+            raise LabellingError(f"an image is given by its integer id, got {image_id!r}")
+        row = self._conn.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            raise UnknownImageError(f"no image with id {image_id}")
+        return row
+
+    # ------------------------------------------------------------- answers
+    def _set_answer(self, conn: sqlite3.Connection, image_id: int, class_id: int | None,
+                    action: str, source: str, at: str) -> None:
+        before = conn.execute("SELECT class_id FROM answers WHERE image_id = ?",
+                              (image_id,)).fetchone()
+        previous = "none" if before is None else ("skip" if before[0] is None else "label")
+        conn.execute(
+            "INSERT INTO history (image_id, action, class_id, previous, previous_class_id, at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (image_id, action, class_id, previous, None if before is None else before[0], at),
+        )
+        conn.execute(
+            "INSERT INTO answers (image_id, class_id, answered_at, source) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (image_id) DO UPDATE SET class_id = excluded.class_id, "
+            "answered_at = excluded.answered_at, source = excluded.source",
+            (image_id, class_id, at, source),
+        )
+
+    def answer(self, image_id: Any, label: str | None, *, source: str = "page") -> str:
+        """Record ``label`` (a class name, or None to skip) for one image, committed now.
+
+        Returns the time of the answer. An image that changed on disk or
+        disappeared since ``init`` cannot be answered: its pixels are no
+        longer the ones that were shown.
+        """
+        image = self.image(image_id)
+        class_id = None if label is None else self.class_id(label)
+        if image["state"] != "ok":
+            raise ImageChangedError(
+                f"image {image_id} ({image['path']}) is {image['state']} on disk since init; "
+                "it is skipped, not labelled"
+            )
+        at = now_utc()
+        with self.transaction() as conn:
+            self._set_answer(conn, image_id, class_id, "skip" if label is None else "label",
+                             source, at)
+        return at
+
+    def undo(self) -> int | None:
+        """Take back the latest answer given on the page; the image's id, or None.
+
+        The image gets back the answer it had before (usually none). Repeated
+        calls walk back through earlier answers.
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM history WHERE undone = 0 AND action IN ('label', 'skip') "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            later = conn.execute(
+                "SELECT 1 FROM history WHERE image_id = ? AND id > ? AND undone = 0 "
+                "AND action != 'undo'", (row["image_id"], row["id"])
+            ).fetchone()
+            if later is not None:  # an import changed it since: nothing safe to restore
+                return None
+            conn.execute("UPDATE history SET undone = 1 WHERE id = ?", (row["id"],))
+            image_id = int(row["image_id"])
+            if row["previous"] == "none":
+                conn.execute(
+                    "INSERT INTO history (image_id, action, class_id, previous, at) "
+                    "VALUES (?, 'undo', NULL, ?, ?)",
+                    (image_id, "skip" if row["class_id"] is None else "label", now_utc()),
+                )
+                conn.execute("DELETE FROM answers WHERE image_id = ?", (image_id,))
+            else:
+                self._set_answer(conn, image_id, row["previous_class_id"], "undo", "undo",
+                                 now_utc())
+            return image_id
+
+    def import_labels(self, rows: Sequence[tuple[str, str]], *, source: str = "import") -> int:
+        """Record (path, class name) pairs in one transaction; all or nothing.
+
+        Raises
+        ------
+        LabellingError
+            Naming the first line (1-based, after the header) whose path was
+            not indexed or whose class is unknown; nothing is changed then.
+        """
+        paths = {r["path"]: (int(r["id"]), r["state"])
+                 for r in self.query("SELECT id, path, state FROM images")}
+        resolved = []
+        for line, (path, label) in enumerate(rows, start=2):
+            key = Path(path).as_posix()
+            if key not in paths:
+                raise LabellingError(
+                    f"line {line}: {path!r} is not an image of this work folder (paths are "
+                    "relative to the images folder given to init); nothing was imported"
+                )
+            try:
+                class_id = self.class_id(label)
+            except LabellingError as exc:
+                raise LabellingError(f"line {line}: {exc}; nothing was imported") from None
+            if paths[key][1] != "ok":
+                raise LabellingError(
+                    f"line {line}: {path!r} is {paths[key][1]} on disk since init; nothing "
+                    "was imported"
+                )
+            resolved.append((paths[key][0], class_id))
+        at = now_utc()
+        with self.transaction() as conn:
+            for image_id, class_id in resolved:
+                self._set_answer(conn, image_id, class_id, "import", source, at)
+        return len(resolved)
+
+    def answers(self, *, include_skipped: bool = True) -> list[Answer]:
+        """Current answers, oldest first."""
+        rows = self.query(
+            "SELECT a.image_id, i.path, c.name, a.answered_at, a.source FROM answers a "
+            "JOIN images i ON i.id = a.image_id LEFT JOIN classes c ON c.id = a.class_id "
+            + ("" if include_skipped else "WHERE a.class_id IS NOT NULL ")
+            + "ORDER BY a.answered_at, a.image_id"
+        )
+        return [Answer(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    def labelled(self) -> tuple[list[int], list[int]]:
+        """Image ids and class ids of the labelled images that are unchanged on disk."""
+        rows = self.query(
+            "SELECT a.image_id, a.class_id FROM answers a JOIN images i ON i.id = a.image_id "
+            "WHERE a.class_id IS NOT NULL AND i.state = 'ok' ORDER BY a.image_id"
+        )
+        return [int(r[0]) for r in rows], [int(r[1]) for r in rows]
+
+    # ------------------------------------------------------------- batches
+    def pending(self) -> list[sqlite3.Row]:
+        """Queued images without an answer, in the order they were queued."""
+        return self.query(
+            "SELECT q.image_id, q.batch_id, q.suggestion FROM queue q "
+            "JOIN images i ON i.id = q.image_id LEFT JOIN answers a ON a.image_id = q.image_id "
+            "WHERE a.image_id IS NULL AND i.state = 'ok' ORDER BY q.batch_id, q.position"
+        )
+
+    def candidates(self) -> list[int]:
+        """Images a query may choose: unchanged, unanswered and not queued."""
+        rows = self.query(
+            "SELECT i.id FROM images i WHERE i.state = 'ok' "
+            "AND i.id NOT IN (SELECT image_id FROM answers) "
+            "AND i.id NOT IN (SELECT image_id FROM queue) ORDER BY i.id"
+        )
+        return [int(r[0]) for r in rows]
+
+    def add_batch(self, image_ids: Sequence[int], suggestions: Sequence[int | None],
+                  *, strategy: str, cold_start: bool) -> int:
+        """Queue a batch in one transaction; images answered or queued meanwhile are left out."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO batches (created_at, strategy, cold_start, size) VALUES (?, ?, ?, ?)",
+                (now_utc(), strategy, int(cold_start), len(image_ids)),
+            )
+            batch_id = int(cur.lastrowid)
+            taken = {int(r[0]) for r in conn.execute(
+                "SELECT image_id FROM queue UNION SELECT image_id FROM answers")}
+            for position, (image_id, suggestion) in enumerate(zip(image_ids, suggestions)):
+                if int(image_id) not in taken:
+                    conn.execute("INSERT INTO queue VALUES (?, ?, ?, ?)",
+                                 (int(image_id), batch_id, position, suggestion))
+        return batch_id
+
+    # ---------------------------------------------------------------- jobs
+    def active_job(self) -> sqlite3.Row | None:
+        """The training job still running, if any; jobs whose process died are closed."""
+        rows = self.query("SELECT * FROM jobs WHERE state = 'running' ORDER BY id")
+        active = None
+        for row in rows:
+            if _pid_alive(row["pid"]) or (row["pid"] is None and _recent(row["started_at"])):
+                active = row
+            else:
+                self.finish_job(row["id"], "failed", "interrupted: its process ended early")
+        return active
+
+    def start_job(self, size: int, pid: int | None) -> int:
+        """Register a training job, refusing a second while one runs."""
+        running = self.active_job()
+        with self.transaction() as conn:
+            again = conn.execute("SELECT id, pid FROM jobs WHERE state = 'running'").fetchall()
+            if running is not None or again:
+                job = running if running is not None else again[0]
+                raise LabellingError(
+                    f"a training job is already running (job {job['id']}, process "
+                    f"{job['pid']}); wait for it to finish"
+                )
+            cur = conn.execute(
+                "INSERT INTO jobs (state, pid, size, started_at, message) "
+                "VALUES ('running', ?, ?, ?, 'starting')", (pid, size, now_utc()))
+            return int(cur.lastrowid)
+
+    def adopt_job(self, job_id: int, pid: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET pid = ? WHERE id = ?", (pid, job_id))
+
+    def job_progress(self, job_id: int, progress: float, message: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET progress = ?, message = ? WHERE id = ?",
+                         (float(progress), message, job_id))
+
+    def finish_job(self, job_id: int, state: str, message: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET state = ?, message = ?, finished_at = ?, "
+                "progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END WHERE id = ?",
+                (state, message, now_utc(), state, job_id),
+            )
+
+    def last_job(self) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM jobs ORDER BY id DESC LIMIT 1")
+        return rows[0] if rows else None
+
+
+def _recent(started_at: str, seconds: float = 60.0) -> bool:
+    # a job row written just before its process was started has no pid yet
+    started = _dt.datetime.fromisoformat(started_at)
+    return (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds() < seconds
