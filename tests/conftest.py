@@ -50,3 +50,26 @@ def small_net(**params):
     )
     defaults.update(params)
     return MoBYClassifier(**defaults)
+
+
+@pytest.fixture(scope="session")
+def digit_image_folder(tmp_path_factory, digits):
+    """240 digits written as PNG files (a third in a sub-folder), and each file's true class.
+
+    Returns ``(folder, truth)`` with ``truth`` mapping the relative POSIX
+    path to the digit's name ("0" to "9").
+    """
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("digit-images")
+    (folder / "more").mkdir()
+    truth = {}
+    for i in range(240):
+        name = f"{'more/' if i % 3 == 0 else ''}digit-{i:03d}.png"
+        pixels = (digits.X_train[i].reshape(8, 8) * 255).round().astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(folder / name)
+        truth[name] = str(int(digits.y_train[i]))
+    return folder, truth
+
+
+DIGIT_CLASSES = ",".join(str(d) for d in range(10))

@@ -191,8 +191,13 @@ def _init(args: argparse.Namespace) -> int:
     }
     store = LabelStore.create(workdir, classes=classes, keys=keys, meta=meta,
                               images=index.images, unreadable=index.unreadable)
-    with store:
-        imported = store.import_labels(known) if known else 0
+    try:
+        with store:
+            imported = store.import_labels(known) if known else 0
+    except LabellingError:
+        # a bad labels file leaves no half-made work folder behind
+        store.remove()
+        raise
     lines = [
         f"{len(index.images)} images indexed ({meta['mode']}, resized to "
         f"{args.image_size}x{args.image_size} for training); classes: "

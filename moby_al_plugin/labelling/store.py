@@ -236,6 +236,12 @@ class LabelStore:
     def close(self) -> None:
         self._conn.close()
 
+    def remove(self) -> None:
+        """Close and delete the database (used when ``init`` fails half-way)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+
     def __enter__(self) -> LabelStore:
         return self
 

@@ -1,0 +1,298 @@
+"""``moby-al label``: the whole loop on an image folder, bad input, and SIGKILL at any moment."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from moby_al_plugin import load_image_folder
+from moby_al_plugin.experiments.cli import main
+from moby_al_plugin.labelling import LabelStore
+
+from .conftest import DIGIT_CLASSES
+
+FAST = ["--pretrain-epochs", "1", "--epochs", "1"]
+
+
+def _init(work: Path, folder: Path, *extra: str) -> int:
+    return main(["label", "init", "--workdir", str(work), "--images", str(folder),
+                 "--classes", DIGIT_CLASSES, "--image-size", "16", *extra])
+
+
+def _next(work: Path, n: int, *extra: str) -> int:
+    return main(["label", "next", "--workdir", str(work), "--n", str(n), *FAST, *extra])
+
+
+class Server:
+    """``moby-al label serve`` in a subprocess, talked to over HTTP on 127.0.0.1."""
+
+    def __init__(self, work: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moby_al_plugin", "label", "serve", "--workdir", str(work),
+             "--port", "0", *FAST],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in self.process.stdout],
+                         daemon=True).start()
+        deadline = time.monotonic() + 60
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if line.startswith("labelling page: "):
+                self.url = line.split(": ", 1)[1].strip()
+                break
+        self.base, self.token = self.url.split("/?token=")
+
+    def call(self, path: str, body: object = None) -> tuple[int, dict]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base + path, data=data, method="GET" if body is None else "POST",
+            headers={"X-Token": self.token, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def server_factory():
+    started: list[Server] = []
+
+    def start(work: Path) -> Server:
+        started.append(Server(work))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop(signal.SIGKILL)
+
+
+def _paths(work: Path) -> dict[int, str]:
+    with LabelStore(work) as store:
+        return {int(i): p for i, p in store.query("SELECT id, path FROM images")}
+
+
+def test_the_whole_loop_init_next_answer_next_export(tmp_path, digit_image_folder,
+                                                     server_factory, capsys):
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    known = tmp_path / "known.csv"
+    known.write_text("path,label\nmore/digit-000.png,{}\n".format(truth["more/digit-000.png"]))
+    assert _init(work, folder, "--labels", str(known)) == 0
+    assert "240 images indexed" in capsys.readouterr().out
+    assert _next(work, 20) == 0
+    assert "cold start" in capsys.readouterr().out
+    paths = _paths(work)
+
+    server = server_factory(work)
+    state = server.call("/api/state")[1]
+    batch = [p["image_id"] for p in state["pending"]]
+    assert len(batch) == 20 and all(p["suggestion"] is None for p in state["pending"])
+    given = {paths[i]: truth[paths[i]] for i in batch}
+    for image_id in batch:
+        status, _ = server.call("/api/answer", {"image_id": image_id,
+                                                "label": truth[paths[image_id]]})
+        assert status == 200
+    server.stop()
+
+    assert _next(work, 15) == 0
+    with LabelStore(work) as store:
+        second = store.pending()
+    assert len(second) == 15 and not set(r["image_id"] for r in second) & set(batch)
+    # a trained model suggests a class for every image of the new batch
+    assert all(r["suggestion"] is not None for r in second)
+    capsys.readouterr()
+
+    assert main(["label", "export", "--workdir", str(work), "--output",
+                 str(tmp_path / "labels.csv")]) == 0
+    with open(tmp_path / "labels.csv", newline="") as handle:
+        exported = {row["path"]: row["label"] for row in csv.DictReader(handle)}
+    assert exported == {**given, "more/digit-000.png": truth["more/digit-000.png"]}
+
+    assert main(["label", "export", "--workdir", str(work), "--format", "folders",
+                 "--output", str(tmp_path / "by-class")]) == 0
+    data = load_image_folder(tmp_path / "by-class", image_size=16, test_fraction=0.2)
+    assert len(data.y_train) + len(data.y_test) == len(exported)
+    counts = {name: sum(1 for v in exported.values() if v == name) for name in data.class_names}
+    labels = np.concatenate([data.y_train, data.y_test])
+    assert {n: int((labels == i).sum()) for i, n in enumerate(data.class_names)} == counts
+
+
+def test_a_second_next_keeps_unanswered_images(tmp_path, digit_image_folder, capsys):
+    folder, _ = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    _next(work, 10)
+    with LabelStore(work) as store:
+        first = [r["image_id"] for r in store.pending()]
+        store.answer(first[0], "4")
+    capsys.readouterr()
+    _next(work, 10)
+    assert "9 images of earlier batches were still unanswered" in capsys.readouterr().out
+    with LabelStore(work) as store:
+        pending = [r["image_id"] for r in store.pending()]
+    assert pending[:9] == first[1:] and len(pending) == 19
+
+
+@pytest.mark.parametrize(
+    "classes, message",
+    [("cats", "at least two classes"), ("cat,cat", "names a class twice"),
+     ("cat,", "empty name"), ("a/b,c", "cannot hold '/'")],
+)
+def test_init_refuses_bad_classes(tmp_path, digit_image_folder, capsys, classes, message):
+    folder, _ = digit_image_folder
+    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images", str(folder),
+                 "--classes", classes]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "w" / "labels.sqlite").exists()
+
+
+def test_init_refuses_an_empty_folder_and_reports_unreadable_files(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images",
+                 str(tmp_path / "empty"), "--classes", "a,b"]) == 2
+    assert "no image file" in capsys.readouterr().err
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("one.png", "two.png"):
+        Image.new("RGB", (5, 5), "red" if name == "one.png" else "blue").save(images / name)
+    (images / "three.png").write_bytes(b"\x89PNG truncated")
+    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images", str(images),
+                 "--classes", "a,b"]) == 0
+    out = capsys.readouterr().out
+    assert "2 images indexed (RGB" in out and "three.png" in out
+    assert "three.png" in (tmp_path / "w" / "init-report.txt").read_text()
+
+
+def test_class_names_with_spaces_and_commas_come_from_a_file(tmp_path, digit_image_folder):
+    folder, _ = digit_image_folder
+    names = tmp_path / "classes.txt"
+    names.write_text("hot dog, with mustard\nnot a hot dog\n\n")
+    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images", str(folder),
+                 "--classes", str(names), "--keys", "h,n"]) == 0
+    with LabelStore(tmp_path / "w") as store:
+        assert store.classes == ["hot dog, with mustard", "not a hot dog"]
+        assert store.keys == ["h", "n"]
+
+
+def test_import_names_the_bad_line_and_changes_nothing(tmp_path, digit_image_folder, capsys):
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    good = "digit-001.png,{}\n".format(truth["digit-001.png"])
+    for body, message in (
+        ("path,label\n" + good + "digit-002.png,eleven\n", "line 3: unknown class 'eleven'"),
+        ("path,label\nnowhere.png,1\n" + good, "line 2: 'nowhere.png' is not an image"),
+        ("file,class\n" + good, "must name the columns"),
+    ):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(body)
+        assert main(["label", "import", "--workdir", str(work), str(bad)]) == 2
+        assert message in capsys.readouterr().err
+        with LabelStore(work) as store:
+            assert store.answers() == []
+    # a bad --labels file at init leaves no work folder behind
+    assert _init(tmp_path / "other", folder, "--labels", str(bad)) == 2
+    assert not (tmp_path / "other" / "labels.sqlite").exists()
+
+
+def test_status_reports_changed_and_missing_files(tmp_path, digit_image_folder, capsys):
+    folder, _ = digit_image_folder
+    copy = tmp_path / "images"
+    copy.mkdir()
+    for name in ("digit-001.png", "digit-002.png", "digit-004.png"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    work = tmp_path / "work"
+    main(["label", "init", "--workdir", str(work), "--images", str(copy), "--classes", "a,b"])
+    Image.new("L", (8, 8), 0).save(copy / "digit-001.png")
+    (copy / "digit-002.png").unlink()
+    capsys.readouterr()
+    assert main(["label", "status", "--workdir", str(work)]) == 0
+    out = capsys.readouterr().out
+    assert "1 changed and 1 missing" in out
+    assert "changed: digit-001.png" in out and "missing: digit-002.png" in out
+
+
+def test_sigkill_during_serve_loses_no_answer_and_serve_resumes(tmp_path, digit_image_folder,
+                                                               server_factory):
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    _next(work, 12)
+    paths = _paths(work)
+    server = server_factory(work)
+    batch = [p["image_id"] for p in server.call("/api/state")[1]["pending"]]
+    given = {}
+    for image_id in batch[:7]:
+        label = truth[paths[image_id]]
+        assert server.call("/api/answer", {"image_id": image_id, "label": label})[0] == 200
+        given[image_id] = label
+    server.stop(signal.SIGKILL)
+    with LabelStore(work) as store:
+        assert {a.image_id: a.label for a in store.answers()} == given
+    again = server_factory(work)
+    state = again.call("/api/state")[1]
+    assert [p["image_id"] for p in state["pending"]] == batch[7:]
+    assert state["counts"]["labelled"] == 7
+
+
+def test_sigkill_during_next_keeps_the_answers_and_the_next_run_finishes(
+    tmp_path, digit_image_folder
+):
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    _next(work, 20)
+    paths = _paths(work)
+    with LabelStore(work) as store:
+        for row in store.pending():
+            store.answer(int(row["image_id"]), truth[paths[int(row["image_id"])]])
+        answers = store.answers()
+    slow = subprocess.Popen(
+        [sys.executable, "-m", "moby_al_plugin", "label", "next", "--workdir", str(work),
+         "--n", "10", "--pretrain-epochs", "1", "--epochs", "200"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        with LabelStore(work) as store:
+            while time.monotonic() < deadline:
+                job = store.last_job()
+                if job is not None and "fine-tuning: epoch" in job["message"]:
+                    break
+                assert slow.poll() is None, "next ended before it could be killed"
+                time.sleep(0.2)
+            else:
+                pytest.fail("next never reached its fine-tuning")
+    finally:
+        os.kill(slow.pid, signal.SIGKILL)
+        slow.wait()
+    with LabelStore(work) as store:
+        assert store.answers() == answers
+        assert store.query("PRAGMA integrity_check")[0][0] == "ok"
+        # the killed job no longer blocks a new one
+        assert store.active_job() is None
+        assert len(store.pending()) == 0
+    assert _next(work, 10) == 0
+    with LabelStore(work) as store:
+        assert len(store.pending()) == 10 and store.answers() == answers
