@@ -52,3 +52,10 @@ def test_coreset_with_sklearn_pipeline():
     results = _load("coreset_with_sklearn_pipeline").main()
     assert len(results["coreset"]) == 6
     assert results["coreset"][-1] > 0.5  # PCA + logistic regression on 120 digits
+
+
+def test_label_a_folder():
+    history = _load("label_a_folder").main(["--tiny"])
+    assert [row["labelled"] for row in history] == [10, 20]
+    # a cold start has no model, so it suggests nothing
+    assert history[0]["suggestions_right"] == 0 and history[1]["classes_seen"] >= 5

@@ -26,10 +26,11 @@ def test_experiment_names_left_the_library_namespace():
 
 
 def test_library_imports_no_application_module_and_no_matplotlib():
+    # the application: the experiments and the labelling command
     library = sorted(
         f"moby_al_plugin.{m.name}"
         for m in pkgutil.iter_modules(moby_al_plugin.__path__)
-        if m.name not in ("experiments", "__main__")
+        if m.name not in ("experiments", "labelling", "__main__")
     )
     assert "moby_al_plugin.kcenter" in library and "moby_al_plugin.datasets" in library
     # a fresh interpreter: this test process has imported the application already
@@ -37,7 +38,8 @@ def test_library_imports_no_application_module_and_no_matplotlib():
         "import importlib, json, sys\n"
         f"for name in {library!r}: importlib.import_module(name)\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith("
-        "('moby_al_plugin.experiments', 'matplotlib')))))"
+        "('moby_al_plugin.experiments', 'moby_al_plugin.labelling', 'matplotlib', "
+        "'flask')))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []

@@ -230,9 +230,7 @@ def _training_options(args: argparse.Namespace) -> list[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
-
-    from .server import create_app, make_token
+    from .server import create_app, make_local_server, make_token
 
     token = make_token()
     app = create_app(args.workdir, token, next_options=_training_options(args),
@@ -244,7 +242,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not loopback:
         print(f"warning: serving on {args.host}: anyone who can reach it and has the token "
               "can change your labels", file=sys.stderr)
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = make_local_server(app, args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"labelling page: http://{host}:{server.server_port}/?token={token}", flush=True)
     print("answers are saved as they are given; stop with Ctrl-C", flush=True)

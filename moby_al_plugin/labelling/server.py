@@ -20,11 +20,12 @@ from typing import Any
 
 from flask import Flask, abort, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .folder import verify_images
 from .store import ImageChangedError, LabellingError, LabelStore, UnknownImageError
 
-__all__ = ["COOKIE", "create_app", "make_token"]
+__all__ = ["COOKIE", "create_app", "make_local_server", "make_token"]
 
 COOKIE = "moby_al_token"
 _STATIC = Path(__file__).with_name("static")
@@ -35,6 +36,18 @@ _EXAMPLES = 4
 def make_token() -> str:
     """A random token for the page's URL (as Jupyter prints one)."""
     return secrets.token_urlsafe(24)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    # a line per answer would bury what matters: only failed requests are logged
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        if isinstance(code, int) and code >= 400:
+            super().log_request(code, size)
+
+
+def make_local_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
+    """A threaded WSGI server for ``app`` (port 0: a free one, read ``server_port``)."""
+    return make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
 
 
 def create_app(

@@ -36,10 +36,22 @@ function thumb(id, size) {
   return img;
 }
 
+// what each list was last drawn from: the poll redraws a list only when it
+// changed, so it never swallows a click or replaces an open drop-down
+const drawn = {classes: null, recent: null};
+
+function unchanged(part, data) {
+  const key = JSON.stringify(data);
+  if (drawn[part] === key) return true;
+  drawn[part] = key;
+  return false;
+}
+
 function drawClasses() {
   const box = $("classes");
   const item = pending().find((p) => p.image_id === current);
   const suggested = item ? item.suggestion : null;
+  if (unchanged("classes", [state.classes, suggested])) return;
   box.replaceChildren(...state.classes.map((c) => {
     const button = document.createElement("button");
     button.type = "button";
@@ -91,6 +103,7 @@ function drawCounts() {
 
 function drawRecent() {
   const names = state.classes.map((c) => c.name);
+  if (unchanged("recent", [names, state.recent])) return;
   $("recent").replaceChildren(...state.recent.map((r) => {
     const li = document.createElement("li");
     const select = document.createElement("select");
@@ -157,7 +170,8 @@ async function answer(label) {
 }
 
 async function change(imageId, label) {
-  await mutate("/api/answer", {image_id: imageId, label});
+  // refused: draw the list again so the drop-down shows the answer kept
+  if (!await mutate("/api/answer", {image_id: imageId, label})) drawn.recent = null;
   refresh();
 }
 
