@@ -100,3 +100,14 @@ def test_kcenter_speed_quick(tmp_path):
             steps = [t["step"] for t in check["near_ties"]]
             assert pool["first_difference_step"] in steps, pool["first_difference_step"]
         assert pool["torch_cpu_identical"]
+
+
+def test_label_loop_quick_mode_measures_the_wait_and_the_answer_rate(tmp_path):
+    result = _run("label_loop.py", "--quick", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("wrote ")]
+    (row,) = json.loads(Path(written[0]).read_text())["rows"]
+    assert row["answers"] == 100 and row["answers_per_second"] > 0
+    # 20 answers to the first batch, then 100 scripted ones: one history row each
+    assert row["history_rows"] == 120
+    assert row["first_next_to_first_image_s"] > 0 and row["cached_next_to_first_image_s"] > 0
