@@ -47,13 +47,19 @@ Usage::
     python benchmarks/label_efficiency.py --variant recipe --dataset digits
     python benchmarks/label_efficiency.py --variant recipe --trials 3 --strategies random,typiclust
     python benchmarks/label_efficiency.py --quick     # digits, seconds; used by the tests
+    python benchmarks/label_efficiency.py --join recipe,recipe-cold   # one table of both parts
+
+``--join`` reads the summary JSONs of finished parts (``label_efficiency-<part>.json``)
+and prints one Markdown table, the rows of a cold-start part suffixed ``_cold``, with
+the targets checked on all rows together; it writes ``label_efficiency-joined.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
-from _common import RESULTS, run_and_report
+from _common import RESULTS, run_and_report, write_json
 
 from moby_al_plugin.experiments import ExperimentConfig, labels_to_reach
 
@@ -122,7 +128,12 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--output", default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--quick", action="store_true", help="digits, tiny; for the tests")
+    parser.add_argument(
+        "--join", default=None, help="finished parts to join, e.g. recipe,recipe-cold"
+    )
     args = parser.parse_args(argv)
+    if args.join:
+        return [join_parts(args.join.split(","))]
 
     rows, settings = VARIANTS[args.variant]
     strategies = tuple(s for s in (args.strategies or ",".join(rows)).split(",") if s)
@@ -185,6 +196,37 @@ def main(argv=None) -> list[dict]:
     return payloads
 
 
+def join_parts(parts: list[str], results=RESULTS) -> dict:
+    """One summary of several finished parts; rows of cold-start parts get ``_cold``."""
+    from moby_al_plugin.experiments import format_table
+
+    summary, histograms, sources = {}, {}, {}
+    for part in parts:
+        path = results / f"label_efficiency-{part}.json"
+        payload = json.loads(path.read_text())
+        cold = payload["config"]["initial_set"] == "strategy"
+        sources[part] = {"seeds": payload["config"]["seeds"], "wall_seconds":
+                         payload["wall_seconds"], "date_utc": payload["machine"]["date_utc"]}
+        for name, row in payload["summary"].items():
+            cold_row = cold and name not in ("random", "random_pretrained")
+            key = f"{name}_cold" if cold_row else name
+            if key in summary:
+                continue  # the first part that has a row gives it
+            summary[key] = row
+            histograms[key] = payload["class_histograms"][name]
+    print(format_table(summary, markdown=True))
+    joined = {"parts": sources, "summary": summary, "class_histograms": histograms,
+              "targets": _targets(summary)}
+    digits = all(part.endswith("-digits") for part in parts)
+    path = write_json(f"label_efficiency-joined{'-digits' if digits else ''}.json", joined)
+    print(f"wrote {path}")
+    return joined
+
+
+def _is_plug_in(name: str) -> bool:
+    return name.removesuffix("_cold") in PLUG_IN
+
+
 def _targets(summary: dict) -> dict:
     """Gains of the best plug-in strategy, and the labels each row needs.
 
@@ -202,7 +244,7 @@ def _targets(summary: dict) -> dict:
         checks["labels_to_reach_random_final"] = {
             name: labels_to_reach(s["n_labeled"], s["mean"], final) for name, s in summary.items()
         }
-    ours = [name for name in summary if name in PLUG_IN]
+    ours = [name for name in summary if _is_plug_in(name)]
     if not ours:
         return checks
     best = max(ours, key=lambda name: summary[name]["auc_mean"])

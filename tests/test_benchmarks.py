@@ -111,3 +111,31 @@ def test_label_loop_quick_mode_measures_the_wait_and_the_answer_rate(tmp_path):
     # 20 answers to the first batch, then 100 scripted ones: one history row each
     assert row["history_rows"] == 120
     assert row["first_next_to_first_image_s"] > 0 and row["cached_next_to_first_image_s"] > 0
+
+
+def test_join_parts_suffixes_cold_rows_and_checks_targets_on_all(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import _common
+    import label_efficiency
+
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+
+    def part(initial_set, rows):
+        summary = {name: {"n_labeled": [200, 400], "mean": acc, "std": [0.0, 0.0],
+                          "trials": [3, 3], "auc_mean": sum(acc) / 2, "auc_std": 0.0,
+                          "train_seconds": 1.0, "query_seconds": 0.0}
+                   for name, acc in rows.items()}
+        return {"config": {"initial_set": initial_set, "seeds": [0, 1, 2]}, "wall_seconds": 1,
+                "machine": {"date_utc": "2026-12-01"}, "summary": summary,
+                "class_histograms": {name: {"initial": [1]} for name in rows}}
+
+    (tmp_path / "label_efficiency-a.json").write_text(json.dumps(
+        part("random", {"random": [0.60, 0.70], "typiclust": [0.62, 0.72]})))
+    (tmp_path / "label_efficiency-b.json").write_text(json.dumps(
+        part("strategy", {"typiclust": [0.66, 0.74], "random": [0.1, 0.1]})))
+    joined = label_efficiency.join_parts(["a", "b"], results=tmp_path)
+    # the random row of the first part is the baseline; the cold part's copy is left out
+    assert list(joined["summary"]) == ["random", "typiclust", "typiclust_cold"]
+    assert joined["targets"]["best_plug_in"] == "typiclust_cold"
+    assert joined["targets"]["points_over_random_at"] == {200: 6.0, 400: 4.0}
+    assert (tmp_path / "label_efficiency-joined.json").is_file()

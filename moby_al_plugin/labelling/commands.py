@@ -259,11 +259,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _next(args: argparse.Namespace) -> int:
     settings = RoundSettings(n=args.n, strategy=args.strategy, backbone=args.backbone,
                              epochs=args.epochs, pretrain_epochs=args.pretrain_epochs)
-    settings.validate()
     with LabelStore(args.workdir) as store:
         if args.job is None:
+            settings.validate()
             job = store.start_job(args.n, os.getpid())
         else:
+            # started by the page: its job row exists and shows what happens to it
             job = args.job
             store.adopt_job(job, os.getpid())
 
