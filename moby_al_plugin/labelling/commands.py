@@ -340,6 +340,9 @@ def _export(args: argparse.Namespace) -> int:
             writer = csv.writer(handle)
             writer.writerow(["path", "label", "answered_at", "source"])
             writer.writerows((a.path, a.label, a.answered_at, a.source) for a in answers)
+        except BrokenPipeError:
+            # piped into head and the like: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         finally:
             if handle is not sys.stdout:
                 handle.close()
