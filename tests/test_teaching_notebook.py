@@ -51,7 +51,7 @@ def test_notebook_executes(tmp_path, monkeypatch):
     # loaded machine is slower, and the per-cell timeout still bounds a hang
     nbclient.NotebookClient(
         notebook,
-        timeout=180,
+        timeout=900,
         kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
