@@ -210,17 +210,34 @@ def join_parts(parts: list[str], results=RESULTS) -> dict:
         for name, row in payload["summary"].items():
             cold_row = cold and name not in ("random", "random_pretrained")
             key = f"{name}_cold" if cold_row else name
-            if key in summary:
+            if key not in summary:
+                summary[key] = row
+                histograms[key] = {"budgets": {}, **payload["class_histograms"][name]}
+            elif not set(row["n_labeled"]) & set(summary[key]["n_labeled"]):
+                # parts at other budgets (low-budget): one curve of all the points
+                summary[key] = _merge_points(summary[key], row)
+            else:
                 continue  # the first part that has a row gives it
-            summary[key] = row
-            histograms[key] = payload["class_histograms"][name]
+            histograms[key]["budgets"][part] = payload["class_histograms"][name]["initial"]
     print(format_table(summary, markdown=True))
     joined = {"parts": sources, "summary": summary, "class_histograms": histograms,
               "targets": _targets(summary)}
-    digits = all(part.endswith("-digits") for part in parts)
-    path = write_json(f"label_efficiency-joined{'-digits' if digits else ''}.json", joined)
+    suffix = "-digits" if all(p.endswith("-digits") for p in parts) else ""
+    suffix = "-low-budget" if all(p.startswith("low-budget") for p in parts) else suffix
+    path = write_json(f"label_efficiency-joined{suffix}.json", joined)
     print(f"wrote {path}")
     return joined
+
+
+def _merge_points(row: dict, other: dict) -> dict:
+    """Two summary rows at disjoint budgets as one; its "AUC" is the mean over budgets."""
+    points = sorted(zip(row["n_labeled"] + other["n_labeled"], row["mean"] + other["mean"],
+                        row["std"] + other["std"], row["trials"] + other["trials"]))
+    n, mean, std, trials = (list(column) for column in zip(*points))
+    merged = {**row, "n_labeled": n, "mean": mean, "std": std, "trials": trials}
+    merged["auc_mean"] = sum(mean) / len(mean)
+    merged["auc_std"] = 0.0
+    return merged
 
 
 def _is_plug_in(name: str) -> bool:

@@ -139,3 +139,27 @@ def test_join_parts_suffixes_cold_rows_and_checks_targets_on_all(monkeypatch, tm
     assert joined["targets"]["best_plug_in"] == "typiclust_cold"
     assert joined["targets"]["points_over_random_at"] == {200: 6.0, 400: 4.0}
     assert (tmp_path / "label_efficiency-joined.json").is_file()
+
+
+def test_join_parts_merges_rows_of_parts_at_other_budgets(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import _common
+    import label_efficiency
+
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    for budget, acc in ((10, 0.3), (20, 0.5)):
+        row = {"n_labeled": [budget], "mean": [acc], "std": [0.1], "trials": [5],
+               "auc_mean": acc, "auc_std": 0.0, "train_seconds": 1.0, "query_seconds": 0.0}
+        payload = {"config": {"initial_set": "strategy", "seeds": [0]}, "wall_seconds": 1,
+                   "machine": {"date_utc": "2026-12-01"},
+                   "summary": {"random": row, "typiclust": {**row, "mean": [acc + 0.1]}},
+                   "class_histograms": {n: {"initial": [budget]} for n in ("random", "typiclust")}}
+        (tmp_path / f"label_efficiency-low-budget-{budget}.json").write_text(json.dumps(payload))
+    joined = label_efficiency.join_parts(["low-budget-10", "low-budget-20"], results=tmp_path)
+    typiclust = joined["summary"]["typiclust_cold"]
+    assert typiclust["n_labeled"] == [10, 20] and typiclust["mean"] == pytest.approx([0.4, 0.6])
+    assert typiclust["auc_mean"] == pytest.approx(0.5)
+    assert joined["targets"]["points_over_random_at"] == {10: 10.0, 20: 10.0}
+    assert joined["class_histograms"]["random"]["budgets"] == {"low-budget-10": [10],
+                                                               "low-budget-20": [20]}
+    assert (tmp_path / "label_efficiency-joined-low-budget.json").is_file()
