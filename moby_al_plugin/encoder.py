@@ -15,10 +15,8 @@ import copy
 import hashlib
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +25,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._atomic import atomic_write
 from ._validation import check_device, check_images
 from .augment import get_view_pair
 from .exceptions import MoBYALError
@@ -56,23 +55,8 @@ def _fingerprint(X: np.ndarray) -> str:
 
 
 def _atomic_save(payload: dict, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it.
-
-    An interruption leaves the previous complete file in place.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` whole or not at all: an interruption keeps the previous file."""
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def _read(path: str | os.PathLike) -> dict:

@@ -13,7 +13,6 @@ import hmac
 import secrets
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,7 +74,8 @@ def create_app(
     LabelStore(workdir).close()  # a clear error now rather than at the first request
     app = Flask(__name__, static_folder=str(_STATIC), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False)
-    training = {"lock": threading.Lock(), "process": None}
+    # the last training started, kept to reap it (no zombie) once it ends
+    training: dict[str, subprocess.Popen | None] = {"process": None}
 
     def store() -> LabelStore:
         if "store" not in g:
@@ -181,27 +181,27 @@ def create_app(
         n = data.get("n", default_n)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             abort(400, f"'n' must be a positive integer, got {n!r}")
-        with training["lock"]:
-            try:
-                job_id = store().start_job(n, None)
-            except LabellingError as exc:
-                abort(409, str(exc))
-            log_dir = workdir / "logs"
-            log_dir.mkdir(exist_ok=True)
-            command = [sys.executable, "-m", "moby_al_plugin", "label", "next",
-                       "--workdir", str(workdir), "--n", str(n), "--job", str(job_id),
-                       *next_options]
-            with open(log_dir / f"job-{job_id}.log", "ab") as log:
-                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
-            store().adopt_job(job_id, process.pid)
-            training["process"] = process
+        # the job row comes first: a second request meanwhile finds it and is refused
+        try:
+            job_id = store().start_job(n, None)
+        except LabellingError as exc:
+            abort(409, str(exc))
+        log_dir = workdir / "logs"
+        log_dir.mkdir(exist_ok=True)
+        command = [sys.executable, "-m", "moby_al_plugin", "label", "next",
+                   "--workdir", str(workdir), "--n", str(n), "--job", str(job_id),
+                   *next_options]
+        with open(log_dir / f"job-{job_id}.log", "ab") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        store().adopt_job(job_id, process.pid)
+        training["process"] = process
         return jsonify(job=job_id, state="running"), 202
 
     return app
 
 
-def _counts(store: LabelStore) -> dict[str, Any]:
+def _counts(store: LabelStore, n_pending: int | None = None) -> dict[str, Any]:
     one = store.query(
         "SELECT "
         "(SELECT COUNT(*) FROM answers WHERE class_id IS NOT NULL) AS labelled, "
@@ -221,7 +221,7 @@ def _counts(store: LabelStore) -> dict[str, Any]:
         "skipped": one["skipped"],
         "images": one["images"],
         "usable": one["usable"],
-        "pending": len(store.pending()),
+        "pending": len(store.pending()) if n_pending is None else n_pending,
         "batch": batch,
         "batch_size": in_batch["size"],
         "batch_answered": in_batch["answered"],
@@ -249,13 +249,14 @@ def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
         "ORDER BY a.answered_at DESC, a.image_id DESC LIMIT ?", (_RECENT,)
     )
     job = store.active_job() or store.last_job()
+    pending = store.pending()
     return {
         "classes": [{"name": c["name"], "key": c["key"], "examples": examples[c["name"]]}
                     for c in classes],
         "pending": [
             {"image_id": int(r["image_id"]), "batch": int(r["batch_id"]),
              "suggestion": None if r["suggestion"] is None else names[int(r["suggestion"])]}
-            for r in store.pending()
+            for r in pending
         ],
         "recent": [
             {"image_id": int(r["image_id"]),
@@ -263,7 +264,7 @@ def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
              "answered_at": r["answered_at"]}
             for r in recent
         ],
-        "counts": _counts(store),
+        "counts": _counts(store, len(pending)),
         "histogram": histogram,
         "job": None if job is None else {
             "id": job["id"], "state": job["state"], "progress": job["progress"],

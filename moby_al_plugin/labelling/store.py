@@ -473,11 +473,10 @@ class LabelStore:
 
     def start_job(self, size: int, pid: int | None) -> int:
         """Register a training job, refusing a second while one runs."""
-        running = self.active_job()
+        self.active_job()  # closes the jobs whose process died
         with self.transaction() as conn:
-            again = conn.execute("SELECT id, pid FROM jobs WHERE state = 'running'").fetchall()
-            if running is not None or again:
-                job = running if running is not None else again[0]
+            job = conn.execute("SELECT id, pid FROM jobs WHERE state = 'running'").fetchone()
+            if job is not None:
                 raise LabellingError(
                     f"a training job is already running (job {job['id']}, process "
                     f"{job['pid']}); wait for it to finish"

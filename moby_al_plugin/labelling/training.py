@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from modAL.models import ActiveLearner
 from modAL.uncertainty import margin_sampling
 from skorch.callbacks import Callback
 
+from .._atomic import atomic_write
 from ..encoder import MoBYEncoder
 from ..estimator import MoBYClassifier
 from ..strategies import (
@@ -126,9 +126,7 @@ def _pixels(store: LabelStore, ids: list[int], cache: Path) -> np.ndarray:
     if path.exists():
         return np.load(path)
     X = read_pixels(store, ids)
-    partial = path.with_suffix(".partial.npy")
-    np.save(partial, X)
-    os.replace(partial, path)
+    atomic_write(path, lambda handle: np.save(handle, X))
     return X
 
 
