@@ -67,7 +67,7 @@ def run_and_report(
         summarize,
     )
 
-    output = output or str(RESULTS / name)
+    output = str(output) if output else str(RESULTS / name)
     started = time.perf_counter()
     records = run_experiment(
         config,
@@ -89,6 +89,11 @@ def run_and_report(
     }
     if targets is not None:
         payload["targets"] = targets(summary)
-    path = write_json(f"{name}.json", payload)
+    if output == str(RESULTS / name):
+        path = write_json(f"{name}.json", payload)
+    else:  # beside the run folder it summarises, never over a committed summary
+        path = Path(output).parent / f"{Path(output).name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path} (runs in {output})")
     return payload

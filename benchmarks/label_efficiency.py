@@ -49,6 +49,10 @@ Usage::
     python benchmarks/label_efficiency.py --quick     # digits, seconds; used by the tests
     python benchmarks/label_efficiency.py --join recipe,recipe-cold   # one table of both parts
 
+``--output DIR`` puts the runs in ``DIR`` and the summary in ``DIR.json``, never over the
+committed summaries; ``--join`` also takes such summary paths (``DIR.json``), and its
+``--output`` is the joined JSON's path.
+
 ``--join`` reads the summary JSONs of finished parts (``label_efficiency-<part>.json``)
 and prints one Markdown table, the rows of a cold-start part suffixed ``_cold``, with
 the targets checked on all rows together; it writes ``label_efficiency-joined.json``.
@@ -58,6 +62,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from _common import RESULTS, run_and_report, write_json
 
@@ -85,6 +90,11 @@ LOW_BUDGET_STRATEGIES = (
 # the paper's recipe, whatever the library's defaults become
 _PAPER = dict(
     min_samples_per_epoch=None,
+    train_samples=None,  # the paper's epochs: one pass over the labelled set each
+    lr_schedule="step",
+    epochs=15,  # the CPU-sized recipe these variants were measured with
+    batch_size=32,
+    lr=0.02,
     head_layout="bn_relu",
     initial_set="stratified",
     pretrain_epochs=0,
@@ -108,14 +118,23 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="recipe")
     parser.add_argument("--dataset", choices=("fashion-mnist", "digits"), default="fashion-mnist")
     parser.add_argument("--backbone", default="small_cnn")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.02)
+    defaults = ExperimentConfig()  # the library's converged rule, unless a flag says otherwise
+    parser.add_argument("--epochs", type=int, default=defaults.epochs,
+                        help="epochs each fit is split into")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--lr-schedule", choices=("cosine", "step"), default=defaults.lr_schedule)
+    parser.add_argument(
+        "--train-samples",
+        default=defaults.train_samples,
+        type=lambda t: t if t == "auto" else None if t == "none" else int(t),
+        help="labelled samples per fit: auto (the converged rule), a number, or none",
+    )
     parser.add_argument(
         "--min-samples-per-epoch",
         type=int,
-        default=2000,
-        help="padding of the recipe variants (published: none)",
+        default=None,
+        help="padding of each epoch, beyond --train-samples (published: none)",
     )
     parser.add_argument("--pretrain-epochs", type=int, default=10)
     parser.add_argument("--pretrain-size", type=int, default=20_000)
@@ -133,7 +152,7 @@ def main(argv=None) -> list[dict]:
     )
     args = parser.parse_args(argv)
     if args.join:
-        return [join_parts(args.join.split(","))]
+        return [join_parts(args.join.split(","), output=args.output)]
 
     rows, settings = VARIANTS[args.variant]
     strategies = tuple(s for s in (args.strategies or ",".join(rows)).split(",") if s)
@@ -154,6 +173,8 @@ def main(argv=None) -> list[dict]:
         test_size=args.test_size,
         seeds=tuple(range(args.trials)),
         min_samples_per_epoch=args.min_samples_per_epoch,
+        train_samples=args.train_samples,
+        lr_schedule=args.lr_schedule,
         pretrain_epochs=args.pretrain_epochs,
         pretrain_size=args.pretrain_size,
     )
@@ -169,6 +190,7 @@ def main(argv=None) -> list[dict]:
             test_size=150,
             seeds=(0,),
             min_samples_per_epoch=64,
+            train_samples=None,
             pretrain_epochs=1,
         )
     base.update(settings)
@@ -196,13 +218,18 @@ def main(argv=None) -> list[dict]:
     return payloads
 
 
-def join_parts(parts: list[str], results=RESULTS) -> dict:
-    """One summary of several finished parts; rows of cold-start parts get ``_cold``."""
+def join_parts(parts: list[str], results=RESULTS, output: str | None = None) -> dict:
+    """One summary of several finished parts; rows of cold-start parts get ``_cold``.
+
+    The joined summary goes to ``output`` (a JSON path) when given, else to
+    ``results/label_efficiency-joined[-digits|-low-budget].json``.
+    """
     from moby_al_plugin.experiments import format_table
 
     summary, histograms, sources = {}, {}, {}
     for part in parts:
-        path = results / f"label_efficiency-{part}.json"
+        # a part is a name under results/ or the path of a summary JSON written by --output
+        path = Path(part) if part.endswith(".json") else results / f"label_efficiency-{part}.json"
         payload = json.loads(path.read_text())
         cold = payload["config"]["initial_set"] == "strategy"
         sources[part] = {"seeds": payload["config"]["seeds"], "wall_seconds":
@@ -224,7 +251,12 @@ def join_parts(parts: list[str], results=RESULTS) -> dict:
               "targets": _targets(summary)}
     suffix = "-digits" if all(p.endswith("-digits") for p in parts) else ""
     suffix = "-low-budget" if all(p.startswith("low-budget") for p in parts) else suffix
-    path = write_json(f"label_efficiency-joined{suffix}.json", joined)
+    if output:
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(joined, indent=2) + "\n")
+    else:
+        path = write_json(f"label_efficiency-joined{suffix}.json", joined)
     print(f"wrote {path}")
     return joined
 

@@ -35,8 +35,31 @@ Each finished (row, budget, seed) entry is written to the JSON at once; with
 ``--resume`` an invocation skips the entries already there, so a long run can
 be split over several invocations (``--rows``, ``--seeds``, ``--budgets``).
 
+Studies (``--study``; the default ``rows`` is the table above):
+
+``convergence``
+    Accuracy against compute: every (init, budget, seed) is trained with
+    each of ``--compute`` labelled samples per fit (``train_samples``), from
+    scratch (``--inits scratch``) or fine-tuned from the pretrained encoder
+    (``pretrained``, the encoder of ``--encoder`` or the cached pretraining),
+    with one batch size, learning rate, schedule (``--lr-schedule``) and
+    supervised augmentation (``--augment weak``: the views' pad-crop and,
+    where the preset allows it, flip; ``none``). A budget is converged at the
+    least compute whose mean accuracy over the seeds is within 0.3 points of
+    the next doubling's. Every setting is part of an entry's key, so several
+    invocations with other settings fill one table
+    (``results/learner-convergence.json``).
+``throughput``
+    Images per second of ``MoBYClassifier.fit`` (supervised,
+    ``contrastive_weight=0``) against a plain PyTorch loop over the same
+    network, batch, optimiser and augmentation, interleaved ``--repeats``
+    times in one process; the figure is the median ratio.
+
 Usage::
 
+    python benchmarks/learner.py --study convergence --budgets 200,600,1200,5000 \
+        --compute 25000,50000,100000,200000 --threads 1
+    python benchmarks/learner.py --study throughput --threads 2
     python benchmarks/learner.py --rows supervised_old,supervised_new   # ~20 min, 2 cores
     python benchmarks/learner.py --rows probe,finetune --resume         # pretraining + ~25 min
     python benchmarks/learner.py --quick                                # seconds; the tests
@@ -93,6 +116,17 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="skip entries already in --output")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="tiny settings on the digits")
+    p.add_argument("--study", choices=("rows", "convergence", "throughput"), default="rows")
+    p.add_argument("--inits", default="scratch", help="convergence: scratch, pretrained or both")
+    p.add_argument("--compute", default="25000,50000,100000,200000",
+                   help="convergence: labelled samples per fit (train_samples)")
+    p.add_argument("--lr-schedule", default="cosine", choices=("cosine", "step"))
+    p.add_argument("--augment", default="weak", choices=("weak", "none"),
+                   help="convergence: augmentation of the supervised loss")
+    p.add_argument("--encoder", default=None,
+                   help="convergence: a saved MoBYEncoder for the pretrained init "
+                        "(default: the cached pretraining of this script)")
+    p.add_argument("--repeats", type=int, default=3, help="throughput: interleaved repeats")
     args = p.parse_args(argv)
     args.rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(args.rows) - set(ROWS))
@@ -100,7 +134,12 @@ def _parse_args(argv=None) -> argparse.Namespace:
         p.error(f"unknown rows {unknown}; choose among {', '.join(ROWS)}")
     args.budgets, args.seeds = _parse_ints(args.budgets), _parse_ints(args.seeds)
     args.epoch_table = _parse_ints(args.epoch_table)
-    if args.quick:
+    args.compute = _parse_ints(args.compute)
+    args.inits = [i for i in args.inits.split(",") if i]
+    if set(args.inits) - {"scratch", "pretrained"}:
+        p.error(f"unknown inits {args.inits}; choose among scratch, pretrained")
+    if args.quick and args.study == "convergence":
+        args.compute = [512, 1024]
         args.budgets, args.seeds = [50, 100], [0]
         args.max_epochs, args.batch_size, args.min_samples_per_epoch = 2, 32, 128
         args.pretrain_epochs, args.pretrain_pool, args.epoch_table = 2, 256, [1, 2]
@@ -248,6 +287,10 @@ def _summary(entries: list[dict]) -> list[dict]:
 def main(argv=None) -> dict:
     args = _parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.study == "convergence":
+        return convergence_study(args)
+    if args.study == "throughput":
+        return throughput_study(args)
     name = "learner-quick.json" if args.quick else "learner.json"
     output = Path(args.output) if args.output else RESULTS / name
     cache = Path(args.cache) if args.cache else output.parent / "learner-cache"
@@ -298,6 +341,204 @@ def main(argv=None) -> dict:
         print(f"{s['row']:>15} {s['budget']:>6} {s['n_seeds']:>5} {s['mean']:>7.4f} "
               f"{s['std']:>6.4f}")
     print(f"wrote {output}")
+    return payload
+
+
+# ----------------------------------------------------------- convergence study
+def _no_augment(x: torch.Tensor, generator=None) -> torch.Tensor:
+    return x
+
+
+def _study_net(args, dataset: str, seed: int, **params) -> MoBYClassifier:
+    views = _views(dataset) if args.augment == "weak" else (_no_augment, _no_augment)
+    small = dict(queue_size=64, projection_dim=16) if args.quick else {}
+    return MoBYClassifier(backbone=args.backbone, contrastive_weight=0.0,
+                          batch_size=args.batch_size, lr=args.lr,
+                          lr_schedule=args.lr_schedule, views=views, random_state=seed,
+                          **small, **params)
+
+
+def _setting(args) -> dict:
+    """What, besides init, budget, seed and compute, an entry's accuracy depends on."""
+    return {"batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
+            "augment": args.augment, "backbone": args.backbone}
+
+
+def _setting_name(entry: dict) -> str:
+    return (f"{entry['init']} batch {entry['batch_size']} lr {entry['lr']} "
+            f"{entry['lr_schedule']} aug {entry['augment']}")
+
+
+def converged_at(curve: dict[int, float], tolerance: float = 0.003) -> int | None:
+    """The least compute whose accuracy is within ``tolerance`` of the next doubling's.
+
+    ``curve`` maps compute to mean accuracy; a compute without its double in
+    the curve cannot be called converged.
+
+    >>> converged_at({25: 0.70, 50: 0.75, 100: 0.752, 200: 0.753})
+    50
+    >>> converged_at({25: 0.70, 50: 0.75}) is None
+    True
+    """
+    for compute in sorted(curve):
+        if 2 * compute in curve and curve[2 * compute] - curve[compute] < tolerance:
+            return compute
+    return None
+
+
+def convergence_table(entries: list[dict]) -> list[dict]:
+    """One row per (setting, budget): mean and std of the seeds at each compute."""
+    groups: dict[tuple, dict[int, list[float]]] = {}
+    for e in entries:
+        key = (_setting_name(e), e["budget"])
+        groups.setdefault(key, {}).setdefault(e["samples"], []).append(e["accuracy"])
+    rows = []
+    for (name, budget), by_compute in sorted(groups.items()):
+        means = {c: statistics.fmean(a) for c, a in by_compute.items()}
+        full = {c: m for c, m in means.items() if len(by_compute[c]) == max(map(len, by_compute.values()))}
+        rows.append({
+            "setting": name, "budget": budget,
+            "accuracy": {str(c): {"mean": round(means[c], 4),
+                                   "std": round(statistics.pstdev(a), 4), "n_seeds": len(a)}
+                         for c, a in sorted(by_compute.items())},
+            "converged_at": converged_at(full),
+        })
+    return rows
+
+
+def _print_convergence(rows: list[dict]) -> None:
+    computes = sorted({int(c) for r in rows for c in r["accuracy"]})
+    print("accuracy (%) against labelled samples per fit; mean ± std of the seeds")
+    print(f"{'setting':<44} {'labels':>6} " + " ".join(f"{c:>13}" for c in computes)
+          + "  converged at")
+    for r in rows:
+        cells = []
+        for c in computes:
+            a = r["accuracy"].get(str(c))
+            cells.append(f"{100 * a['mean']:6.2f}±{100 * a['std']:4.2f}({a['n_seeds']})"
+                         if a else " " * 13)
+        print(f"{r['setting']:<44} {r['budget']:>6} " + " ".join(f"{x:>13}" for x in cells)
+              + f"  {r['converged_at'] or '-'}")
+
+
+def convergence_study(args) -> dict:
+    """Accuracy against compute for every (init, budget, seed); resumable JSON."""
+    name = "learner-convergence-quick.json" if args.quick else "learner-convergence.json"
+    output = Path(args.output) if args.output else RESULTS / name
+    payload = {"entries": []}
+    if output.exists() and (args.resume or not args.quick):
+        payload = json.loads(output.read_text())  # entries are keyed by every setting
+    setting = _setting(args)
+    done = {tuple(sorted({k: e[k] for k in (*setting, "init", "budget", "seed", "samples")}
+                         .items())) for e in payload["entries"]}
+    data = _load(args)
+    X_train, y_train, X_test, y_test, dataset = data
+    encoder = None
+    if "pretrained" in args.inits:
+        if args.encoder:
+            encoder = args.encoder
+        else:
+            cache = Path(args.cache) if args.cache else output.parent / "learner-cache"
+            encoder = str(_pretrain(args, dataset, X_train, cache)["path"])
+    payload["machine"] = machine_info()
+    payload["dataset"] = dataset
+    for init in args.inits:
+        for budget in args.budgets:
+            for samples in args.compute:
+                for seed in args.seeds:
+                    key = {**setting, "init": init, "budget": budget, "seed": seed,
+                           "samples": samples}
+                    if tuple(sorted(key.items())) in done:
+                        continue
+                    idx = _labels(y_train, budget, seed)
+                    net = _study_net(args, dataset, seed, train_samples=samples,
+                                     pretrained=encoder if init == "pretrained" else None)
+                    started = time.perf_counter()
+                    net.fit(X_train[idx], y_train[idx])
+                    seconds = time.perf_counter() - started
+                    accuracy = float(net.score(X_test, y_test))
+                    entry = {**key, "accuracy": round(accuracy, 4),
+                             "steps": int(net.total_steps_),
+                             "seen": int(net.epoch_samples_ * net.max_epochs),
+                             "seconds": round(seconds, 1),
+                             "images_per_second": round(net.epoch_samples_ * net.max_epochs
+                                                        / seconds)}
+                    payload["entries"].append(entry)
+                    payload["table"] = convergence_table(payload["entries"])
+                    _write(output, payload)
+                    print(f"{init:>10} {budget:>5} labels {samples:>7} samples seed {seed}: "
+                          f"{accuracy:.4f} ({seconds:.0f} s, {entry['steps']} steps)", flush=True)
+    payload["table"] = convergence_table(payload["entries"])
+    _write(output, payload)
+    _print_convergence(payload["table"])
+    print(f"wrote {output}")
+    return payload
+
+
+# ------------------------------------------------------------------ throughput
+def _plain_loop(module, X: torch.Tensor, y: torch.Tensor, weak, batch_size: int, lr: float,
+                steps: int, seed: int) -> float:
+    """Images per second of a hand-written loop: the baseline our fit is measured against."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(module.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    module.train()
+    started = time.perf_counter()
+    for _ in range(steps):
+        rows = torch.randint(0, X.shape[0], (batch_size,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(module(weak(X[rows], generator)), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def throughput_study(args) -> dict:
+    """Our supervised fit against a plain loop on the same network, batch and views."""
+    from moby_al_plugin._validation import check_images
+    from moby_al_plugin.augment import get_view_pair
+
+    X_train, y_train, _, _, dataset = _load(args)
+    budget = args.budgets[-1]
+    idx = _labels(y_train, budget, 0)
+    X, y = X_train[idx], y_train[idx]
+    samples = 2048 if args.quick else 25_600
+    rows = []
+    for channels_last in (True, False):
+        for repeat in range(args.repeats):
+            net = MoBYClassifier(backbone=args.backbone, contrastive_weight=0.0,
+                                 batch_size=args.batch_size, lr=args.lr, max_epochs=2,
+                                 train_samples=samples, views=_views(dataset), random_state=repeat,
+                                 module__channels_last=channels_last)
+            started = time.perf_counter()
+            net.fit(X, y)
+            ours = net.epoch_samples_ * net.max_epochs / (time.perf_counter() - started)
+            weak, _ = get_view_pair(_views(dataset), net.n_channels_in_)
+            plain = _plain_loop(net.module_, torch.as_tensor(check_images(X)),
+                                torch.as_tensor(net.fit_state_.y if False else
+                                                net._encode_labels(y, allow_new=False)),
+                                weak, args.batch_size, args.lr,
+                                samples // args.batch_size, repeat)
+            rows.append({"channels_last": channels_last, "repeat": repeat,
+                         "fit_images_per_second": round(ours), "plain_images_per_second":
+                         round(plain), "ratio": round(ours / plain, 3)})
+            print(f"channels_last={channels_last} repeat {repeat}: fit {ours:.0f} img/s, "
+                  f"plain loop {plain:.0f} img/s, ratio {ours / plain:.3f}", flush=True)
+    summary = {}
+    for cl in (True, False):
+        sel = [r for r in rows if r["channels_last"] == cl]
+        summary[f"channels_last={cl}"] = {
+            "fit_median": statistics.median(r["fit_images_per_second"] for r in sel),
+            "plain_median": statistics.median(r["plain_images_per_second"] for r in sel),
+            "ratio_median": statistics.median(r["ratio"] for r in sel)}
+    on, off = summary["channels_last=True"], summary["channels_last=False"]
+    summary["channels_last_speedup"] = round(on["fit_median"] / off["fit_median"], 3)
+    print(json.dumps(summary, indent=1))
+    payload = {"machine": machine_info(), "dataset": dataset, "budget": budget,
+               "batch_size": args.batch_size, "samples_per_fit": samples, "rows": rows,
+               "summary": summary}
+    if not args.quick:
+        _write(Path(args.output) if args.output else RESULTS / "learner-throughput.json",
+               payload)
     return payload
 
 

@@ -52,6 +52,8 @@ def main(argv=None) -> dict:
         # the paper's recipe, whatever the library's defaults become: one pass
         # over the labelled set per epoch, its heads, no separate pretraining
         min_samples_per_epoch=None,
+        train_samples=None,
+        lr_schedule="step",
         head_layout="bn_relu",
         pretrain_epochs=0,
         initial_set="random",

@@ -74,7 +74,7 @@ def _net(args, **params) -> MoBYClassifier:
                     classes=list(range(10)),
                     # one pass per epoch: steps are timed one by one, and the
                     # quick mode stays quick
-                    min_samples_per_epoch=None)
+                    min_samples_per_epoch=None, train_samples=None)
     defaults.update(params)
     return MoBYClassifier(**defaults)
 

@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> dict:
         initial_size=30 if args.tiny else 100,
         query_size=20 if args.tiny else 100,
         cycles=1 if args.tiny else 3,
-        epochs=1 if args.tiny else 15,
+        epochs=1 if args.tiny else 10,
         pool_size=300 if args.tiny else None,
-        min_samples_per_epoch=64 if args.tiny else 2000,
+        train_samples=64 if args.tiny else "auto",  # the converged rule
         pretrain_epochs=1 if args.tiny else 10,
         seeds=(0, 1),  # two trials: the plot shows the mean and the spread
     )

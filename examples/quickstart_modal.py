@@ -5,7 +5,7 @@ trains jointly on the labelled images (cross-entropy + contrastive loss) and on
 the unlabelled pool (contrastive loss only), and ``mobyv2al_sampling`` picks the
 next batch with k-Center-Greedy in its feature space.
 
-Run:  python examples/quickstart_modal.py [--cycles 4] [--epochs 15]
+Run:  python examples/quickstart_modal.py [--cycles 4] [--train-samples auto]
 """
 
 from __future__ import annotations
@@ -23,17 +23,15 @@ from moby_al_plugin import MoBYClassifier, load_digits_dataset, mobyv2al_samplin
 warnings.filterwarnings("ignore", message="'force_all_finite' was renamed")
 
 
-def build_net(epochs: int, seed: int, min_samples: int = 2000) -> MoBYClassifier:
+def build_net(seed: int, train_samples: int | str = "auto") -> MoBYClassifier:
     """The network of this example: a small CNN for the 8x8 digits.
 
-    Every epoch draws at least ``min_samples`` labelled images, so that 100
-    labels still get hundreds of optimiser steps.
+    Each fit sees ``train_samples`` labelled samples: ``"auto"`` is the
+    library's rule, enough for the net to converge at any labelled-set size.
     """
     return MoBYClassifier(
         backbone="small_cnn",
-        max_epochs=epochs,
-        min_samples_per_epoch=min_samples,
-        batch_size=32,
+        train_samples=train_samples,
         queue_size=1024,
         views="digits",  # no flips: a mirrored 2 is not a 2
         classes=list(range(10)),
@@ -46,9 +44,9 @@ def main(argv: list[str] | None = None) -> list[float]:
     parser.add_argument("--initial", type=int, default=100, help="initial labelled images")
     parser.add_argument("--per-cycle", type=int, default=100, help="images queried per cycle")
     parser.add_argument("--cycles", type=int, default=4, help="query cycles")
-    parser.add_argument("--epochs", type=int, default=15, help="training epochs per cycle")
-    parser.add_argument("--min-samples", type=int, default=2000,
-                        help="labelled samples drawn per epoch at least")
+    parser.add_argument("--train-samples", default="auto",
+                        type=lambda t: t if t == "auto" else int(t),
+                        help="labelled samples each fit sees (default: the converged rule)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -58,7 +56,7 @@ def main(argv: list[str] | None = None) -> list[float]:
     start, rest = order[: args.initial], order[args.initial :]
     X_pool, y_oracle = data.X_train[rest], data.y_train[rest]  # y_oracle plays the annotator
 
-    net = build_net(args.epochs, args.seed, args.min_samples)
+    net = build_net(args.seed, args.train_samples)
     t0 = time.perf_counter()
     learner = ActiveLearner(
         estimator=net,

@@ -37,7 +37,7 @@ from moby_al_plugin.experiments import (
 )
 
 # small settings: the whole notebook runs in about two minutes on two CPU cores
-PER_CYCLE, CYCLES, EPOCHS, PRETRAIN_EPOCHS, SEED = 20, 4, 8, 15, 0
+PER_CYCLE, CYCLES, PRETRAIN_EPOCHS, SEED = 20, 4, 15, 0
 OUTPUT = Path(os.environ.get("TEACHING_OUTPUT", "teaching-pictures"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
 
@@ -103,9 +103,7 @@ def make_learner(query_strategy):
     net = MoBYClassifier(
         backbone="small_cnn",
         pretrained=encoder,
-        max_epochs=EPOCHS,
-        batch_size=32,
-        min_samples_per_epoch=320,
+        # each fit sees the library's converged number of samples (train_samples="auto")
         queue_size=256,
         views="digits",
         classes=list(range(10)),

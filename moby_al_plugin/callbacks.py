@@ -6,31 +6,42 @@ from collections.abc import Sequence
 
 from skorch.callbacks import Callback
 
-__all__ = ["MilestoneLRDecay", "EpochProgress"]
+from .schedule import lr_factor
+
+__all__ = ["LRSchedule", "EpochProgress"]
 
 
-class MilestoneLRDecay(Callback):
-    """Multiply the learning rate by ``gamma`` at fractions of each fit's optimiser steps.
+class LRSchedule(Callback):
+    """Set the learning rate before every training step from the fit's true length.
 
-    The paper trains 200 epochs per cycle and divides the rate by 10 at epochs
-    120 and 160: ``milestones=(0.6, 0.8)``. The fractions apply to the true
-    number of optimiser steps of the fit, read from the net's ``total_steps_``
-    (labelled and unlabelled batches alike), and to epochs when a net has no
-    such attribute. The schedule restarts with every ``fit`` and
-    ``partial_fit`` (every active-learning cycle), because each is one
-    training run of the paper's protocol. The rate is written into the
-    optimiser before every training batch and recorded in the batch history
-    (``"lr"``) and, at the start of each epoch, in the epoch history.
+    ``schedule="cosine"`` anneals the rate from ``net.lr`` towards 0 over the
+    fit; ``"step"`` multiplies it by ``gamma`` after each fraction of
+    ``milestones`` (the paper trains 200 epochs per cycle and divides the
+    rate by 10 at epochs 120 and 160: ``(0.6, 0.8)``). Positions count
+    optimiser steps, labelled and unlabelled batches alike, out of the net's
+    ``total_steps_`` (epochs out of ``max_epochs`` for a net without it;
+    see :func:`moby_al_plugin.schedule.lr_factor`). The schedule restarts
+    with every ``fit`` and ``partial_fit`` (every active-learning cycle). The
+    rate is recorded in the batch history (``"lr"``) and, at the start of
+    each epoch, in the epoch history.
 
     Parameters
     ----------
+    schedule : {"cosine", "step"}
+        Shape of the schedule.
     milestones : sequence of float
-        Fractions in (0, 1] of the fit after which the rate decays.
+        Fractions in (0, 1] of the fit after which a ``"step"`` schedule decays.
     gamma : float
-        Decay factor.
+        Decay factor of a ``"step"`` schedule.
     """
 
-    def __init__(self, milestones: Sequence[float] = (0.6, 0.8), gamma: float = 0.1) -> None:
+    def __init__(
+        self,
+        schedule: str = "cosine",
+        milestones: Sequence[float] = (0.6, 0.8),
+        gamma: float = 0.1,
+    ) -> None:
+        self.schedule = schedule
         self.milestones = milestones
         self.gamma = gamma
 
@@ -38,16 +49,17 @@ class MilestoneLRDecay(Callback):
         for fraction in self.milestones:
             if not 0.0 < fraction <= 1.0:
                 raise ValueError(f"lr milestones must be fractions in (0, 1], got {fraction}.")
+        lr_factor(0, 1, self.schedule)  # an unknown schedule fails here, before training
         total = getattr(net, "total_steps_", None)
         self.per_step_ = total is not None
-        length = total if self.per_step_ else net.max_epochs
-        self.milestone_steps_ = sorted(round(f * length) for f in self.milestones)
+        self.length_ = total if self.per_step_ else net.max_epochs
         self.step_ = 0
         self.epoch_ = 0
 
     def _apply(self, net, position: int) -> float:
-        decays = sum(position >= m for m in self.milestone_steps_)
-        lr = float(net.lr) * self.gamma**decays
+        lr = float(net.lr) * lr_factor(
+            position, self.length_, self.schedule, self.milestones, self.gamma
+        )
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
         return lr

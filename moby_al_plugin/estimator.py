@@ -18,26 +18,13 @@ from skorch.utils import to_tensor
 
 from ._validation import check_device, check_images, check_labels
 from .augment import get_view_pair
-from .callbacks import MilestoneLRDecay
+from .callbacks import LRSchedule
 from .encoder import MoBYEncoder, check_fitted_encoder, load_pretrained_weights
 from .exceptions import MoBYALError
 from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork, advance_key_branch, cosine_momentum
+from .schedule import check_schedule, epoch_size, even_batches
 
-__all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED", "even_batches",
-           "padded_epoch_size"]
-
-
-def even_batches(n_samples: int, batch_size: int) -> list[int]:
-    """Split ``n_samples`` into ``ceil(n / batch_size)`` batches of near-equal size.
-
-    >>> even_batches(129, 128)
-    [65, 64]
-    """
-    n_batches = math.ceil(n_samples / batch_size)
-    if n_batches == 0:
-        return []
-    base, extra = divmod(n_samples, n_batches)
-    return [base + 1] * extra + [base] * (n_batches - extra)
+__all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED"]
 
 
 #: Label value that marks the rows of an unlabelled batch.
@@ -53,17 +40,6 @@ class UnlabeledBatch(tuple):
     """
 
     __slots__ = ()
-
-
-def padded_epoch_size(n_labeled: int, min_samples_per_epoch: int | None) -> int:
-    """Labelled samples drawn per epoch: the set, padded to the minimum.
-
-    >>> padded_epoch_size(100, 2048), padded_epoch_size(10000, 2048), padded_epoch_size(100, None)
-    (2048, 10000, 100)
-    """
-    if not min_samples_per_epoch:
-        return int(n_labeled)
-    return max(int(n_labeled), int(min_samples_per_epoch))
 
 
 class _Stream:
@@ -148,6 +124,7 @@ class _FitState:
         n_labeled: int,
         batch_size: int,
         unlabeled_ratio: float,
+        train_samples: int | str | None,
         min_samples_per_epoch: int | None,
         max_epochs: int,
         seeds: np.ndarray,
@@ -159,7 +136,7 @@ class _FitState:
             int(seeds[1])
         )
         self.X_unlabeled = X_unlabeled
-        self.epoch_size = padded_epoch_size(n_labeled, min_samples_per_epoch)
+        self.epoch_size = epoch_size(n_labeled, max_epochs, train_samples, min_samples_per_epoch)
         self.labeled_stream = _Stream(n_labeled, shuffle, self.loader_generator)
         self.labeled_batches = len(even_batches(self.epoch_size, batch_size))
         n_unlabeled = 0 if X_unlabeled is None else X_unlabeled.shape[0]
@@ -193,11 +170,17 @@ class MoBYClassifier(NeuralNetClassifier):
     features of clean images, the space in which
     :func:`moby_al_plugin.mobyv2al_sampling` selects.
 
-    Schedule: an epoch draws ``max(len(X), min_samples_per_epoch)`` labelled
-    samples (whole passes over a fresh permutation, the last one partial), so
-    a small labelled set gets as many optimiser steps as a set of
-    ``min_samples_per_epoch`` images, and the unlabelled stream draws
-    ``unlabeled_ratio`` times that many. Every optimiser step is one skorch
+    Schedule: each fit sees ``train_samples`` labelled samples, by default
+    the converged rule of :func:`moby_al_plugin.schedule.converged_train_samples`
+    (the least compute after which more no longer raises test accuracy,
+    measured at 200 to 5,000 Fashion-MNIST labels), split into
+    ``max_epochs`` epochs. An epoch draws ``max(len(X), min_samples_per_epoch,
+    ceil(train_samples / max_epochs))`` labelled samples (whole passes over a
+    fresh permutation, the last one partial), and the unlabelled stream
+    draws ``unlabeled_ratio`` times that many. So ``max_epochs`` only sets
+    how a converged fit is split, as long as ``max_epochs`` passes over the
+    labelled set stay below the rule; above it, each epoch is one skorch
+    pass and ``max_epochs`` adds compute, as skorch users expect. Every optimiser step is one skorch
     batch: labelled batches are plain ``(X, y)`` tuples, unlabelled ones
     :class:`UnlabeledBatch` tuples whose ``y`` is all ``UNLABELED`` (-1), so
     batch callbacks, gradient clipping and the batch history see them all.
@@ -233,12 +216,15 @@ class MoBYClassifier(NeuralNetClassifier):
         Unlabelled samples drawn per epoch, as a multiple of the labelled
         samples of the (padded) epoch (the paper uses 1). 0 disables the
         unlabelled batches.
-    min_samples_per_epoch : int or None, default=5000
-        Labelled samples per epoch when the labelled set is smaller (drawn
-        with repeats across passes, never within one). With 100 labels,
-        ``max_epochs=15`` and batch 128 a fit takes 600 optimiser steps
-        (2,355 with batch 32), the same as with 1,000 labels. None or 0 gives
-        skorch's epoch of one pass over the labelled set.
+    train_samples : int, "auto" or None, default="auto"
+        Labelled samples seen per fit, at least. ``"auto"``: the converged
+        rule, ``clip(50 * len(X), 50_000, 400_000)`` (see
+        :func:`moby_al_plugin.schedule.converged_train_samples`), the same
+        for every strategy and learner. None: no such floor, ``max_epochs``
+        passes over the labelled set.
+    min_samples_per_epoch : int or None, default=None
+        Labelled samples per epoch at least (drawn with repeats across
+        passes, never within one), beyond what ``train_samples`` asks.
     pretrained : MoBYEncoder, str, path or None, default=None
         A fitted :class:`moby_al_plugin.MoBYEncoder` or the file written by
         its ``save``. Every cold fit starts the encoder, the key branch, the
@@ -254,12 +240,15 @@ class MoBYClassifier(NeuralNetClassifier):
         ``"fashion_mnist"``, ``"digits"``) or a ``(weak, strong)`` pair of
         callables ``f(x, generator) -> x`` on (B, C, H, W) tensors in [0, 1].
         ``"auto"`` never flips images that are not RGB.
+    lr_schedule : {"cosine", "step"}, default="cosine"
+        Cosine annealing over the optimiser steps of each fit, or the
+        paper's step decay at ``lr_milestones``.
     lr_milestones : sequence of float, default=(0.6, 0.8)
-        Fractions of the optimiser steps of a fit after which the learning
-        rate is multiplied by ``lr_gamma`` (the paper: epochs 120 and 160 of
-        200).
+        With ``lr_schedule="step"``: fractions of the optimiser steps of a
+        fit after which the learning rate is multiplied by ``lr_gamma`` (the
+        paper: epochs 120 and 160 of 200).
     lr_gamma : float, default=0.1
-        Learning-rate decay factor.
+        Learning-rate decay factor of the step schedule.
     momentum_base : float, default=0.99
         Momentum of the key branch at the first step; it rises to 1 along a
         cosine over the steps of each fit.
@@ -273,10 +262,10 @@ class MoBYClassifier(NeuralNetClassifier):
     optimizer : type, default=torch.optim.SGD
         With ``optimizer__momentum=0.9`` and ``optimizer__weight_decay=5e-4``
         unless given.
-    lr : float, default=0.01
-        Learning rate.
-    max_epochs : int, default=200
-        Epochs per fit.
+    lr : float, default=0.1
+        Learning rate (for ``batch_size=128``; scale it with the batch).
+    max_epochs : int, default=10
+        Epochs each fit is split into (see Schedule above).
     batch_size : int, default=128
         Size of labelled and unlabelled batches.
     train_split : callable or None, default=None
@@ -307,7 +296,16 @@ class MoBYClassifier(NeuralNetClassifier):
     momentum_step_, total_steps_ : int
         Optimiser steps taken in the last fit and planned for it.
     epoch_samples_ : int
-        Labelled samples per epoch in the last fit.
+        Labelled samples per epoch in the last fit (``max_epochs`` times
+        this is the labelled samples it saw).
+
+    Raises
+    ------
+    ValueError
+        From ``fit``: a schedule parameter (``max_epochs``, ``batch_size``,
+        ``lr``, ``train_samples``, ``min_samples_per_epoch``,
+        ``lr_schedule``, ``lr_milestones``, ``lr_gamma``) that is zero,
+        negative or not a number, named in the message, before any training.
     """
 
     def __init__(
@@ -320,9 +318,11 @@ class MoBYClassifier(NeuralNetClassifier):
         temperature: float = 0.2,
         contrastive_weight: float = 0.5,
         unlabeled_ratio: float = 1.0,
-        min_samples_per_epoch: int | None = 5000,
+        train_samples: int | str | None = "auto",
+        min_samples_per_epoch: int | None = None,
         pretrained: Any = None,
         views: Any = "auto",
+        lr_schedule: str = "cosine",
         lr_milestones: Sequence[float] = (0.6, 0.8),
         lr_gamma: float = 0.1,
         momentum_base: float = 0.99,
@@ -330,8 +330,8 @@ class MoBYClassifier(NeuralNetClassifier):
         module: Any = MoBYNetwork,
         criterion: Any = torch.nn.CrossEntropyLoss,
         optimizer: Any = torch.optim.SGD,
-        lr: float = 0.01,
-        max_epochs: int = 200,
+        lr: float = 0.1,
+        max_epochs: int = 10,
         batch_size: int = 128,
         train_split: Any = None,
         device: str = "cpu",
@@ -364,9 +364,11 @@ class MoBYClassifier(NeuralNetClassifier):
         self.temperature = temperature
         self.contrastive_weight = contrastive_weight
         self.unlabeled_ratio = unlabeled_ratio
+        self.train_samples = train_samples
         self.min_samples_per_epoch = min_samples_per_epoch
         self.pretrained = pretrained
         self.views = views
+        self.lr_schedule = lr_schedule
         self.lr_milestones = lr_milestones
         self.lr_gamma = lr_gamma
         self.momentum_base = momentum_base
@@ -387,7 +389,7 @@ class MoBYClassifier(NeuralNetClassifier):
         return [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("lr_decay", MilestoneLRDecay(self.lr_milestones, self.lr_gamma)),
+            ("lr_decay", LRSchedule(self.lr_schedule, self.lr_milestones, self.lr_gamma)),
             ("print_log", PrintLog()),
         ]
 
@@ -572,9 +574,16 @@ class MoBYClassifier(NeuralNetClassifier):
         if self.contrastive_weight < 0:
             raise MoBYALError(
                 f"contrastive_weight must be >= 0, got {self.contrastive_weight}.")
-        if self.min_samples_per_epoch is not None and self.min_samples_per_epoch < 0:
-            raise MoBYALError(
-                f"min_samples_per_epoch must be >= 0 or None, got {self.min_samples_per_epoch}.")
+        check_schedule(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            train_samples=self.train_samples,
+            min_samples_per_epoch=self.min_samples_per_epoch,
+            lr_schedule=self.lr_schedule,
+            lr_milestones=self.lr_milestones,
+            lr_gamma=self.lr_gamma,
+        )
         self._check_pretrained_shape(X)
         if cold:
             self._record_data(X, y, X_unlabeled)
@@ -593,6 +602,7 @@ class MoBYClassifier(NeuralNetClassifier):
             n_labeled=X.shape[0],
             batch_size=self.batch_size,
             unlabeled_ratio=self.unlabeled_ratio,
+            train_samples=self.train_samples,
             min_samples_per_epoch=self.min_samples_per_epoch,
             max_epochs=self.max_epochs,
             seeds=seeds,

@@ -244,6 +244,11 @@ class MoBYNetwork(nn.Module):
         Whether strong views update the online branch's batch-norm running
         averages. False (default) keeps them to weak views, the ones closest
         to the clean images evaluation sees; True is the original behaviour.
+    channels_last : bool
+        Keep the convolution weights and the standardised inputs in
+        ``torch.channels_last`` memory format (True by default): the same
+        results, and about 1.4 times the training throughput of ``small_cnn``
+        on CPU (``benchmarks/learner.py --study throughput``).
 
     Attributes
     ----------
@@ -267,9 +272,11 @@ class MoBYNetwork(nn.Module):
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
         strong_view_running_stats: bool = False,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.strong_view_running_stats = strong_view_running_stats
+        self.channels_last = bool(channels_last)
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size}.")
         if temperature <= 0:
@@ -303,6 +310,8 @@ class MoBYNetwork(nn.Module):
             "queue_weak", F.normalize(torch.randn(projection_dim, queue_size), dim=0)
         )
         self.register_buffer("queue_pointer", torch.zeros(1, dtype=torch.long))
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)  # 4-D weights only
 
     def momentum_parameters(self):
         """Parameters of the key branch (excluded from the optimiser's updates)."""
@@ -318,7 +327,8 @@ class MoBYNetwork(nn.Module):
         return nn.ModuleList([self.encoder_momentum, self.projector_momentum])
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.input_mean) / self.input_std
+        x = (x - self.input_mean) / self.input_std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled encoder features (B, F) of [0, 1] images (B, C, H, W)."""

@@ -47,6 +47,10 @@ def small_net(**params):
         random_state=0,
         projection_dim=32,
         min_samples_per_epoch=None,
+        # the converged rule trains tens of thousands of samples: tests pick their own
+        train_samples=None,
+        lr=0.01,
+        lr_schedule="step",
     )
     defaults.update(params)
     return MoBYClassifier(**defaults)

@@ -38,6 +38,16 @@ def _positive_or_all(text: str) -> int | None:
     return value
 
 
+def _train_samples(text: str) -> int | str | None:
+    if text.lower() in ("auto", "none"):
+        return text.lower() if text.lower() == "auto" else None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, 'auto' or 'none', got {text}")
+    return value
+
+
 def _strategy_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
@@ -120,6 +130,20 @@ def _add_experiment_options(
         ("--lr", float, "SGD learning rate"),
     )
     train.add_argument(
+        "--train-samples",
+        type=_train_samples,
+        default=d.train_samples,
+        help="labelled samples each fit sees: 'auto' (the converged rule, the same for every "
+        "strategy), a number, or 'none' for --epochs passes over the labels "
+        "(default: %(default)s)",
+    )
+    train.add_argument(
+        "--lr-schedule",
+        choices=("cosine", "step"),
+        default=d.lr_schedule,
+        help="cosine annealing, or x0.1 at 60 %% and 80 %% of each fit (default: %(default)s)",
+    )
+    train.add_argument(
         "--warm-start",
         action="store_true",
         help="continue training from the previous cycle's weights",
@@ -140,8 +164,8 @@ def _add_experiment_options(
         "--min-samples-per-epoch",
         type=_positive_or_all,
         default=d.min_samples_per_epoch,
-        help="labelled samples drawn per epoch at least, so small labelled sets get enough "
-        "optimiser steps; 'none' for one pass (default: %(default)s)",
+        help="labelled samples drawn per epoch at least, beyond --train-samples; 'none' for "
+        "no such floor (default: %(default)s)",
     )
     pretrain = parser.add_argument_group("pretraining (strategies on the pretrained net)")
     _typed_options(

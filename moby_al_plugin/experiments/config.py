@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..exceptions import MoBYALError
+from ..schedule import check_schedule
 
 __all__ = [
     "ExperimentError",
@@ -74,9 +75,16 @@ class ExperimentConfig:
     initial_size, query_size, cycles : int
         First labelled set, images queried per cycle, query cycles.
     epochs, batch_size : int
-        Training epochs per cycle and batch size.
+        Epochs each fit is split into, and batch size.
     lr : float
-        SGD learning rate (decayed x0.1 at 60 % and 80 % of the epochs).
+        SGD learning rate.
+    lr_schedule : {"cosine", "step"}
+        Cosine annealing over each fit, or x0.1 at 60 % and 80 % of its steps.
+    train_samples : int, "auto" or None
+        Labelled samples each fit sees (:class:`moby_al_plugin.MoBYClassifier`'s
+        ``train_samples``): "auto" is the converged rule of
+        :func:`moby_al_plugin.schedule.converged_train_samples`, the same for
+        every strategy; None leaves ``epochs`` passes over the labelled set.
     subset_size : int or None
         Random candidates drawn from the pool before each query (None: all).
     warm_start : bool
@@ -99,8 +107,8 @@ class ExperimentConfig:
         (the others then take the random set).
     min_samples_per_epoch : int or None
         Every epoch draws at least this many labelled samples (with
-        repetition when the labelled set is smaller), so a small labelled
-        set still gets enough optimiser steps; None: one pass per epoch.
+        repetition when the labelled set is smaller); None: no such floor
+        beyond ``train_samples``.
     pretrain_epochs : int
         Epochs of self-supervised pretraining (:class:`MoBYEncoder`) on the
         pool, done once per pool and shared by every trial and by every
@@ -132,9 +140,11 @@ class ExperimentConfig:
     initial_size: int = 20
     query_size: int = 20
     cycles: int = 5
-    epochs: int = 15
-    batch_size: int = 32
-    lr: float = 0.01
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    lr_schedule: str = "cosine"
+    train_samples: int | str | None = "auto"
     subset_size: int | None = 10_000
     warm_start: bool = False
     unlabeled_ratio: float = 1.0
@@ -145,7 +155,7 @@ class ExperimentConfig:
     pool_size: int | None = None
     test_size: int | None = None
     initial_set: str = "random"
-    min_samples_per_epoch: int | None = 2000
+    min_samples_per_epoch: int | None = None
     pretrain_epochs: int = 10
     pretrain_size: int | None = 20_000
     finetune_contrastive_weight: float = 0.0
@@ -195,6 +205,19 @@ class ExperimentConfig:
             raise ExperimentError(
                 f"unknown initial set {self.initial_set!r}; valid names: {_listed(INITIAL_SETS)}"
             )
+        try:
+            check_schedule(
+                max_epochs=self.epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                train_samples=self.train_samples,
+                min_samples_per_epoch=self.min_samples_per_epoch,
+                lr_schedule=self.lr_schedule,
+                lr_milestones=(0.6, 0.8),
+                lr_gamma=0.1,
+            )
+        except MoBYALError as exc:
+            raise ExperimentError(str(exc).replace("max_epochs", "epochs")) from None
         if self.min_samples_per_epoch is not None and self.min_samples_per_epoch < 1:
             raise ExperimentError(
                 f"min_samples_per_epoch must be at least 1 or None, got "
@@ -228,10 +251,15 @@ class ExperimentConfig:
     def from_dict(cls, values: dict) -> ExperimentConfig:
         """The configuration stored by :meth:`to_dict`; unknown keys are ignored.
 
-        A mapping without ``data_version`` predates the field and gets 1.
+        A mapping without ``data_version`` predates the field and gets 1; one
+        without ``train_samples`` predates the converged rule and gets the
+        schedule it ran with (no rule, step decay).
         """
         known = {f.name for f in dataclasses.fields(cls)}
         values = {"data_version": 1, **values}
+        if "train_samples" not in values:
+            # written before the converged rule: epochs x padded epochs, step decay
+            values.update(train_samples=None, lr_schedule="step")
         if "stratified_initial" in values and "initial_set" not in values:
             # written before initial_set replaced the flag
             values["initial_set"] = "stratified" if values["stratified_initial"] else "random"

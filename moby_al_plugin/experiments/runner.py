@@ -243,6 +243,8 @@ def _make_net(
         unlabeled_ratio=config.unlabeled_ratio,
         contrastive_weight=weight,
         min_samples_per_epoch=config.min_samples_per_epoch,
+        train_samples=config.train_samples,
+        lr_schedule=config.lr_schedule,
         # a path, not the encoder: it survives clone and pickling unchanged
         pretrained=str(encoder_file) if spec.learner == "pretrained" else None,
         views=data.view_preset,

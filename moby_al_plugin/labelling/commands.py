@@ -38,8 +38,10 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "are few, then diverse margin: the best strategy of the selection benchmark)",
     )
     parser.add_argument("--backbone", default="small_cnn", help="encoder (default: %(default)s)")
-    parser.add_argument("--epochs", type=_positive, default=15,
-                        help="fine-tuning epochs (default: %(default)s)")
+    parser.add_argument("--epochs", type=_positive, default=10,
+                        help="epochs the fine-tuning is split into; it sees as many samples as "
+                        "the library's converged rule says, whatever the number "
+                        "(default: %(default)s)")
     parser.add_argument("--pretrain-epochs", type=_positive, default=None,
                         help="pretraining epochs (default: enough for 40,000 views, 2 to 200)")
 

@@ -64,11 +64,12 @@ class RoundSettings:
     n: int = 50
     strategy: str = DEFAULT_STRATEGY
     backbone: str = "small_cnn"
-    epochs: int = 15
+    epochs: int = 10
     pretrain_epochs: int | None = None
     pretrain_samples: int = 40_000
-    min_samples_per_epoch: int = 2000
-    batch_size: int = 32
+    # the converged rule of the library (moby_al_plugin.schedule), as for every learner
+    train_samples: int | str = "auto"
+    batch_size: int = 128
     random_state: int = 0
 
     def pretrain_epochs_for(self, n_images: int) -> int:
@@ -83,10 +84,18 @@ class RoundSettings:
                 f"unknown strategy {self.strategy!r}; choose one of "
                 f"{', '.join(sorted(LABEL_STRATEGIES))}"
             )
-        for name in ("n", "epochs", "pretrain_samples", "min_samples_per_epoch", "batch_size"):
+        for name in ("n", "epochs", "pretrain_samples", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LabellingError(f"{name} must be a positive integer, got {value!r}")
+        if self.train_samples != "auto" and (
+            isinstance(self.train_samples, bool)
+            or not isinstance(self.train_samples, int)
+            or self.train_samples < 1
+        ):
+            raise LabellingError(
+                f"train_samples must be a positive integer or 'auto', got {self.train_samples!r}"
+            )
         if self.pretrain_epochs is not None and self.pretrain_epochs < 1:
             raise LabellingError(f"pretrain_epochs must be positive, got {self.pretrain_epochs}")
 
@@ -217,7 +226,7 @@ def query_next_batch(
         pretrained=encoder,
         max_epochs=settings.epochs,
         batch_size=settings.batch_size,
-        min_samples_per_epoch=settings.min_samples_per_epoch,
+        train_samples=settings.train_samples,
         contrastive_weight=0.0,
         classes=list(range(len(classes))),
         random_state=settings.random_state,
