@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="digits, tiny; for the tests")
     args = parser.parse_args(argv)
     sizes = [200] if args.quick else [int(s) for s in args.sizes.split(",")]
-    options = ["--pretrain-epochs", "1", "--epochs", "1"] if args.quick else []
+    options = (["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"]
+               if args.quick else [])
     answers = 100 if args.quick else args.answers
     rows = []
     for size in sizes:

@@ -6,8 +6,8 @@ Rows (``--rows``; the default runs all but ``finetune_joint``):
     The supervised net (``contrastive_weight=0``) on the old schedule: an
     epoch is one pass over the labelled set (``min_samples_per_epoch=None``).
 ``supervised_new``
-    The same net on the new schedule (``min_samples_per_epoch``, default of
-    the library).
+    The same net on the padded schedule (``--min-samples-per-epoch``,
+    default 2,000; the rule of ``--study convergence`` came later).
 ``probe``
     ``LogisticRegression`` on the features of a :class:`MoBYEncoder`
     pretrained on the pool (no label).
@@ -101,7 +101,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32, help="classifier batch size")
     p.add_argument("--lr", type=float, default=0.05, help="classifier learning rate")
     p.add_argument("--min-samples-per-epoch", type=int, default=None,
-                   help="new schedule's minimum (default: the library's)")
+                   help="rows: the padded schedule's minimum (default 2000)")
     p.add_argument("--pretrain-epochs", type=int, default=10)
     p.add_argument("--pretrain-pool", type=int, default=20000,
                    help="images of the training set the encoder is pretrained on (0 = all)")
@@ -127,6 +127,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
                    help="convergence: a saved MoBYEncoder for the pretrained init "
                         "(default: the cached pretraining of this script)")
     p.add_argument("--repeats", type=int, default=3, help="throughput: interleaved repeats")
+    p.add_argument("--merge", default=None,
+                   help="convergence: JSON files of other invocations whose entries join --output")
     args = p.parse_args(argv)
     args.rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(args.rows) - set(ROWS))
@@ -140,6 +142,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
         p.error(f"unknown inits {args.inits}; choose among scratch, pretrained")
     if args.quick and args.study == "convergence":
         args.compute = [512, 1024]
+    if args.quick:
         args.budgets, args.seeds = [50, 100], [0]
         args.max_epochs, args.batch_size, args.min_samples_per_epoch = 2, 32, 128
         args.pretrain_epochs, args.pretrain_pool, args.epoch_table = 2, 256, [1, 2]
@@ -160,8 +163,10 @@ def _views(dataset: str) -> str:
 
 def _classifier(args, dataset: str, seed: int, **params) -> MoBYClassifier:
     small = dict(queue_size=64, projection_dim=16) if args.quick else {}
-    if args.min_samples_per_epoch is not None:
-        params.setdefault("min_samples_per_epoch", args.min_samples_per_epoch)
+    # the rows of this table predate the converged rule: epochs of a padded size
+    params.setdefault("train_samples", None)
+    params.setdefault("lr_schedule", "step")
+    params.setdefault("min_samples_per_epoch", args.min_samples_per_epoch or 2000)
     if args.head_layout:
         params.setdefault("head_layout", args.head_layout)
     return MoBYClassifier(backbone=args.backbone, max_epochs=args.max_epochs,
@@ -386,6 +391,18 @@ def converged_at(curve: dict[int, float], tolerance: float = 0.003) -> int | Non
     return None
 
 
+def _entry_key(entry: dict) -> tuple:
+    names = ("batch_size", "lr", "lr_schedule", "augment", "backbone", "init", "budget",
+             "seed", "samples")
+    return tuple(entry[n] for n in names)
+
+
+def _union(entries: list[dict], others: list[dict]) -> list[dict]:
+    """Entries of both lists, one per key (the first list's where both have it)."""
+    seen = {_entry_key(e) for e in entries}
+    return entries + [e for e in others if _entry_key(e) not in seen]
+
+
 def convergence_table(entries: list[dict]) -> list[dict]:
     """One row per (setting, budget): mean and std of the seeds at each compute."""
     groups: dict[tuple, dict[int, list[float]]] = {}
@@ -428,9 +445,12 @@ def convergence_study(args) -> dict:
     payload = {"entries": []}
     if output.exists() and (args.resume or not args.quick):
         payload = json.loads(output.read_text())  # entries are keyed by every setting
+    for other in (args.merge or "").split(","):
+        if other:  # invocations that ran side by side, each with its own file
+            payload["entries"] = _union(payload["entries"], json.loads(Path(other).read_text())
+                                        ["entries"])
     setting = _setting(args)
-    done = {tuple(sorted({k: e[k] for k in (*setting, "init", "budget", "seed", "samples")}
-                         .items())) for e in payload["entries"]}
+    done = {_entry_key(e) for e in payload["entries"]}
     data = _load(args)
     X_train, y_train, X_test, y_test, dataset = data
     encoder = None
@@ -448,7 +468,7 @@ def convergence_study(args) -> dict:
                 for seed in args.seeds:
                     key = {**setting, "init": init, "budget": budget, "seed": seed,
                            "samples": samples}
-                    if tuple(sorted(key.items())) in done:
+                    if _entry_key(key) in done:
                         continue
                     idx = _labels(y_train, budget, seed)
                     net = _study_net(args, dataset, seed, train_samples=samples,
@@ -514,8 +534,7 @@ def throughput_study(args) -> dict:
             ours = net.epoch_samples_ * net.max_epochs / (time.perf_counter() - started)
             weak, _ = get_view_pair(_views(dataset), net.n_channels_in_)
             plain = _plain_loop(net.module_, torch.as_tensor(check_images(X)),
-                                torch.as_tensor(net.fit_state_.y if False else
-                                                net._encode_labels(y, allow_new=False)),
+                                torch.as_tensor(net._encode_labels(y, allow_new=False)),
                                 weak, args.batch_size, args.lr,
                                 samples // args.batch_size, repeat)
             rows.append({"channels_last": channels_last, "repeat": repeat,

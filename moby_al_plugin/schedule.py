@@ -149,6 +149,8 @@ def check_schedule(
 ) -> None:
     """Refuse a schedule parameter that is zero, negative or not a number, naming it.
 
+    ``lr`` may be 0 (it freezes the weights); every other value must be positive.
+
     Raises
     ------
     MoBYALError
@@ -156,7 +158,7 @@ def check_schedule(
     """
     _positive_int("max_epochs", max_epochs)
     _positive_int("batch_size", batch_size)
-    _positive_number("lr", lr)
+    _number("lr", lr, allow_zero=True)  # 0 freezes the weights: a legitimate probe
     if train_samples != "auto" and train_samples is not None:
         _positive_int("train_samples", train_samples, hint=' (or "auto", or None)')
     if min_samples_per_epoch is not None:
@@ -172,7 +174,7 @@ def check_schedule(
     for fraction in lr_milestones:
         if not isinstance(fraction, numbers.Real) or not 0.0 < fraction <= 1.0:
             raise MoBYALError(f"lr_milestones must be fractions in (0, 1], got {fraction!r}.")
-    _positive_number("lr_gamma", lr_gamma)
+    _number("lr_gamma", lr_gamma)
 
 
 def _is_bad_int(value: Any) -> bool:
@@ -185,12 +187,14 @@ def _positive_int(name: str, value: Any, hint: str = "") -> int:
     return int(value)
 
 
-def _positive_number(name: str, value: Any) -> float:
+def _number(name: str, value: Any, allow_zero: bool = False) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or not math.isfinite(value)
-        or value <= 0
+        or value < 0
+        or (value == 0 and not allow_zero)
     ):
-        raise MoBYALError(f"{name} must be a positive number, got {value!r}.")
+        kind = "a number >= 0" if allow_zero else "a positive number"
+        raise MoBYALError(f"{name} must be {kind}, got {value!r}.")
     return float(value)

@@ -43,6 +43,9 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
     assert written, result.stdout
     payload = json.loads(Path(written[0]).read_text())
     assert payload["machine"]["cpu_count"] >= 1
+    if script != "training_cost.py":
+        # --output takes the summary too: the committed results/ stay untouched
+        assert Path(written[0]) == tmp_path / "out.json"
     if script == "training_cost.py":
         assert payload["step_cost"]["median_ratio"] > 1.0  # two views and a momentum branch
     elif script == "label_efficiency.py":

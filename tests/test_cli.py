@@ -32,6 +32,8 @@ TINY = [
     "150",
     "--min-samples-per-epoch",
     "64",
+    "--train-samples",
+    "none",
     "--pretrain-epochs",
     "1",
     "--no-progress",

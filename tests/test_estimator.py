@@ -141,16 +141,6 @@ def test_small_labelled_sets_get_the_minimum_epoch():
     assert _steps(100, min_samples_per_epoch=None) == 4
 
 
-def test_default_schedule_trains_small_sets():
-    default = MoBYClassifier().min_samples_per_epoch
-
-    def steps(n_labels, batch_size, max_epochs=15):
-        return max_epochs * len(even_batches(padded_epoch_size(n_labels, default), batch_size))
-
-    for batch_size in (32, 128):
-        assert steps(100, batch_size) >= 500
-        assert steps(100, batch_size) >= steps(1000, batch_size)
-    assert steps(100, 32) < steps(10_000, 32)
 
 
 def test_partial_fit_twice_continues_from_current_weights(tiny_digits):

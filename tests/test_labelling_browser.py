@@ -29,7 +29,7 @@ from .conftest import DIGIT_CLASSES
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "pictures" / "labelling-page.png"
 WAIT_S = 20.0  # one page update; training a round in the background gets longer
 TRAIN_WAIT_S = 120.0
-OPTIONS = ["--pretrain-epochs", "1", "--epochs", "1"]
+OPTIONS = ["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"]
 
 
 def _unavailable(reason: str) -> None:

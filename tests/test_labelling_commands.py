@@ -25,7 +25,7 @@ from moby_al_plugin.labelling import LabelStore
 
 from .conftest import DIGIT_CLASSES
 
-FAST = ["--pretrain-epochs", "1", "--epochs", "1"]
+FAST = ["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"]
 
 
 def _init(work: Path, folder: Path, *extra: str) -> int:

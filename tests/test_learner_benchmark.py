@@ -40,3 +40,30 @@ def test_learner_benchmark_quick(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "loaded from the cache" in again.stdout
     assert "seed 0:" not in again.stdout
+
+
+def test_convergence_study_quick(tmp_path):
+    result = _run(tmp_path, "--study", "convergence", "--inits", "scratch,pretrained")
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads((tmp_path / "learner.json").read_text())
+    keys = {(e["init"], e["budget"], e["samples"], e["seed"]) for e in payload["entries"]}
+    assert keys == {(i, b, c, s) for i in ("scratch", "pretrained") for b in (50, 100)
+                    for c in (512, 1024) for s in (0,)}
+    # each fit saw at least the compute asked for, and the table has every point
+    assert all(e["seen"] >= e["samples"] for e in payload["entries"])
+    row = next(r for r in payload["table"] if r["budget"] == 100 and "scratch" in r["setting"])
+    assert set(row["accuracy"]) == {"512", "1024"}
+    assert row["accuracy"]["512"]["n_seeds"] == 1
+    # another setting fills the same file; finished entries are skipped
+    again = _run(tmp_path, "--study", "convergence", "--resume")
+    assert "seed 0:" not in again.stdout
+    other = _run(tmp_path, "--study", "convergence", "--augment", "none", "--resume")
+    assert other.returncode == 0, other.stderr[-3000:]
+    payload = json.loads((tmp_path / "learner.json").read_text())
+    assert {e["augment"] for e in payload["entries"]} == {"weak", "none"}
+
+
+def test_throughput_study_quick(tmp_path):
+    result = _run(tmp_path, "--study", "throughput", "--repeats", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ratio" in result.stdout and "channels_last_speedup" in result.stdout

@@ -261,6 +261,7 @@ def test_plot_pictures_of_a_real_run(tmp_path):
         pool_size=200,
         test_size=60,
         min_samples_per_epoch=64,
+        train_samples=None,
     )
     out = tmp_path / "run"
     records = run_experiment(config, out, progress=False, log=None, plot=False)

@@ -33,6 +33,7 @@ TINY = dict(
     pool_size=300,
     test_size=150,
     min_samples_per_epoch=64,
+    train_samples=None,
     pretrain_epochs=1,
 )
 
@@ -269,6 +270,7 @@ def test_fashion_mnist_subset_end_to_end(tmp_path):
         pool_size=600,
         test_size=300,
         min_samples_per_epoch=64,
+        train_samples=None,
     )
     records = run_experiment(config, tmp_path / "fm", progress=False, log=None, plot=False)
     assert len(records) == 4

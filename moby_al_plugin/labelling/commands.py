@@ -42,6 +42,10 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="epochs the fine-tuning is split into; it sees as many samples as "
                         "the library's converged rule says, whatever the number "
                         "(default: %(default)s)")
+    parser.add_argument("--train-samples", default="auto",
+                        type=lambda t: t if t == "auto" else _positive(t),
+                        help="labelled samples the fine-tuning sees (default: %(default)s, the "
+                        "library's converged rule)")
     parser.add_argument("--pretrain-epochs", type=_positive, default=None,
                         help="pretraining epochs (default: enough for 40,000 views, 2 to 200)")
 
@@ -225,7 +229,7 @@ def _init(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- serve
 def _training_options(args: argparse.Namespace) -> list[str]:
     options = ["--strategy", args.strategy, "--backbone", args.backbone,
-               "--epochs", str(args.epochs)]
+               "--epochs", str(args.epochs), "--train-samples", str(args.train_samples)]
     if args.pretrain_epochs is not None:
         options += ["--pretrain-epochs", str(args.pretrain_epochs)]
     return options
@@ -260,7 +264,8 @@ def _serve(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ next
 def _next(args: argparse.Namespace) -> int:
     settings = RoundSettings(n=args.n, strategy=args.strategy, backbone=args.backbone,
-                             epochs=args.epochs, pretrain_epochs=args.pretrain_epochs)
+                             epochs=args.epochs, train_samples=args.train_samples,
+                             pretrain_epochs=args.pretrain_epochs)
     with LabelStore(args.workdir) as store:
         if args.job is None:
             settings.validate()
