@@ -218,7 +218,7 @@ class MoBYClassifier(NeuralNetClassifier):
         unlabelled batches.
     train_samples : int, "auto" or None, default="auto"
         Labelled samples seen per fit, at least. ``"auto"``: the converged
-        rule, ``clip(50 * len(X), 50_000, 400_000)`` (see
+        rule, ``clip(round(1000 / 3 * len(X)), 50_000, 400_000)`` (see
         :func:`moby_al_plugin.schedule.converged_train_samples`), the same
         for every strategy and learner. None: no such floor, ``max_epochs``
         passes over the labelled set.

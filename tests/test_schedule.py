@@ -25,20 +25,22 @@ STUDY_CONVERGED_AT_200 = 50_000
 
 
 def test_rule_at_10_1000_and_10000_labels():
-    # hand-computed: clip(50 * n, 50,000, 400,000)
+    # hand-computed: clip(round(1000 / 3 * n), 50,000, 400,000)
     assert converged_train_samples(10) == 50_000
-    assert converged_train_samples(1_000) == 50_000
+    assert converged_train_samples(1_000) == 333_333
+    assert converged_train_samples(1_200) == 400_000
     assert converged_train_samples(10_000) == 400_000
-    # optimiser steps of the default fit (10 epochs, batch 128)
+    # optimiser steps of the default fit (10 epochs, batch 128): 10 epochs of
+    # 5,000 samples (40 batches), of 33,334 (261) and of 40,000 (313)
     steps = {n: 10 * len(even_batches(epoch_size(n, 10), 128)) for n in (10, 1_000, 10_000)}
-    assert steps == {10: 10 * 40, 1_000: 10 * 40, 10_000: 10 * 313}
+    assert steps == {10: 400, 1_000: 2_610, 10_000: 3_130}
 
 
 def test_max_epochs_splits_the_rule_and_adds_compute_only_past_it():
     # fewer, longer epochs or more, shorter ones: the same samples
-    assert 5 * epoch_size(1_000, 5) == 50 * epoch_size(1_000, 50) == 50_000
+    assert 5 * epoch_size(100, 5) == 50 * epoch_size(100, 50) == 50_000
     # skorch's epochs (one pass each) once they exceed the rule
-    assert epoch_size(1_000, 200) == 1_000
+    assert epoch_size(100, 1_000) == 100
     assert epoch_size(1_000, 10, train_samples=None) == 1_000
     assert epoch_size(1_000, 10, train_samples=None, min_samples_per_epoch=3_000) == 3_000
     assert epoch_size(1_000, 10, train_samples=20_001) == 2_001
