@@ -127,6 +127,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
                    help="convergence: a saved MoBYEncoder for the pretrained init "
                         "(default: the cached pretraining of this script)")
     p.add_argument("--repeats", type=int, default=3, help="throughput: interleaved repeats")
+    p.add_argument("--report", action="store_true",
+                   help="convergence: train nothing, print the table of --output (and --merge)")
     p.add_argument("--merge", default=None,
                    help="convergence: JSON files of other invocations whose entries join --output")
     args = p.parse_args(argv)
@@ -451,6 +453,11 @@ def convergence_study(args) -> dict:
                                         ["entries"])
     setting = _setting(args)
     done = {_entry_key(e) for e in payload["entries"]}
+    if args.report:
+        payload["table"] = convergence_table(payload["entries"])
+        _write(output, payload)
+        _print_convergence(payload["table"])
+        return payload
     data = _load(args)
     X_train, y_train, X_test, y_test, dataset = data
     encoder = None
