@@ -414,7 +414,8 @@ def convergence_table(entries: list[dict]) -> list[dict]:
     rows = []
     for (name, budget), by_compute in sorted(groups.items()):
         means = {c: statistics.fmean(a) for c, a in by_compute.items()}
-        full = {c: m for c, m in means.items() if len(by_compute[c]) == max(map(len, by_compute.values()))}
+        most = max(map(len, by_compute.values()))
+        full = {c: m for c, m in means.items() if len(by_compute[c]) == most}
         rows.append({
             "setting": name, "budget": budget,
             "accuracy": {str(c): {"mean": round(means[c], 4),

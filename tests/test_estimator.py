@@ -14,7 +14,6 @@ from skorch.callbacks import Callback
 
 from moby_al_plugin import MoBYClassifier
 from moby_al_plugin.estimator import UnlabeledBatch
-from moby_al_plugin.schedule import even_batches, padded_epoch_size
 from moby_al_plugin.exceptions import MoBYALError
 
 from .conftest import small_net
