@@ -64,7 +64,7 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import RESULTS, run_and_report, write_json
+from _common import RESULTS, machine_info, run_and_report, write_json
 
 from moby_al_plugin.experiments import ExperimentConfig, labels_to_reach
 
@@ -150,9 +150,15 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--join", default=None, help="finished parts to join, e.g. recipe,recipe-cold"
     )
+    parser.add_argument(
+        "--summarize", default=None,
+        help="a run folder, finished or stopped: write DIR.json from its complete curves",
+    )
     args = parser.parse_args(argv)
     if args.join:
         return [join_parts(args.join.split(","), output=args.output)]
+    if args.summarize:
+        return [summarize_folder(Path(args.summarize))]
 
     rows, settings = VARIANTS[args.variant]
     strategies = tuple(s for s in (args.strategies or ",".join(rows)).split(",") if s)
@@ -233,7 +239,7 @@ def join_parts(parts: list[str], results=RESULTS, output: str | None = None) -> 
         payload = json.loads(path.read_text())
         cold = payload["config"]["initial_set"] == "strategy"
         sources[part] = {"seeds": payload["config"]["seeds"], "wall_seconds":
-                         payload["wall_seconds"], "date_utc": payload["machine"]["date_utc"]}
+                         payload.get("wall_seconds"), "date_utc": payload["machine"]["date_utc"]}
         for name, row in payload["summary"].items():
             cold_row = cold and name not in ("random", "random_pretrained")
             key = f"{name}_cold" if cold_row else name
@@ -259,6 +265,48 @@ def join_parts(parts: list[str], results=RESULTS, output: str | None = None) -> 
         path = write_json(f"label_efficiency-joined{suffix}.json", joined)
     print(f"wrote {path}")
     return joined
+
+
+def summarize_folder(folder: Path) -> dict:
+    """``folder.json`` from the records of a run folder, keeping complete curves only.
+
+    A run stopped between strategies (a long benchmark split by time) still
+    gives the summary of every strategy whose every trial reached the last
+    cycle; the rest is left out and named.
+    """
+    from moby_al_plugin.experiments import (
+        ExperimentConfig,
+        class_histograms,
+        format_table,
+        read_records,
+        summarize,
+    )
+
+    config = ExperimentConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    records = read_records(folder)
+    wanted = {(seed, cycle) for seed in config.seeds for cycle in range(config.cycles + 1)}
+    complete, partial = [], []
+    for name in config.strategies:
+        got = {(r["seed"], r["cycle"]) for r in records if r["strategy"] == name}
+        (complete if wanted <= got else partial).append(name)
+    kept = [r for r in records if r["strategy"] in complete]
+    summary = summarize(kept)
+    print(format_table(summary))
+    if partial:
+        print(f"left out, not finished: {', '.join(partial)}")
+    payload = {
+        "machine": machine_info(),
+        "config": {**config.to_dict(), "strategies": complete},
+        "left_out": partial,
+        "wall_seconds": None,  # the run's own summary has it; a stopped run has none
+        "summary": summary,
+        "class_histograms": class_histograms(kept),
+        "targets": _targets(summary),
+    }
+    path = folder.parent / f"{folder.name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {path}")
+    return payload
 
 
 def _merge_points(row: dict, other: dict) -> dict:

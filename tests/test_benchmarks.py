@@ -50,6 +50,11 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
         assert payload["step_cost"]["median_ratio"] > 1.0  # two views and a momentum branch
     elif script == "label_efficiency.py":
         assert set(payload["summary"]) == {"random", "typiclust"}
+        # a run folder's summary can be written again from its records alone
+        again = _run(script, "--summarize", str(out), tmp_path=tmp_path)
+        assert again.returncode == 0, again.stderr[-3000:]
+        rewritten = json.loads((tmp_path / "out.json").read_text())
+        assert rewritten["summary"] == payload["summary"] and rewritten["left_out"] == []
         assert payload["targets"]["best_plug_in"] == "typiclust"
         histogram = payload["class_histograms"]["typiclust"]
         assert sum(histogram["initial"]) == 30 and sum(histogram["queried"]) == 20
