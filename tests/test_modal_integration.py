@@ -201,8 +201,8 @@ def test_strategies_under_modal_0421():
             def counted(clf, X, n_instances=1, **kw):
                 calls.append(1)
                 return strategy(clf, X, n_instances=n_instances, **kw)
-            net = MoBYClassifier(max_epochs=1, batch_size=32, queue_size=64, views="digits",
-                                 random_state=0, classes=list(range(10)))
+            net = MoBYClassifier(max_epochs=1, train_samples=2000, batch_size=32, queue_size=64,
+                                 views="digits", random_state=0, classes=list(range(10)))
             learner = ActiveLearner(net, counted, X_training=d.X_train[:40],
                                     y_training=d.y_train[:40], X_unlabeled=d.X_train[40:200])
             pool = d.X_train[40:200]
