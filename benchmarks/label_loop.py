@@ -40,7 +40,7 @@ from _common import machine_info, write_json
 from PIL import Image
 
 from moby_al_plugin import load_digits_dataset, load_fashion_mnist
-from moby_al_plugin.experiments.cli import main as moby_al
+from moby_al_plugin.cli import main as moby_al
 from moby_al_plugin.labelling import LabelStore
 from moby_al_plugin.labelling.server import create_app, make_local_server, make_token
 

@@ -10,18 +10,13 @@ Run:  python examples/coreset_with_sklearn_pipeline.py
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from modAL.models import ActiveLearner
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from moby_al_plugin import coreset_sampling, load_digits_dataset, random_sampling
-
-warnings.filterwarnings("ignore", message="'force_all_finite' was renamed")
+from moby_al_plugin import ActiveLearner, coreset_sampling, load_digits_dataset, random_sampling
 
 
 class PCALogistic:

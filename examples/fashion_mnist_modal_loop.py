@@ -12,20 +12,16 @@ Run:  python examples/fashion_mnist_modal_loop.py            (a few minutes)
 from __future__ import annotations
 
 import argparse
-import warnings
 
 import numpy as np
-from modAL.models import ActiveLearner
 
 from moby_al_plugin import (
+    ActiveLearner,
     MoBYClassifier,
     initial_labeled_indices,
     load_fashion_mnist,
     mobyv2al_sampling,
 )
-
-# modAL calls scikit-learn with an argument renamed in scikit-learn 1.6
-warnings.filterwarnings("ignore", message="'force_all_finite' was renamed")
 
 
 def main(argv: list[str] | None = None) -> list[float]:

@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
-from modAL.models import ActiveLearner
 
-from moby_al_plugin import MoBYClassifier, load_digits_dataset, mobyv2al_sampling
-
-# modAL calls scikit-learn with an argument renamed in scikit-learn 1.6
-warnings.filterwarnings("ignore", message="'force_all_finite' was renamed")
+from moby_al_plugin import ActiveLearner, MoBYClassifier, load_digits_dataset, mobyv2al_sampling
 
 
 def build_net(seed: int, train_samples: int | str = "auto") -> MoBYClassifier:

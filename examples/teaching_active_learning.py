@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from modAL.models import ActiveLearner
 
 from moby_al_plugin import (
+    ActiveLearner,
     MoBYClassifier,
     MoBYEncoder,
     load_digits_dataset,

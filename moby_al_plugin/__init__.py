@@ -12,25 +12,25 @@ builds on the library; the library never imports it.
 
 from .augment import ViewAugmenter, get_view_pair
 from .backbones import available_backbones, build_backbone, register_backbone
-from .datasets import (
-    ImageDataset,
-    available_datasets,
-    initial_labeled_indices,
-    load_dataset,
+from .datasets import available_datasets, load_dataset
+from .encoder import MoBYEncoder, load_encoder
+from .estimator import MoBYClassifier
+from .exceptions import DataNotFoundError, MoBYALError
+from .features import extract_features
+from .image_dataset import ImageDataset
+from .image_reading import read_image
+from .kcenter import k_center_greedy
+from .learner import ActiveLearner
+from .loaders import (
     load_digits_dataset,
     load_fashion_mnist,
     load_image_folder,
     load_npz,
     load_torchvision_dataset,
-    read_image,
-    subsample_indices,
 )
-from .encoder import MoBYEncoder, load_encoder
-from .estimator import MoBYClassifier
-from .exceptions import DataNotFoundError, MoBYALError
-from .features import extract_features
-from .kcenter import k_center_greedy
 from .moby import MoBYNetwork
+from .pool_sampling import initial_labeled_indices, subsample_indices
+from .registry import STRATEGIES, StrategyEntry, get_strategy
 from .strategies import (
     budget_aware_sampling,
     coreset_sampling,
@@ -47,12 +47,16 @@ __all__ = [
     "MoBYEncoder",
     "load_encoder",
     "MoBYNetwork",
+    "ActiveLearner",
     "mobyv2al_sampling",
     "coreset_sampling",
     "random_sampling",
     "typiclust_sampling",
     "maxherding_sampling",
     "budget_aware_sampling",
+    "STRATEGIES",
+    "StrategyEntry",
+    "get_strategy",
     "extract_features",
     "k_center_greedy",
     "ViewAugmenter",

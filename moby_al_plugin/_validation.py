@@ -11,6 +11,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_scalar
 
 from .exceptions import MoBYALError
 
@@ -20,6 +21,7 @@ __all__ = [
     "check_image_values",
     "check_labels",
     "check_n_instances",
+    "check_integer",
     "check_device",
 ]
 
@@ -136,6 +138,29 @@ def check_labels(y: Any, n_samples: int, *, min_classes: int = 2, name: str = "y
     return arr
 
 
+def check_integer(
+    value: Any, name: str, *, minimum: int | None = 1, maximum: int | None = None
+) -> int:
+    """The one check of an integer parameter: an integer, not a bool, within bounds.
+
+    A bool is refused: Python counts it as an integer, but ``True`` is never a
+    count. The bounds are checked by scikit-learn's ``check_scalar``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (or is a bool).
+    MoBYALError
+        If it lies outside ``[minimum, maximum]``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r}).")
+    try:
+        return int(check_scalar(value, name, numbers.Integral, min_val=minimum, max_val=maximum))
+    except ValueError as error:
+        raise MoBYALError(str(error)) from None
+
+
 def check_n_instances(n_instances: Any, n_pool: int) -> int:
     """Validate a query size against the pool size.
 
@@ -146,8 +171,7 @@ def check_n_instances(n_instances: Any, n_pool: int) -> int:
     MoBYALError
         If the pool is empty, ``n_instances < 1`` or it exceeds the pool.
     """
-    if isinstance(n_instances, bool) or not isinstance(n_instances, numbers.Integral):
-        raise TypeError(f"n_instances must be an integer, got {type(n_instances).__name__}.")
+    check_integer(n_instances, "n_instances", minimum=None)
     if n_pool == 0:
         raise MoBYALError("The pool is empty: there is nothing left to query.")
     if n_instances < 1:

@@ -31,6 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ._validation import check_integer
+
 __all__ = ["VIEW_PRESETS", "ViewAugmenter", "get_view_pair"]
 
 # ITU-R BT.601 luma weights (what PIL/torchvision use for "L" conversion).
@@ -514,8 +516,10 @@ def get_view_pair(
         ``preset`` is neither a string nor a pair of callables.
     """
     if isinstance(preset, str):
-        if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
-            raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
+        try:
+            check_integer(n_channels, "n_channels")
+        except TypeError as error:  # documented as a ValueError, as the preset name is
+            raise ValueError(str(error)) from None
         name = preset.strip().lower()
         if name == "auto":
             if n_channels == 3:

@@ -32,6 +32,8 @@ import torch
 import torchvision
 from torch import nn
 
+from ._validation import check_integer
+
 __all__ = [
     "LeNet5",
     "SmallCNN",
@@ -344,11 +346,7 @@ def _call_builder(
 
 
 def _as_in_channels(in_channels: int) -> int:
-    if isinstance(in_channels, bool) or not isinstance(in_channels, numbers.Integral):
-        raise TypeError(f"in_channels must be an int, got {type(in_channels).__name__}")
-    if in_channels < 1:
-        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
-    return int(in_channels)
+    return check_integer(in_channels, "in_channels")
 
 
 def _as_hw(image_size: tuple[int, int] | int) -> tuple[int, int]:
@@ -358,12 +356,8 @@ def _as_hw(image_size: tuple[int, int] | int) -> tuple[int, int]:
         size = image_size
     else:
         raise TypeError(f"image_size must be an int or a (height, width) pair, got {image_size!r}")
-    for value in size:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"image_size must contain ints, got {image_size!r}")
-        if value < 1:
-            raise ValueError(f"image_size must be positive, got {image_size!r}")
-    return int(size[0]), int(size[1])  # type: ignore[call-overload]
+    height, width = (check_integer(value, "image_size") for value in size)
+    return height, width
 
 
 # --------------------------------------------------------------------------
@@ -500,12 +494,9 @@ class SmallCNN(nn.Module):
         super().__init__()
         in_channels = _as_in_channels(in_channels)
         widths = tuple(widths)
-        if not widths or any(
-            isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1 for w in widths
-        ):
-            raise ValueError(
-                f"widths must be a non-empty sequence of positive ints, got {widths!r}"
-            )
+        if not widths:
+            raise ValueError("widths must be a non-empty sequence of positive ints, got ()")
+        widths = tuple(check_integer(w, "widths") for w in widths)
         layers: list[nn.Module] = []
         channels = in_channels
         for index, width in enumerate(widths):

@@ -19,7 +19,6 @@ of the points near the newly covered ones.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
-from ._validation import stack_features
+from ._validation import check_integer, stack_features
 from .exceptions import MoBYALError
 
 __all__ = ["knn_rbf_kernel", "max_herding_select"]
@@ -60,11 +59,7 @@ def knn_rbf_kernel(
         If ``bandwidth`` is not positive or ``n_neighbors`` is below 1.
     """
     n_points = features.shape[0]
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral):
-        raise TypeError(f"n_neighbors must be an integer, got {type(n_neighbors).__name__}.")
-    if n_neighbors < 1:
-        raise MoBYALError(f"n_neighbors must be at least 1, got {n_neighbors}.")
-    k = min(int(n_neighbors), n_points - 1)
+    k = min(check_integer(n_neighbors, "n_neighbors"), n_points - 1)
     if k < 1:
         return sp.identity(n_points, format="csr")
     distances, neighbors = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
@@ -129,9 +124,7 @@ def max_herding_select(
     """
     candidate_features = np.asarray(candidate_features)
     n_candidates = candidate_features.shape[0]
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an integer, got {type(n).__name__}.")
-    if not 1 <= n <= n_candidates:
+    if not 1 <= check_integer(n, "n", minimum=None) <= n_candidates:
         raise MoBYALError(f"Cannot pick {n} of {n_candidates} candidates.")
     features, n_labeled = stack_features(labeled_features, candidate_features)
     kernel = knn_rbf_kernel(features, n_neighbors, bandwidth)  # symmetric: rows = columns

@@ -7,15 +7,13 @@ dense ``N x |labelled|`` float64 distance matrix; here the distances to the
 initial centres come in tiles, and every pick costs one float32
 matrix-vector product.
 
-Backends: numpy (OpenBLAS ``sgemv``) on the CPU, torch on CUDA. On the 2-core
-development machine ``benchmarks/kcenter_speed.py`` measured the numpy loop
-at 0.9 s for 1,000 picks from 11,000 x 512 against 4.0 s for the same loop in
-torch on the CPU (``torch.mv`` is several times slower there), hence numpy.
+Backends: numpy (OpenBLAS ``sgemv``) on the CPU, torch on CUDA: on the CPU
+``torch.mv`` is several times slower than numpy's matrix-vector product
+(``benchmarks/kcenter_speed.py``; figures in the README).
 """
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ._validation import check_integer
 
 __all__ = ["k_center_greedy"]
 
@@ -118,10 +118,10 @@ def _k_center_greedy(
     torch_on_cpu: bool = False,
 ) -> np.ndarray:
     """:func:`k_center_greedy`; ``torch_on_cpu`` times the torch loop on the CPU."""
-    n = _integer(n, "n")
-    chunk_size = _DEFAULT_CHUNK_SIZE if chunk_size is None else _integer(chunk_size, "chunk_size")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    n = check_integer(n, "n", minimum=None)
+    if chunk_size is None:
+        chunk_size = _DEFAULT_CHUNK_SIZE
+    chunk_size = check_integer(chunk_size, "chunk_size")
     cuda_device = _resolve_device(device, features)
     x = _matrix(features, "features")
     n_points, dim = (int(v) for v in x.shape)
@@ -151,12 +151,6 @@ def _k_center_greedy(
     dev = cuda_device or torch.device("cpu")
     x = torch.as_tensor(x).to(device=dev, dtype=torch.float32).contiguous()
     return _greedy(_torch_backend(dev), x, centres, n, chunk_size)
-
-
-def _integer(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
-    return int(value)
 
 
 def _matrix(a: Any, name: str, dim: int | None = None) -> np.ndarray | torch.Tensor:

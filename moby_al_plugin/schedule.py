@@ -17,6 +17,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+from ._validation import check_integer
 from .exceptions import MoBYALError
 
 __all__ = [
@@ -44,13 +45,10 @@ def converged_train_samples(n_labeled: int) -> int:
 
     ``clip(round(1000 / 3 * n_labeled), 50_000, 400_000)``: about 333 passes
     over the labelled set, at least 50,000 samples and at most 400,000. The
-    points come from ``benchmarks/learner.py --study convergence``
-    (Fashion-MNIST, ``small_cnn``, batch 128, cosine from lr 0.1, 3 seeds):
-    at 200 labels 50,000 samples are within 0.3 points of 100,000; at 1,200
-    labels accuracy still rose from 200,000 (83.7 %) to 400,000 (84.4 %, one
-    seed), so the rule gives 1,200 labels the 400,000 it measured, and
-    stops there: larger sets see 400,000 samples (80 passes at 5,000 labels,
-    about what realistic-al's 80 padded epochs give).
+    constants come from ``benchmarks/learner.py --study convergence``: the
+    least compute at each budget after which doubling it no longer raises
+    the accuracy (the README's "The learner, trained to convergence" has the
+    table). Larger sets see 400,000 samples, 80 passes at 5,000 labels.
 
     >>> converged_train_samples(10), converged_train_samples(1000), converged_train_samples(10000)
     (50000, 333333, 400000)
@@ -164,11 +162,7 @@ def check_schedule(
     if train_samples != "auto" and train_samples is not None:
         _positive_int("train_samples", train_samples, hint=' (or "auto", or None)')
     if min_samples_per_epoch is not None:
-        if _is_bad_int(min_samples_per_epoch) or min_samples_per_epoch < 0:
-            raise MoBYALError(
-                f"min_samples_per_epoch must be an integer >= 0 or None, "
-                f"got {min_samples_per_epoch!r}."
-            )
+        _positive_int("min_samples_per_epoch", min_samples_per_epoch, " or None", minimum=0)
     if lr_schedule not in LR_SCHEDULES:
         raise MoBYALError(
             f"unknown lr_schedule {lr_schedule!r}; valid names: {', '.join(LR_SCHEDULES)}"
@@ -179,14 +173,13 @@ def check_schedule(
     _number("lr_gamma", lr_gamma)
 
 
-def _is_bad_int(value: Any) -> bool:
-    return isinstance(value, bool) or not isinstance(value, numbers.Integral)
-
-
-def _positive_int(name: str, value: Any, hint: str = "") -> int:
-    if _is_bad_int(value) or value < 1:
-        raise MoBYALError(f"{name} must be a positive integer{hint}, got {value!r}.")
-    return int(value)
+def _positive_int(name: str, value: Any, hint: str = "", minimum: int = 1) -> int:
+    # a schedule value of the wrong type is a ValueError too: it names the parameter
+    try:
+        return check_integer(value, name, minimum=minimum)
+    except (TypeError, ValueError):
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise MoBYALError(f"{name} must be {kind}{hint}, got {value!r}.") from None
 
 
 def _number(name: str, value: Any, allow_zero: bool = False) -> float:

@@ -12,9 +12,11 @@ estimator's ``transform``, the steps of a ``Pipeline`` before its final
 classifier, or the raw flattened inputs when neither is available or fitted
 (a cold start without a pretrained encoder).
 
-Candidates: by default a random subset of ``subset_size`` pool samples drawn
-from ``random_state`` (a fixed seed when ``random_state`` is None, never the
-global random state); ``candidates=`` fixes the subset instead.
+Randomness: every strategy draws from ``random_state`` through scikit-learn's
+``check_random_state``, so None means numpy's global random state, as in
+scikit-learn; pass an integer for picks that repeat. Candidates: by default a
+random subset of ``subset_size`` pool samples drawn from ``random_state``;
+``candidates=`` fixes the subset instead.
 
 The strategies return ``(indices, X_pool[indices])``. modAL 0.4.1 returns such
 a tuple from ``learner.query`` as it is, and modAL 0.4.2.1 unpacks it as
@@ -25,7 +27,6 @@ unpacked wrongly by 0.4.2.1 when ``n_instances == 2``).
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
-from ._validation import check_n_instances
+from ._validation import check_integer, check_n_instances
 from .exceptions import MoBYALError
 from .features import apply_feature_map, l2_normalize, resolve_feature_map
 from .herding import max_herding_select
@@ -51,21 +52,15 @@ __all__ = [
 ]
 
 DEFAULT_SUBSET_SIZE = 10_000
-# k-Center-Greedy on L2-normalised features by default (coreset_sampling,
-# mobyv2al_sampling); normalize=False is the paper's Euclidean k-center.
-# Measured with benchmarks/selection_probe.py (3 trials; PCA features, linear
-# probe; 100 random labels, then 100 per cycle): on Fashion-MNIST normalised
-# k-center led by 0.6, 2.4, 2.9 and 2.4 points at 200 to 500 labels; on the
-# digits (20, then 20 per cycle) it trailed by 1.8 to 3.8 points from 60 labels
-# on. On jointly trained MoBY features a one-trial run gave it +5 to +6 points
-# from 600 Fashion-MNIST labels on; contrastive features live on the sphere.
+# k-Center-Greedy on L2-normalised features by default in coreset_sampling
+# (contrastive features live on the sphere; benchmarks/selection_probe.py
+# compares both); normalize=False is the paper's Euclidean k-center
+# (mobyv2al_sampling's default).
 NORMALIZE_DEFAULT = True
 # budget_aware_sampling: typicality below this many labels per class, then
 # diverse margin (see the docstring for the measurement).
 DEFAULT_SWITCH_AT = 20
 DEFAULT_AFTER = "margin"
-# Seed of the candidate subset when random_state is None.
-_DEFAULT_SEED = 0
 
 
 def _take(X: Any, indices: np.ndarray) -> Any:
@@ -82,19 +77,6 @@ def _unwrap(classifier: Any, X_labeled: Any) -> tuple[Any, Any]:
     if X_labeled is not None and len(X_labeled) == 0:
         X_labeled = None
     return estimator, X_labeled
-
-
-def _rng(random_state: Any) -> np.random.RandomState:
-    return check_random_state(_DEFAULT_SEED if random_state is None else random_state)
-
-
-def _check_query_size(n_instances: Any, n_pool: int) -> int:
-    try:
-        return check_n_instances(n_instances, n_pool)
-    except TypeError:
-        raise
-    except ValueError as error:
-        raise MoBYALError(str(error)) from None
 
 
 def _candidate_indices(
@@ -125,10 +107,7 @@ def _candidate_indices(
         return cand.astype(np.intp)
     if subset_size is None:
         return np.arange(n_pool)
-    if isinstance(subset_size, bool) or not isinstance(subset_size, numbers.Integral):
-        raise TypeError(
-            f"subset_size must be an integer or None, got {type(subset_size).__name__}."
-        )
+    check_integer(subset_size, "subset_size", minimum=None)
     if subset_size < n_instances:
         raise MoBYALError(
             f"subset_size={subset_size} is smaller than n_instances={n_instances}; "
@@ -168,8 +147,8 @@ def _prepare(
     normalize: bool,
 ) -> _Query:
     estimator, X_labeled = _unwrap(classifier, X_labeled)
-    n = _check_query_size(n_instances, len(X_pool))
-    rng = _rng(random_state)
+    n = check_n_instances(n_instances, len(X_pool))
+    rng = check_random_state(random_state)
     cand = _candidate_indices(len(X_pool), n, subset_size, candidates, rng)
     X_cand = _take(X_pool, cand)
     features, feature_map, source = resolve_feature_map(estimator, X_cand)
@@ -210,8 +189,8 @@ _COMMON_PARAMETERS = """
     candidates : array-like of int or None, default=None
         Positions in ``X_pool`` that may be picked, instead of a random subset.
     random_state : int, RandomState instance or None, default=None
-        Seeds the candidate subset and any clustering. None uses a fixed seed
-        (0), never the global random state.
+        Seeds the candidate subset and any clustering. None: numpy's global
+        random state, as scikit-learn does.
     X_labeled : array-like or None, default=None
         Labelled samples, when ``classifier`` is a bare estimator (a learner's
         ``X_training`` is used otherwise). None or empty: no label yet."""
@@ -289,7 +268,7 @@ def mobyv2al_sampling(
     X_pool: Any,
     n_instances: int = 1,
     *,
-    normalize: bool = NORMALIZE_DEFAULT,
+    normalize: bool = False,
     subset_size: int | None = DEFAULT_SUBSET_SIZE,
     candidates: Any = None,
     random_state: Any = None,
@@ -300,10 +279,11 @@ def mobyv2al_sampling(
 
     The same selection as :func:`coreset_sampling`, in the feature space of the
     jointly (self-supervised and supervised) trained encoder, computed on
-    clean images in eval mode. The paper's selection is ``normalize=False``:
-    Euclidean distances on unnormalised features over a random 10,000
-    candidates. Parameters, returns and errors are those of
-    :func:`coreset_sampling`.
+    clean images in eval mode. By default it is the paper's selection:
+    Euclidean distances on unnormalised features (``normalize=False``, unlike
+    :func:`coreset_sampling`'s default) over a random 10,000 candidates.
+    ``normalize=True`` works on the unit sphere instead. Other parameters,
+    returns and errors are those of :func:`coreset_sampling`.
 
     Raises
     ------
@@ -441,9 +421,8 @@ def maxherding_sampling(
     X_pool : array-like of shape (N, ...)
     n_instances : int, default=1
     n_neighbors : int, default=50
-        Neighbours per point in the kernel graph. On PCA features of
-        Fashion-MNIST (cold start, 3 trials) 50 beat 20 by 0.6 to 2.8 points
-        of a linear probe's accuracy at 10 to 100 labels.
+        Neighbours per point in the kernel graph (chosen with
+        ``benchmarks/selection_probe.py``).
     bandwidth : float or None, default=None
         Kernel ``sigma``; None: the median distance to the ``n_neighbors``-th
         neighbour (see :func:`moby_al_plugin.herding.knn_rbf_kernel`).
@@ -489,11 +468,7 @@ def maxherding_sampling(
 def _count_classes(classifier: Any, estimator: Any, n_classes: Any) -> int | None:
     """The number of classes: given, from the fitted estimator, or from the labels seen."""
     if n_classes is not None:
-        if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
-            raise TypeError(f"n_classes must be an integer, got {type(n_classes).__name__}.")
-        if n_classes < 1:
-            raise MoBYALError(f"n_classes must be at least 1, got {n_classes}.")
-        return int(n_classes)
+        return check_integer(n_classes, "n_classes")
     classes = getattr(estimator, "classes_", None)
     if classes is None:
         classes = getattr(estimator, "classes", None)  # skorch / MoBYClassifier parameter
@@ -614,15 +589,11 @@ def budget_aware_sampling(
       ``1 - margin``, and the candidate nearest each cluster's centre is
       picked (Zhdanov, arXiv 1901.05954). Needs a fitted ``predict_proba``.
 
-    The defaults come from ``benchmarks/selection_probe.py`` (Fashion-MNIST,
-    PCA features, linear probe, 3 trials, 100 random labels then batches of
-    100): a batch chosen by typicality at 10 labels per class beat diverse
-    margin by 1.4 points, diverse margin won every batch from 20 labels per
-    class on (by 0.5 to 1.6 points over typicality, 2.8 to 4.1 over
-    normalised k-Center-Greedy). On the digits (20 random labels, then
-    batches of 20) diverse margin led from 4 labels per class on, so the best
-    switch depends on the data and the features; a coverage-based rule is not
-    implemented.
+    The defaults come from ``benchmarks/selection_probe.py`` on Fashion-MNIST
+    (the README's "Which strategy when" has the figures): typicality led at
+    10 labels per class, diverse margin from 20 on. On the digits diverse
+    margin led much earlier, so the best switch depends on the data and the
+    features; a coverage-based rule is not implemented.
 
     Parameters
     ----------
@@ -669,12 +640,7 @@ def budget_aware_sampling(
         raise MoBYALError(f"after must be one of {_AFTER}, got {after!r}.")
     if not switch_at >= 0:
         raise MoBYALError(f"switch_at must be a non-negative number, got {switch_at!r}.")
-    if isinstance(uncertain_factor, bool) or not isinstance(uncertain_factor, numbers.Integral):
-        raise TypeError(
-            f"uncertain_factor must be an integer, got {type(uncertain_factor).__name__}."
-        )
-    if uncertain_factor < 1:
-        raise MoBYALError(f"uncertain_factor must be at least 1, got {uncertain_factor}.")
+    check_integer(uncertain_factor, "uncertain_factor")
     query = _prepare(
         classifier,
         X_pool,
@@ -739,7 +705,7 @@ def random_sampling(
         If the pool is empty, ``n_instances`` is below 1 or above the pool or
         the candidates, or ``candidates`` is not valid.
     """
-    n = _check_query_size(n_instances, len(X_pool))
+    n = check_n_instances(n_instances, len(X_pool))
     rng = check_random_state(random_state)
     cand = _candidate_indices(len(X_pool), n, None, candidates, rng)
     indices = cand[rng.choice(len(cand), size=n, replace=False)]

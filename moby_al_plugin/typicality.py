@@ -19,7 +19,6 @@ Memory stays ``O(N K)``: the neighbours come from scikit-learn's
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import Any
 
@@ -29,7 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
-from ._validation import stack_features
+from ._validation import check_integer, stack_features
 from .exceptions import MoBYALError
 
 __all__ = ["kmeans_labels", "typicality", "typiclust_select"]
@@ -37,14 +36,6 @@ __all__ = ["kmeans_labels", "typicality", "typiclust_select"]
 # Above this many clusters MiniBatchKMeans replaces KMeans (as in TypiClust).
 MINIBATCH_ABOVE = 50
 _EPS = 1e-5
-
-
-def _check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}.")
-    if value < minimum:
-        raise MoBYALError(f"{name} must be at least {minimum}, got {value}.")
-    return int(value)
 
 
 def kmeans_labels(
@@ -77,7 +68,7 @@ def kmeans_labels(
         If there are fewer points than clusters.
     """
     n_points = features.shape[0]
-    n_clusters = _check_positive_int(n_clusters, "n_clusters")
+    n_clusters = check_integer(n_clusters, "n_clusters")
     if n_points < n_clusters:
         raise MoBYALError(
             f"Cannot form {n_clusters} clusters from {n_points} points: there are fewer "
@@ -89,8 +80,8 @@ def kmeans_labels(
     if n_clusters <= MINIBATCH_ABOVE:
         model = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed)
     else:
-        # one k-means++ start and small batches: 3 starts of 4096 took 6x longer
-        # (30,000 x 128 points, 400 clusters) for picks of the same kind
+        # one k-means++ start and small batches: more starts and larger batches
+        # cost several times as much for picks of the same kind
         model = MiniBatchKMeans(n_clusters=n_clusters, n_init=1, batch_size=1024, random_state=seed)
     with warnings.catch_warnings():
         # duplicated points: fewer distinct values than clusters is harmless here
@@ -176,12 +167,12 @@ def typiclust_select(
     """
     candidate_features = np.asarray(candidate_features)
     n_candidates = candidate_features.shape[0]
-    n = _check_positive_int(n, "n")
+    n = check_integer(n, "n")
     if n > n_candidates:
         raise MoBYALError(f"Cannot pick {n} of {n_candidates} candidates.")
-    max_clusters = _check_positive_int(max_clusters, "max_clusters")
-    min_cluster_size = _check_positive_int(min_cluster_size, "min_cluster_size", minimum=0)
-    n_neighbors = _check_positive_int(n_neighbors, "n_neighbors")
+    max_clusters = check_integer(max_clusters, "max_clusters")
+    min_cluster_size = check_integer(min_cluster_size, "min_cluster_size", minimum=0)
+    n_neighbors = check_integer(n_neighbors, "n_neighbors")
     features, n_labeled = stack_features(labeled_features, candidate_features)
     n_clusters = min(n_labeled + n, max_clusters)
     labels = kmeans_labels(features, n_clusters, random_state=random_state)

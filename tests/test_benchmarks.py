@@ -29,7 +29,8 @@ def _run(script, *args, tmp_path):
     "script, extra",
     [
         ("training_cost.py", []),
-        ("label_efficiency.py", ["--strategies", "random,typiclust"]),
+        # two plug-in rows, the first of them not expected to be the best
+        ("label_efficiency.py", ["--strategies", "random,kcenter_pretrained,typiclust"]),
         ("paper_protocol.py", []),
     ],
 )
@@ -49,13 +50,17 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
     if script == "training_cost.py":
         assert payload["step_cost"]["median_ratio"] > 1.0  # two views and a momentum branch
     elif script == "label_efficiency.py":
-        assert set(payload["summary"]) == {"random", "typiclust"}
+        assert set(payload["summary"]) == {"random", "kcenter_pretrained", "typiclust"}
         # a run folder's summary can be written again from its records alone
         again = _run(script, "--summarize", str(out), tmp_path=tmp_path)
         assert again.returncode == 0, again.stderr[-3000:]
         rewritten = json.loads((tmp_path / "out.json").read_text())
         assert rewritten["summary"] == payload["summary"] and rewritten["left_out"] == []
-        assert payload["targets"]["best_plug_in"] == "typiclust"
+        # the best plug-in row is the one of largest area, whatever its place in the table
+        auc = {name: payload["summary"][name]["auc_mean"]
+               for name in ("kcenter_pretrained", "typiclust")}
+        assert auc["kcenter_pretrained"] != auc["typiclust"]
+        assert payload["targets"]["best_plug_in"] == max(auc, key=auc.get)
         histogram = payload["class_histograms"]["typiclust"]
         assert sum(histogram["initial"]) == 30 and sum(histogram["queried"]) == 20
     else:
@@ -70,11 +75,13 @@ def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
         n = [200, 400, 600][: len(accuracies)]
         return {"n_labeled": n, "mean": list(accuracies), "auc_mean": sum(accuracies) / len(n)}
 
+    # three plug-in rows; the best (typiclust) is neither the first nor the last of them
     summary = {
+        "kcenter_pretrained": curve(0.50, 0.60, 0.70),
         "typiclust": curve(0.70, 0.80, 0.90),
         "random": curve(0.60, 0.78, 0.85),
         "random_pretrained": curve(0.65, 0.81, 0.80),
-        "kcenter_pretrained": curve(0.50, 0.60, 0.70),
+        "maxherding_cold": curve(0.68, 0.79, 0.88),
     }
     checks = _targets(summary)
     assert checks["best_plug_in"] == "typiclust" and checks["best_auc_of_all"]
@@ -85,6 +92,18 @@ def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
     reach = checks["labels_to_reach_random_final"]
     assert reach["typiclust"] == pytest.approx(500.0) and reach["random"] == 600.0
     assert reach["kcenter_pretrained"] is None
+    assert reach["maxherding_cold"] == pytest.approx(400 + 200 * 6 / 9)
+    # the last plug-in row wins once its area is the largest; the first when it is
+    summary["maxherding_cold"] = curve(0.72, 0.82, 0.91)
+    assert _targets(summary)["best_plug_in"] == "maxherding_cold"
+    summary["kcenter_pretrained"] = curve(0.75, 0.85, 0.95)
+    assert _targets(summary)["best_plug_in"] == "kcenter_pretrained"
+    # the area decides, not the first budget (budget_aware) or the last (mobyv2al)
+    assert _targets({"budget_aware": curve(0.80, 0.60, 0.60), "typiclust": curve(0.70, 0.85, 0.80),
+                     "mobyv2al": curve(0.50, 0.60, 0.95)})["best_plug_in"] == "typiclust"
+    # rows that are not plug-ins never win, however large their area
+    assert _targets({"random": curve(0.9), "margin_pretrained": curve(0.95),
+                     "typiclust": curve(0.5)})["best_plug_in"] == "typiclust"
     assert _targets({"random": curve(0.5)}) == {
         "random_final_accuracy": 50.0,
         "labels_to_reach_random_final": {"random": 200.0},

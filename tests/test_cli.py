@@ -148,7 +148,7 @@ def test_kill_mid_cycle_then_resume_matches_uninterrupted(tmp_path):
 
 @pytest.mark.parametrize("bug", [ValueError("a bug, not the user's"), OSError("a bug too")])
 def test_other_errors_keep_their_traceback(monkeypatch, bug):
-    from moby_al_plugin.experiments import cli
+    from moby_al_plugin import cli
 
     def broken(*args, **kwargs):
         raise bug
@@ -160,7 +160,7 @@ def test_other_errors_keep_their_traceback(monkeypatch, bug):
 
 def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys):
     from moby_al_plugin import MoBYALError
-    from moby_al_plugin.experiments import cli
+    from moby_al_plugin import cli
 
     args = ["run", "--dataset", "nope", "--output", str(tmp_path / "o"), "--no-progress"]
     assert cli.main(args) == 2

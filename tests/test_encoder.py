@@ -74,6 +74,33 @@ def test_training_lowers_the_loss_and_moves_the_key_branch(pool):
     assert int(net.queue_pointer) == (3 * 192) % 64
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.99])
+def test_one_step_moves_the_key_branch_to_the_ema_of_the_online_one(pool, momentum):
+    # 32 images in batches of 32: one optimiser step, at which the momentum is
+    # momentum_base. The key branch starts as a copy of the online one (k0 = o0)
+    # and must end at k1 = m * k0 + (1 - m) * o1, o1 the online weights after the step.
+    X = pool[:32]
+    still = small_encoder(max_epochs=1, batch_size=32, momentum_base=1.0).fit(X)
+    moved = small_encoder(max_epochs=1, batch_size=32, momentum_base=momentum).fit(X)
+    k0 = [p.detach().clone() for p in still.network_.momentum_parameters()]
+    o1_still = [p.detach().clone() for p in still.network_.online_modules().parameters()]
+    o1 = [p.detach().clone() for p in moved.network_.online_modules().parameters()]
+    k1 = [p.detach().clone() for p in moved.network_.momentum_parameters()]
+    assert len(k0) == len(o1) == len(k1) > 0
+    # the step's keys come from k0 in both fits: the online weights after it agree
+    for a, b in zip(o1_still, o1):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    changed = 0
+    for start, online, key in zip(k0, o1, k1):
+        expected = momentum * start + (1.0 - momentum) * online
+        torch.testing.assert_close(key, expected, rtol=1e-5, atol=1e-6)
+        lo, hi = torch.minimum(start, online), torch.maximum(start, online)
+        assert bool(((key >= lo - 1e-6) & (key <= hi + 1e-6)).all())  # between k0 and o1
+        changed += int(not torch.equal(key, start))
+    if momentum < 1.0:
+        assert changed > len(k1) // 2  # most tensors moved away from their start
+
+
 def test_unfitted_transform_raises(digits):
     with pytest.raises(NotFittedError):
         small_encoder().transform(digits.X_test[:3])
@@ -203,8 +230,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_fit(pool, tmp_path):
 
 # ---------------------------------------------------------------- modAL
 def test_pipeline_in_a_real_modal_loop_keeps_the_pretraining(fitted_encoder, digits):
-    from modAL.models import ActiveLearner
     from modAL.uncertainty import uncertainty_sampling
+
+    from moby_al_plugin import ActiveLearner
 
     encoder = clone(fitted_encoder)
     before = _params(encoder.network_)

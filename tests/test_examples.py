@@ -36,9 +36,22 @@ def test_quickstart_modal():
 
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason="dataset-fashion-mnist is not installed")
-def test_fashion_mnist_modal_loop():
+def test_fashion_mnist_modal_loop(capsys):
     accuracies = _load("fashion_mnist_modal_loop").main(["--tiny"])
     assert len(accuracies) == 4
+    lines = [line for line in capsys.readouterr().out.splitlines() if " labels: " in line]
+    # every cycle queries 100 images and teaches them: the labelled set grows by 100
+    assert [int(line.split()[0]) for line in lines] == [100, 200, 300, 400]
+    # the printed accuracy is the returned one, a real test accuracy
+    printed = [float(line.split("accuracy ")[1].split(",")[0]) for line in lines]
+    assert printed == pytest.approx(accuracies, abs=5e-4)
+    assert all(0.0 <= a <= 1.0 for a in accuracies)
+    # the 100 taught labels of each cycle, by class (ten classes)
+    for line in lines[1:]:
+        counts = [int(c) for c in line.split("classes picked: [")[1].rstrip("]").split()]
+        assert len(counts) == 10 and sum(counts) == 100
+    # trained on 400 labels, the net is above chance (10 %) on the test images
+    assert accuracies[-1] > 0.1
 
 
 def test_compare_strategies(tmp_path):
@@ -53,6 +66,7 @@ def test_coreset_with_sklearn_pipeline():
     assert results["coreset"][-1] > 0.5  # PCA + logistic regression on 120 digits
 
 
+@pytest.mark.slow
 def test_label_a_folder():
     history = _load("label_a_folder").main(["--tiny"])
     assert [row["labelled"] for row in history] == [10, 20]

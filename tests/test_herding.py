@@ -60,6 +60,31 @@ def test_uniform_fallback_once_everything_is_covered():
     assert sorted(picks.tolist()) == [0, 1, 2, 3, 4]
 
 
+def test_uniform_fallback_draws_the_rest_at_random_once_coverage_is_full():
+    # two far groups of 20 identical points, each group a clique of the 19-NN graph:
+    # one pick per group covers everything (k = 1 on a clique), and the other 8
+    # picks come uniformly from the 38 unpicked candidates, seeded by random_state
+    x = np.repeat([[0.0], [100.0]], 20, axis=0)
+    group = np.arange(40) // 20
+    counts = np.zeros(40, dtype=int)
+    fallbacks, greedy = set(), set()
+    for seed in range(40):
+        picks = max_herding_select(None, x, 10, n_neighbors=19, random_state=seed)
+        assert sorted(group[picks[:2]].tolist()) == [0, 1]  # greedy: one per group
+        assert len(set(picks.tolist())) == 10
+        greedy.add(tuple(picks[:2].tolist()))
+        fallbacks.add(tuple(sorted(picks[2:].tolist())))
+        counts[picks[2:]] += 1
+        again = max_herding_select(None, x, 10, n_neighbors=19, random_state=seed)
+        assert again.tolist() == picks.tolist()
+    assert len(greedy) == 1  # the greedy part does not depend on the seed
+    assert len(fallbacks) > 30  # the seed decides the rest, not the candidates' order
+    # 320 uniform draws over 38 candidates: about 8 each, none left out, none favoured
+    rest = np.setdiff1d(np.arange(40), list(greedy.pop()))
+    assert (counts[rest] > 0).all() and counts[rest].max() < 25
+    assert counts[:10].sum() < 0.5 * counts.sum()  # not the lowest indices first
+
+
 def test_errors():
     x = np.zeros((4, 2))
     with pytest.raises(MoBYALError, match="Cannot pick 5 of 4"):

@@ -349,7 +349,7 @@ GOOD = np.zeros((5, 3), np.float32)
         (dict(n=0), ValueError, r"n must be >= 1, got n=0"),
         (dict(n=-3), ValueError, r"n must be >= 1, got n=-3"),
         (dict(n=6), ValueError, r"n=6 exceeds the number of candidates N=5"),
-        (dict(chunk_size=0), ValueError, "chunk_size must be >= 1"),
+        (dict(chunk_size=0), ValueError, "chunk_size == 0, must be >= 1"),
         (dict(chunk_size=2.5), TypeError, "chunk_size must be an integer"),
         (dict(device="mps"), ValueError, "not supported"),
         (dict(device="banana"), ValueError, "not a valid device"),

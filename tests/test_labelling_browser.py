@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from moby_al_plugin.experiments.cli import main
+from moby_al_plugin.cli import main
 
 from .conftest import DIGIT_CLASSES
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from moby_al_plugin import load_image_folder
-from moby_al_plugin.experiments.cli import main
+from moby_al_plugin.cli import main
 from moby_al_plugin.labelling import LabelStore
 
 from .conftest import DIGIT_CLASSES
@@ -296,3 +296,31 @@ def test_sigkill_during_next_keeps_the_answers_and_the_next_run_finishes(
     assert _next(work, 10) == 0
     with LabelStore(work) as store:
         assert len(store.pending()) == 10 and store.answers() == answers
+
+
+def test_status_prints_the_counts_and_the_histogram(tmp_path, digit_image_folder, capsys):
+    folder, _ = digit_image_folder
+    copy = tmp_path / "images"
+    copy.mkdir()
+    for name in ("digit-001.png", "digit-002.png", "digit-004.png"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    (copy / "broken.png").write_bytes(b"not a png")
+    known = tmp_path / "known.csv"
+    known.write_text("path,label\ndigit-004.png,b\n")
+    work = tmp_path / "work"
+    assert main(["label", "init", "--workdir", str(work), "--images", str(copy),
+                 "--classes", "a,b", "--budget", "5", "--labels", str(known)]) == 0
+    with LabelStore(work) as store:
+        ids = store.candidates()
+        store.add_batch(ids, [None] * len(ids), strategy="random", cold_start=True)
+        store.answer(ids[0], None)
+    capsys.readouterr()
+    assert main(["label", "status", "--workdir", str(work)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "images: 3 indexed, 1 unreadable at init, 0 changed and 0 missing since init"
+    assert lines[2:5] == [
+        "answers: 1 labelled of a budget of 5, 1 skipped; 1 queued images wait for an answer "
+        "(1 batches so far)",
+        "  a: 0",
+        "  b: 1",
+    ]

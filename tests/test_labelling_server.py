@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from moby_al_plugin.experiments.cli import main
+from moby_al_plugin.cli import main
 from moby_al_plugin.labelling import LabelStore
 from moby_al_plugin.labelling.server import COOKIE, create_app
 
@@ -164,3 +164,78 @@ def test_training_requests_are_checked_and_never_run_twice(client, workdir):
     second = client.post("/api/train", json={"n": 5}, headers=AUTH)
     assert second.status_code == 409 and "already running" in second.get_json()["error"]
     assert _snapshot(workdir) == before
+
+
+def test_an_image_request_checks_only_its_own_file(client, workdir):
+    with LabelStore(workdir) as store:
+        paths = [store.images_root / store.image(i)["path"] for i in (2, 3, 4)]
+        mtime_4 = store.image(4)["mtime_ns"]
+    originals = [(p.read_bytes(), p.stat().st_mtime_ns) for p in paths]
+    try:
+        for path in paths[:2]:
+            Image.new("L", (8, 8), 255).save(path)
+        os.utime(paths[2], ns=(1, 1))  # same content, new time
+        assert client.get("/image/2", headers=AUTH).status_code == 409
+        with LabelStore(workdir) as store:
+            # image 3 changed as well, but only the file asked for was looked at
+            assert [store.image(i)["state"] for i in (2, 3, 4)] == ["changed", "ok", "ok"]
+            assert store.image(4)["mtime_ns"] == mtime_4
+        served = client.get("/image/4", headers=AUTH)
+        assert served.status_code == 200 and served.data == originals[2][0]
+        with LabelStore(workdir) as store:
+            assert store.image(4)["mtime_ns"] == 1 and store.image(3)["state"] == "ok"
+    finally:
+        for path, (data, mtime) in zip(paths, originals):
+            path.write_bytes(data)
+            os.utime(path, ns=(mtime, mtime))
+
+
+def test_the_page_counts_are_the_store_status_counts(client, workdir):
+    client.post("/api/answer", json={"image_id": 1, "label": "3"}, headers=AUTH)
+    client.post("/api/answer", json={"image_id": 2, "label": None}, headers=AUTH)
+    counts = client.get("/api/state", headers=AUTH).get_json()["counts"]
+    with LabelStore(workdir) as store:
+        expected = store.status_counts()
+    assert counts == {
+        "labelled": expected.labelled, "skipped": expected.skipped, "images": expected.images,
+        "usable": expected.usable, "pending": expected.pending, "batch": expected.batch,
+        "batch_size": expected.batch_size, "batch_answered": expected.batch_answered,
+        "budget": expected.budget,
+    }
+    assert (counts["labelled"], counts["skipped"], counts["images"], counts["budget"]) == (
+        1, 1, 240, 100)
+
+
+def test_an_image_path_that_leads_outside_the_folder_is_refused(tmp_path):
+    import shutil
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        Image.new("L", (8, 8), 40 * i).save(images / f"img-{i}.png")
+    work = tmp_path / "work"
+    assert main(["label", "init", "--workdir", str(work), "--images", str(images),
+                 "--classes", "a,b", "--image-size", "8"]) == 0
+    with LabelStore(work) as store:
+        rows = {r["path"]: int(r["id"]) for r in store.query("SELECT id, path FROM images")}
+    escaped, linked, kept = rows["img-0.png"], rows["img-1.png"], rows["img-2.png"]
+    # a row whose path climbs out of the folder, to a file that matches it byte for byte
+    secret = tmp_path / "secret.png"
+    shutil.copy2(images / "img-0.png", secret)
+    stat = secret.stat()
+    with LabelStore(work) as store, store.transaction() as conn:
+        conn.execute("UPDATE images SET path = ?, bytes = ?, mtime_ns = ? WHERE id = ?",
+                     ("../secret.png", stat.st_size, stat.st_mtime_ns, escaped))
+    # an indexed file swapped for a link to an identical file outside the folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy2(images / "img-1.png", elsewhere / "img-1.png")
+    (images / "img-1.png").unlink()
+    (images / "img-1.png").symlink_to(elsewhere / "img-1.png")
+    client = create_app(work, TOKEN).test_client()
+    served = client.get(f"/image/{kept}", headers=AUTH)
+    assert served.status_code == 200 and served.data == (images / "img-2.png").read_bytes()
+    for image_id, outside in ((escaped, secret), (linked, elsewhere / "img-1.png")):
+        response = client.get(f"/image/{image_id}", headers=AUTH)
+        assert response.status_code == 404, image_id
+        assert response.data != outside.read_bytes()

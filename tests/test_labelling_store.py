@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +15,11 @@ from moby_al_plugin.labelling import (
     ImageChangedError,
     LabellingError,
     LabelStore,
+    StatusCounts,
     UnknownImageError,
     index_folder,
     read_pixels,
+    verify_image,
     verify_images,
 )
 
@@ -118,6 +122,52 @@ def test_undo_restores_what_was_there_before_step_by_step(tmp_path, image_folder
     assert store.undo() is None
 
 
+def test_undo_leaves_an_answer_that_an_import_changed_since(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    a, b = _id(store, "colour-0.png"), _id(store, "colour-1.png")
+    store.answer(b, "cat")
+    store.answer(a, "cat")
+    assert store.import_labels([("colour-0.png", "dog")]) == 1  # the CSV changes a
+    # the latest page answer (a: cat) was overwritten by the import: nothing is undone
+    assert store.undo() is None
+    assert {x.image_id: (x.label, x.source) for x in store.answers()} == {
+        a: ("dog", "import"), b: ("cat", "page")}
+    assert store.query("SELECT COUNT(*) FROM history WHERE undone = 1")[0][0] == 0
+    # an image the import did not touch can still be undone once it is the latest answer
+    store.answer(b, "hot dog, with mustard")
+    assert store.undo() == b
+    assert {x.image_id: x.label for x in store.answers()} == {a: "dog", b: "cat"}
+
+
+def test_the_store_connection_is_wal_synchronous_full_with_foreign_keys(tmp_path, image_folder):
+    created = _store(tmp_path, image_folder)
+    reopened = LabelStore(created.workdir)
+    for store in (created, reopened):
+        # 2 is FULL: a committed answer survives a power cut, not only a killed process
+        assert store.query("PRAGMA synchronous")[0][0] == 2
+        assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+        assert store.query("PRAGMA foreign_keys")[0][0] == 1
+    reopened.close()
+    created.close()
+
+
+def test_a_link_to_a_file_outside_the_folder_is_not_indexed(tmp_path, image_folder):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.png"
+    secret.write_bytes((image_folder / "colour-2.png").read_bytes())
+    (image_folder / "leak.png").symlink_to(secret)
+    (image_folder / "nested" / "up.png").symlink_to(Path("..") / ".." / "outside" / "secret.png")
+    (image_folder / "inside.png").symlink_to(image_folder / "colour-3.png")
+    index = index_folder(image_folder)
+    paths = {i["path"] for i in index.images}
+    assert "leak.png" not in paths and "nested/up.png" not in paths
+    assert "inside.png" in paths  # a link that stays inside the folder is an image
+    reasons = dict(index.unreadable)
+    assert reasons["leak.png"] == reasons["nested/up.png"] == (
+        "a link to a file outside the images folder")
+
+
 def test_bad_answers_change_nothing(tmp_path, image_folder):
     store = _store(tmp_path, image_folder)
     image = _id(store, "colour-0.png")
@@ -207,3 +257,158 @@ def test_pixels_come_in_one_mode_and_size(tmp_path, image_folder):
     assert X.shape == (2, 8, 8, 3) and X.dtype == np.uint8
     # the gray image is converted to RGB: three equal channels
     assert np.array_equal(X[1, ..., 0], X[1, ..., 2])
+
+
+# ----------------------------------------------- the queries of the other modules
+# image_folder indexes, in this order (ids 1 to 6): colour-0..3.png, nested/copy.png
+# (colour-0's content), nested/gray.png; broken.jpg is unreadable.
+PATHS = {1: "colour-0.png", 2: "colour-1.png", 3: "colour-2.png", 4: "colour-3.png",
+         5: "nested/copy.png", 6: "nested/gray.png"}
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Answers one millisecond apart, in the order given (no two at the same time)."""
+    ticks = iter(range(1, 10_000))
+    monkeypatch.setattr("moby_al_plugin.labelling.store.now_utc",
+                        lambda: f"2024-05-01T12:00:00.{next(ticks):03d}+00:00")
+
+
+@pytest.fixture
+def worked(tmp_path, image_folder, clock):
+    """The tiny store after two batches, five answers and one file removed.
+
+    batch 1 queues 1, 2; batch 2 is asked for 2, 3, 4, 5 and queues 3, 4, 5 (2 is
+    queued already). Answers in time order: 1 cat, 2 cat, 4 skipped, 6 dog, 5 cat;
+    then nested/copy.png (5) is deleted and the folder checked again.
+    """
+    store = _store(tmp_path, image_folder, budget=40)
+    store.add_batch([1, 2], [None, None], strategy="typiclust", cold_start=True)
+    store.answer(1, "cat")
+    store.answer(2, "cat")
+    store.add_batch([2, 3, 4, 5], [0, 1, 2, 0], strategy="margin", cold_start=False)
+    store.answer(4, None)
+    store.answer(6, "dog")
+    store.answer(5, "cat")
+    (image_folder / "nested/copy.png").unlink()
+    assert verify_images(store) == {"changed": [], "missing": ["nested/copy.png"]}
+    return store
+
+
+def test_image_paths_hashes_and_records_of_the_tiny_store(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    assert store.image_paths() == PATHS
+    assert list(store.image_paths()) == [1, 2, 3, 4, 5, 6]
+    digests = {i: hashlib.sha256((image_folder / p).read_bytes()).hexdigest()
+               for i, p in PATHS.items()}
+    assert store.image_hashes() == digests
+    assert list(store.image_hashes()) == [1, 2, 3, 4, 5, 6]  # id order, as the cache keys use
+    assert store.image_hashes()[5] == store.image_hashes()[1]  # the copy
+    records = store.image_records()
+    assert [r["id"] for r in records] == [1, 2, 3, 4, 5, 6]
+    gray = image_folder / "nested/gray.png"
+    assert tuple(records[5]) == (6, "nested/gray.png", digests[6], gray.stat().st_size,
+                                 gray.stat().st_mtime_ns, "ok")
+
+
+def test_usable_images_leave_out_changed_and_missing_ones(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    assert store.usable_images() == [1, 2, 3, 4, 5, 6]
+    Image.new("RGB", (12, 12), "blue").save(image_folder / "colour-2.png")  # 3
+    (image_folder / "colour-3.png").unlink()  # 4
+    verify_images(store)
+    assert store.usable_images() == [1, 2, 5, 6]
+    assert store.image_paths() == PATHS  # the paths stay, whatever the state
+
+
+def test_record_image_states_writes_all_or_nothing(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    before = {r["id"]: tuple(r) for r in store.image_records()}
+    store.record_image_states([])  # nothing to write: nothing changes
+    assert {r["id"]: tuple(r) for r in store.image_records()} == before
+    store.record_image_states([(2, "changed", 5), (4, "missing", 7)])
+    after = {r["id"]: (r["state"], r["mtime_ns"]) for r in store.image_records()}
+    assert after[2] == ("changed", 5) and after[4] == ("missing", 7)
+    assert all(after[i] == (before[i][5], before[i][4]) for i in (1, 3, 5, 6))
+    # a state the schema does not know rolls back the whole update
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_image_states([(1, "missing", 1), (3, "gone", 1)])
+    assert {r["id"]: (r["state"], r["mtime_ns"]) for r in store.image_records()} == after
+    assert store.usable_images() == [1, 3, 5, 6]
+
+
+def test_verify_image_checks_only_its_own_file(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    Image.new("RGB", (12, 12), "blue").save(image_folder / "colour-2.png")  # 3
+    (image_folder / "colour-3.png").unlink()  # 4
+    assert verify_image(store, 3) == "changed"
+    states = {r["id"]: r["state"] for r in store.image_records()}
+    assert states == {1: "ok", 2: "ok", 3: "changed", 4: "ok", 5: "ok", 6: "ok"}
+    assert verify_image(store, 4) == "missing"
+    assert store.image(4)["state"] == "missing"
+    # same content, new time: ok, and the new time is recorded
+    os.utime(image_folder / "colour-1.png", ns=(1, 1))
+    assert verify_image(store, 2) == "ok"
+    assert store.image(2)["mtime_ns"] == 1
+    # a file put back as it was is ok again
+    (image_folder / "colour-2.png").write_bytes((image_folder / "colour-0.png").read_bytes())
+    assert verify_image(store, 3) == "changed"
+    assert verify_image(store, 1) == "ok"
+    with pytest.raises(UnknownImageError):
+        verify_image(store, 99)
+
+
+def test_class_table_and_histogram_of_the_tiny_store(worked):
+    assert worked.class_table() == [(0, "cat", "1"), (1, "dog", "2"),
+                                    (2, "hot dog, with mustard", "3")]
+    # labels of 1, 2 and 5 (now missing: still counted), 6; the skip of 4 is not
+    assert worked.class_histogram() == {"cat": 3, "dog": 1, "hot dog, with mustard": 0}
+    assert list(worked.class_histogram()) == ["cat", "dog", "hot dog, with mustard"]
+
+
+def test_class_examples_are_the_newest_usable_labels(worked):
+    # 5 is the newest cat but its file is gone: never shown
+    assert worked.class_examples(1) == {"cat": [2], "dog": [6], "hot dog, with mustard": []}
+    assert worked.class_examples(10) == {"cat": [2, 1], "dog": [6],
+                                         "hot dog, with mustard": []}
+
+
+def test_recent_answers_are_newest_first_with_skips(worked):
+    recent = worked.recent_answers(10)
+    assert [(a.image_id, a.path, a.label) for a in recent] == [
+        (5, "nested/copy.png", "cat"), (6, "nested/gray.png", "dog"),
+        (4, "colour-3.png", None), (2, "colour-1.png", "cat"), (1, "colour-0.png", "cat")]
+    # the same answers as answers() gives, oldest first there
+    assert recent == worked.answers()[::-1]
+    assert recent[0].answered_at > recent[1].answered_at
+    assert [a.image_id for a in worked.recent_answers(2)] == [5, 6]
+
+
+def test_recent_answers_of_the_same_time_come_by_descending_id(tmp_path, image_folder,
+                                                              monkeypatch):
+    monkeypatch.setattr("moby_al_plugin.labelling.store.now_utc",
+                        lambda: "2024-05-01T12:00:00.000+00:00")
+    store = _store(tmp_path, image_folder)
+    for image_id in (2, 6, 3):
+        store.answer(image_id, "dog")
+    assert [a.image_id for a in store.recent_answers(5)] == [6, 3, 2]
+
+
+def test_status_counts_of_a_new_store(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    assert store.status_counts() == StatusCounts(
+        images=6, usable=6, unreadable=1, labelled=0, skipped=0, pending=0, batches=0,
+        batch=None, batch_size=0, batch_answered=0, budget=None)
+
+
+def test_status_counts_after_batches_answers_and_a_removed_file(worked):
+    # pending: only 3 (1, 2, 4 and 5 are answered); batch 2 holds 3, 4, 5, of which 4, 5
+    # are answered
+    assert worked.status_counts() == StatusCounts(
+        images=6, usable=5, unreadable=1, labelled=4, skipped=1, pending=1, batches=2,
+        batch=2, batch_size=3, batch_answered=2, budget=40)
+    # the caller's count of pending images, when it has just listed them
+    assert worked.status_counts(pending=9).pending == 9
+    worked.undo()  # 5 is no longer answered, and its file is gone: not pending
+    counts = worked.status_counts()
+    assert (counts.labelled, counts.pending, counts.batch_answered) == (3, 1, 1)

@@ -1,19 +1,29 @@
-"""Real modAL ActiveLearner loops on the digits with every strategy."""
+"""Real modAL ActiveLearner loops on the digits with every strategy.
+
+The loops use ``moby_al_plugin.ActiveLearner`` (modAL's learner with the
+labelled-row check that scikit-learn >= 1.8 accepts), on whichever
+scikit-learn is installed: .ci/run runs this file once more on the other end
+of the supported range, with ``MOBY_AL_EXPECT_SKLEARN`` naming the version
+that must be imported.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import modAL.models
 import numpy as np
 import pytest
-from modAL.models import ActiveLearner
+import sklearn
 from modAL.uncertainty import margin_sampling
 
 from moby_al_plugin import (
+    ActiveLearner,
     budget_aware_sampling,
     coreset_sampling,
     maxherding_sampling,
@@ -25,6 +35,80 @@ from moby_al_plugin import (
 from .conftest import small_net
 
 MODAL_0421 = Path(__file__).resolve().parents[1] / ".ci-cache" / "modal-0.4.2.1"
+# .ci/run unpacks modAL 0.4.2.1 there: under CI its absence is a failure, not a skip
+needs_modal_0421 = pytest.mark.skipif(
+    not MODAL_0421.is_dir() and not os.environ.get("CI"),
+    reason="modAL 0.4.2.1 not unpacked into .ci-cache by .ci/run",
+)
+
+
+def _modal_0421_path() -> str:
+    # modAL 0.4.2.1 first, then this checkout, then what PYTHONPATH held (the extra
+    # run's scikit-learn)
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join([str(MODAL_0421), os.getcwd(), *rest])
+
+
+def test_mobyv2al_defaults_to_the_papers_unnormalised_features():
+    assert inspect.signature(mobyv2al_sampling).parameters["normalize"].default is False
+    assert inspect.signature(coreset_sampling).parameters["normalize"].default is True
+
+
+def _sklearn_version() -> tuple[int, int]:
+    major, minor = sklearn.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
+def test_the_expected_scikit_learn_is_imported():
+    # .ci/run's extra run puts another scikit-learn first on PYTHONPATH and names it here
+    expected = os.environ.get("MOBY_AL_EXPECT_SKLEARN")
+    if not expected:
+        pytest.skip("MOBY_AL_EXPECT_SKLEARN not set (only .ci/run's extra run sets it)")
+    assert sklearn.__version__ == expected, (sklearn.__version__, sklearn.__file__)
+
+
+def test_learner_is_modals_and_teaches_on_installed_sklearn(digits):
+    X = digits.X_train.reshape(len(digits.X_train), -1)[:300].astype(np.float64)
+    y = digits.y_train[:300]
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    pipe = make_pipeline(PCA(n_components=8, random_state=0), LogisticRegression(max_iter=300))
+    pipe[:-1].fit(X)
+    learner = ActiveLearner(estimator=pipe, query_strategy=coreset_sampling)
+    assert isinstance(learner, modAL.models.ActiveLearner)
+    idx, _ = learner.query(X, n_instances=20)
+    learner.teach(X[idx], y[idx])
+    rest = np.setdiff1d(np.arange(len(X)), idx)[:10]
+    learner.teach(X[rest], y[rest], only_new=True)  # fits on these alone, keeps all rows
+    assert len(learner.X_training) == len(learner.y_training) == 30
+    learner.fit(X[:40], y[:40])  # forgets the rows taught so far
+    assert len(learner.X_training) == 40
+    assert learner.score(X, y) > 0.5
+    bad = X[:2].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        learner.teach(bad, y[:2])
+    with pytest.raises(ValueError):
+        learner.teach(X[:3], y[:2])  # rows and labels disagree
+    assert len(learner.X_training) == 40
+
+
+@pytest.mark.skipif(_sklearn_version() < (1, 8), reason="modAL's own check works before 1.8")
+def test_modals_own_learner_fails_on_this_sklearn(digits):
+    # why moby_al_plugin.ActiveLearner exists (modAL issue #196): if this starts to
+    # pass, a modAL release has fixed teach and the subclass can go
+    X = digits.X_train.reshape(len(digits.X_train), -1)[:20]
+    learner = modAL.models.ActiveLearner(estimator=make_logistic(), query_strategy=random_sampling)
+    with pytest.raises(TypeError, match="force_all_finite"):
+        learner.teach(X, digits.y_train[:20])
+
+
+def make_logistic():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=300)
 
 
 # Enough training for the digits' ten classes to be told apart from 40-60
@@ -141,18 +225,23 @@ def test_cold_start_pipeline_loop(digits, strategy):
     assert len(np.unique(labels)) >= 5
 
 
-@pytest.mark.skipif(not MODAL_0421.is_dir(), reason="modAL 0.4.2.1 not unpacked by .ci/run")
+@needs_modal_0421
 def test_cold_start_under_modal_0421():
+    assert MODAL_0421.is_dir(), "CI is set: .ci/run must unpack modAL 0.4.2.1 there"
     script = textwrap.dedent(
         """
-        import numpy as np, modAL
+        import os, numpy as np, modAL, sklearn
         assert modAL.__file__.startswith(MODAL_DIR), modAL.__file__
-        from modAL.models import ActiveLearner
+        expected = os.environ.get("MOBY_AL_EXPECT_SKLEARN") or sklearn.__version__
+        assert sklearn.__version__ == expected, (sklearn.__version__, expected)
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
-        from moby_al_plugin import (budget_aware_sampling, coreset_sampling, load_digits_dataset,
-                                    maxherding_sampling, random_sampling, typiclust_sampling)
+        from moby_al_plugin import (ActiveLearner, budget_aware_sampling, coreset_sampling,
+                                    load_digits_dataset, maxherding_sampling, random_sampling,
+                                    typiclust_sampling)
+        import inspect
+        assert inspect.getfile(ActiveLearner.__mro__[1]).startswith(MODAL_DIR)
         d = load_digits_dataset()
         X, y = d.X_train.reshape(len(d.X_train), -1)[:300], d.y_train[:300]
         for strategy in (typiclust_sampling, maxherding_sampling, budget_aware_sampling,
@@ -177,7 +266,7 @@ def test_cold_start_under_modal_0421():
         print("ok")
         """
     ).replace("MODAL_DIR", repr(str(MODAL_0421)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MODAL_0421), os.getcwd()]))
+    env = dict(os.environ, PYTHONPATH=_modal_0421_path())
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
     )
@@ -185,15 +274,16 @@ def test_cold_start_under_modal_0421():
     assert result.stdout.strip().endswith("ok")
 
 
-@pytest.mark.skipif(not MODAL_0421.is_dir(), reason="modAL 0.4.2.1 not unpacked by .ci/run")
+@needs_modal_0421
 def test_strategies_under_modal_0421():
+    assert MODAL_0421.is_dir(), "CI is set: .ci/run must unpack modAL 0.4.2.1 there"
     script = textwrap.dedent(
         """
-        import numpy as np, modAL
+        import os, numpy as np, modAL, sklearn
         assert modAL.__file__.startswith(MODAL_DIR), modAL.__file__
-        from importlib.metadata import version
-        from modAL.models import ActiveLearner
-        from moby_al_plugin import (MoBYClassifier, load_digits_dataset,
+        expected = os.environ.get("MOBY_AL_EXPECT_SKLEARN") or sklearn.__version__
+        assert sklearn.__version__ == expected, (sklearn.__version__, expected)
+        from moby_al_plugin import (ActiveLearner, MoBYClassifier, load_digits_dataset,
                                     mobyv2al_sampling, random_sampling, typiclust_sampling)
         d = load_digits_dataset()
         for strategy in (mobyv2al_sampling, typiclust_sampling, random_sampling):
@@ -218,7 +308,7 @@ def test_strategies_under_modal_0421():
         print("ok")
         """
     ).replace("MODAL_DIR", repr(str(MODAL_0421)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MODAL_0421), os.getcwd()]))
+    env = dict(os.environ, PYTHONPATH=_modal_0421_path())
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
     )

@@ -20,9 +20,23 @@ def test_every_public_name_resolves():
 
 
 def test_experiment_names_left_the_library_namespace():
-    for name in ("run_experiment", "ExperimentConfig", "plot_learning_curves", "STRATEGIES"):
+    for name in ("run_experiment", "ExperimentConfig", "plot_learning_curves"):
         assert not hasattr(moby_al_plugin, name), name
         assert hasattr(moby_al_plugin.experiments, name), name
+
+
+def _imported_by(modules: list[str]) -> list[str]:
+    """The application modules and plotting/serving packages a fresh interpreter
+    holds after importing ``modules`` (this process has imported them all)."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith("
+        "('moby_al_plugin.experiments', 'moby_al_plugin.labelling', 'moby_al_plugin.cli', "
+        "'matplotlib', 'flask')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def test_library_imports_no_application_module_and_no_matplotlib():
@@ -30,19 +44,22 @@ def test_library_imports_no_application_module_and_no_matplotlib():
     library = sorted(
         f"moby_al_plugin.{m.name}"
         for m in pkgutil.iter_modules(moby_al_plugin.__path__)
-        if m.name not in ("experiments", "labelling", "__main__")
+        if m.name not in ("experiments", "labelling", "cli", "__main__")
     )
     assert "moby_al_plugin.kcenter" in library and "moby_al_plugin.datasets" in library
-    # a fresh interpreter: this test process has imported the application already
-    code = (
-        "import importlib, json, sys\n"
-        f"for name in {library!r}: importlib.import_module(name)\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith("
-        "('moby_al_plugin.experiments', 'moby_al_plugin.labelling', 'matplotlib', "
-        "'flask')))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == []
+    assert _imported_by(library) == []
+
+
+def test_the_applications_do_not_import_each_other():
+    # the command that wires both sits above them, in moby_al_plugin.cli
+    experiments = _imported_by(["moby_al_plugin.experiments"])
+    assert "moby_al_plugin.experiments" in experiments
+    assert not [m for m in experiments if m.startswith(("moby_al_plugin.labelling", "flask"))]
+    assert "moby_al_plugin.cli" not in experiments
+    labelling = _imported_by(["moby_al_plugin.labelling"])
+    assert "moby_al_plugin.labelling" in labelling
+    assert not [m for m in labelling if m.startswith("moby_al_plugin.experiments")]
+    assert "moby_al_plugin.cli" not in labelling
 
 
 def test_command_help_answers_quickly():

@@ -301,7 +301,7 @@ def test_plot_pictures_of_a_real_run(tmp_path):
 
 
 def test_save_features_option():
-    from moby_al_plugin.experiments.cli import _config_from, build_parser
+    from moby_al_plugin.cli import _config_from, build_parser
 
     parser = build_parser()
     assert _config_from(parser.parse_args(["run"])).save_features is None

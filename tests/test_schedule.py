@@ -110,10 +110,11 @@ def test_check_schedule_accepts_the_defaults_and_a_zero_lr():
 
 def test_supervised_and_pretrained_learners_get_the_same_rule(digits):
     from moby_al_plugin.experiments import ExperimentConfig
-    from moby_al_plugin.experiments.runner import STRATEGIES, _make_net, _PreparedData
+    from moby_al_plugin.experiments.runner import PreparedData, _make_net
+    from moby_al_plugin.registry import STRATEGIES
 
     config = ExperimentConfig(dataset="digits", strategies=("random", "random_pretrained"))
-    data = _PreparedData(config)
+    data = PreparedData(config)
     nets = {name: _make_net(config, STRATEGIES[name], data, False, "encoder.pt")
             for name in ("random", "random_pretrained", "mobyv2al")}
     keys = ("train_samples", "max_epochs", "batch_size", "lr", "lr_schedule",

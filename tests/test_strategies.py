@@ -208,23 +208,23 @@ def test_normalise_spelling_is_refused(strategy):
         strategy(learner, _ids(5, 2), n_instances=1, normalise=True)
 
 
-@pytest.mark.parametrize("strategy", ALL[:-1])
-def test_default_subset_is_seeded_not_global(strategy):
+@pytest.mark.parametrize("strategy", ALL)
+def test_random_state_follows_scikit_learn(strategy):
+    # one rule for every strategy: None is numpy's global state, an int repeats
     features = np.random.default_rng(6).normal(size=(60, 3))
     learner = FakeLearner(FeatureEstimator(features), _ids(5))
-    np.random.seed(1)
-    a, _ = (
-        strategy(learner, _ids(55, 5), n_instances=4, subset_size=20, n_classes=10)
-        if strategy is budget_aware_sampling
-        else strategy(learner, _ids(55, 5), n_instances=4, subset_size=20)
-    )
-    np.random.seed(2)
-    b, _ = (
-        strategy(learner, _ids(55, 5), n_instances=4, subset_size=20, n_classes=10)
-        if strategy is budget_aware_sampling
-        else strategy(learner, _ids(55, 5), n_instances=4, subset_size=20)
-    )
-    assert a.tolist() == b.tolist()
+    extra = {"n_classes": 10} if strategy is budget_aware_sampling else {}
+    if strategy is not random_sampling:
+        extra["subset_size"] = 20
+
+    def picks(global_seed, **options):
+        np.random.seed(global_seed)
+        chosen, _ = strategy(learner, _ids(55, 5), n_instances=4, **extra, **options)
+        return chosen.tolist()
+
+    assert picks(1) == picks(1)
+    assert len({tuple(picks(seed)) for seed in range(6)}) > 1
+    assert picks(1, random_state=3) == picks(2, random_state=3)
 
 
 @pytest.mark.parametrize("strategy", ALL)
@@ -362,3 +362,36 @@ def test_cold_kcenter_on_duplicates_stays_distinct():
     for seed in range(4):
         idx, _ = coreset_sampling(learner, _ids(6), n_instances=6, random_state=seed)
         assert sorted(idx.tolist()) == list(range(6))
+
+
+def _farthest_first(points, first, n):
+    """Farthest-first traversal of 1-D points from ``first``, in plain Python."""
+    picks = [first]
+    while len(picks) < n:
+        gaps = [min(abs(p - points[c]) for c in picks) if i not in picks else -1.0
+                for i, p in enumerate(points)]
+        picks.append(max(range(len(points)), key=lambda i: (gaps[i], -i)))
+    return picks
+
+
+def test_cold_kcenter_returns_pool_positions_not_shuffled_ones():
+    # twenty points near 0 and three far ones at pool positions 3, 11 and 16: from
+    # zero labels, whatever the random first pick, four picks hold all three far ones
+    points = [0.01 * i for i in range(20)]
+    far = {3: 50.0, 11: -40.0, 16: 100.0}
+    for position, value in far.items():
+        points[position] = value
+    learner = FakeLearner(FeatureEstimator(np.array(points)[:, None]), None)
+    pool = _ids(20)
+    firsts = set()
+    for seed in range(6):
+        for strategy in (coreset_sampling, budget_aware_sampling):
+            kwargs = {"switch_at": 0, "after": "kcenter", "n_classes": 2} \
+                if strategy is budget_aware_sampling else {}
+            idx, rows = strategy(learner, pool, n_instances=4, normalize=False,
+                                 subset_size=None, random_state=seed, **kwargs)
+            assert set(far) <= set(idx.tolist()), (strategy.__name__, seed, idx)
+            assert idx.tolist() == _farthest_first(points, int(idx[0]), 4)
+            np.testing.assert_array_equal(rows, pool[idx])
+            firsts.add(int(idx[0]))
+    assert len(firsts) > 1  # the first pick is random, not always position 0

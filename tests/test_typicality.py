@@ -84,6 +84,54 @@ def test_minibatch_above_fifty_clusters():
     assert len(set(picks.tolist())) == 10
 
 
+def _spy_on_kmeans(monkeypatch):
+    """Count the fits of both k-means classes that kmeans_labels may use."""
+    import moby_al_plugin.typicality as typ
+
+    fits = {"KMeans": 0, "MiniBatchKMeans": 0}
+    for name in fits:
+        real = getattr(typ, name)
+
+        class Spy(real):
+            def fit_predict(self, *args, _name=name, **kwargs):
+                fits[_name] += 1
+                return super().fit_predict(*args, **kwargs)
+
+        monkeypatch.setattr(typ, name, Spy)
+    return fits
+
+
+@pytest.mark.parametrize("n_clusters, expected", [(50, "KMeans"), (51, "MiniBatchKMeans"),
+                                                  (60, "MiniBatchKMeans")])
+def test_minibatch_kmeans_exactly_above_fifty_clusters(monkeypatch, n_clusters, expected):
+    fits = _spy_on_kmeans(monkeypatch)
+    # 60 tight, far apart blobs of 6 points on a line
+    centres = 100.0 * np.arange(60, dtype=float)[:, None]
+    points, which = _blobs([6] * 60, centres, spread=0.1)
+    labels = kmeans_labels(points, n_clusters, random_state=0)
+    assert fits == {"KMeans": int(expected == "KMeans"),
+                    "MiniBatchKMeans": int(expected == "MiniBatchKMeans")}
+    assert len(np.unique(labels)) == n_clusters
+    # sensible clusters: intervals of the line (one run each along it), and whole
+    # blobs but for a rare split of one by a single k-means++ start
+    runs = 1 + np.count_nonzero(np.diff(labels[np.argsort(points[:, 0])]))
+    assert runs == n_clusters
+    assert sum(len(np.unique(labels[which == b])) > 1 for b in range(60)) <= 2
+
+
+def test_typiclust_above_fifty_clusters_takes_minibatch_and_one_pick_per_blob(monkeypatch):
+    fits = _spy_on_kmeans(monkeypatch)
+    centres = 100.0 * np.arange(60, dtype=float)[:, None]
+    points, which = _blobs([6] * 60, centres, spread=0.1)
+    # 10 labels in blobs 0..9, 45 picks: 55 clusters, so MiniBatchKMeans
+    labelled = centres[:10] + 0.01
+    picks = typiclust_select(labelled, points, 45, min_cluster_size=5, random_state=0)
+    assert fits == {"KMeans": 0, "MiniBatchKMeans": 1}
+    # every pick from its own blob, none in a labelled one, five blobs left alone
+    assert len(set(which[picks].tolist())) == 45
+    assert not set(which[picks].tolist()) & set(range(10))
+
+
 def test_errors():
     x = np.zeros((5, 2))
     with pytest.raises(MoBYALError, match="fewer candidates than clusters"):

@@ -26,14 +26,12 @@ from .results import (
     summarize,
     write_records,
 )
-from .runner import STRATEGIES, StrategySpec, load_experiment, run_experiment
+from .runner import load_experiment, run_experiment
 
 __all__ = [
     "ExperimentConfig",
     "ExperimentError",
     "STRATEGY_NAMES",
-    "STRATEGIES",
-    "StrategySpec",
     "run_experiment",
     "load_experiment",
     "plot_learning_curves",

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..exceptions import MoBYALError
+from ..registry import STRATEGIES
 from ..schedule import check_schedule
 
 __all__ = [
@@ -20,23 +21,8 @@ __all__ = [
     "DATA_VERSION",
 ]
 
-# strategies by name; their definitions live in runner.STRATEGIES
-STRATEGY_NAMES = (
-    "mobyv2al",
-    "moby_random",
-    "coreset",
-    "random",
-    "entropy",
-    "margin",
-    "least_confidence",
-    "uncertainty_batch",
-    "random_pretrained",
-    "margin_pretrained",
-    "kcenter_pretrained",
-    "typiclust",
-    "maxherding",
-    "budget_aware",
-)
+#: Strategy names, in the order of the registry (moby_al_plugin.registry).
+STRATEGY_NAMES = tuple(STRATEGIES)
 
 #: How the first labelled set is chosen: uniformly at random (what a user
 #: without labels has), class-balanced (needs the labels, so only for

@@ -764,11 +764,11 @@ def draw_run_pictures(
         get no map.
     """
     from .features_store import features_path, load_cycle_features
-    from .runner import _PreparedData, load_experiment
+    from .runner import PreparedData, load_experiment
 
     folder = Path(folder)
     config, records = load_experiment(folder)
-    data = _PreparedData(config)
+    data = PreparedData(config)
     n_pool = len(data.y)
     history = PickHistory.from_records(records, trial=trial, n_pool=n_pool)
     names = None

@@ -15,7 +15,6 @@ its last finished cycle, and, because every random choice is derived from
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import pickle
@@ -28,157 +27,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from modAL.batch import uncertainty_batch_sampling
-from modAL.models import ActiveLearner
-from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
 
 from ..callbacks import EpochProgress
-from ..datasets import (
-    ImageDataset,
-    initial_labeled_indices,
-    load_dataset,
-    subsample_indices,
-)
+from ..datasets import load_dataset
 from ..encoder import MoBYEncoder
 from ..estimator import MoBYClassifier
-from ..strategies import (
-    budget_aware_sampling,
-    coreset_sampling,
-    maxherding_sampling,
-    mobyv2al_sampling,
-    random_sampling,
-    typiclust_sampling,
-)
+from ..image_dataset import ImageDataset
+from ..learner import ActiveLearner
+from ..pool_sampling import initial_labeled_indices, subsample_indices
+from ..registry import STRATEGIES, StrategyEntry
 from .config import ExperimentConfig, ExperimentError
 from .features_store import features_enabled, save_cycle_features
 from .plots import plot_learning_curves
 from .results import atomic_pickle, atomic_write_text, read_records, write_records
 
 __all__ = [
-    "LEARNERS",
-    "StrategySpec",
-    "STRATEGIES",
     "run_experiment",
     "load_experiment",
+    "PreparedData",
 ]
-
-
-#: The kinds of network a strategy trains: the supervised baseline
-#: (cross-entropy only), the MoBY network trained jointly from scratch in
-#: every cycle (the paper), or the network fine-tuned from the encoder
-#: pretrained once on the pool (:class:`MoBYEncoder`).
-LEARNERS = ("supervised", "moby", "pretrained")
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """How a strategy trains its network and picks the next batch.
-
-    Attributes
-    ----------
-    learner : {"supervised", "moby", "pretrained"}
-        The network (:data:`LEARNERS`).
-    query : callable
-        A modAL query strategy. The runner draws the candidates itself, so
-        strategies that would draw their own get ``subset_size=None``.
-    seeded : bool
-        Whether the query takes a ``random_state``.
-    cold_start : bool
-        Whether the query can choose the first labelled set with no label
-        (``initial_set="strategy"``).
-    description : str
-    """
-
-    learner: str
-    query: Callable
-    seeded: bool
-    cold_start: bool
-    description: str
-
-    @property
-    def self_supervised(self) -> bool:
-        """Whether the network is trained with the MoBY loss from scratch."""
-        return self.learner == "moby"
-
-
-def _whole(strategy: Callable, **options: Any) -> Callable:
-    """``strategy`` searching all the candidates the runner gives it."""
-    return functools.partial(strategy, subset_size=None, **options)
-
-
-STRATEGIES: dict[str, StrategySpec] = {
-    # the paper's method: joint training from scratch, unnormalised k-center
-    "mobyv2al": StrategySpec(
-        "moby",
-        _whole(mobyv2al_sampling, normalize=False),
-        False,
-        True,
-        "k-Center-Greedy on the MoBY-trained net's features (the paper)",
-    ),
-    "moby_random": StrategySpec(
-        "moby",
-        random_sampling,
-        True,
-        True,
-        "random picks, MoBY-trained net (separates training from selection)",
-    ),
-    "coreset": StrategySpec(
-        "supervised",
-        _whole(coreset_sampling, normalize=False),
-        False,
-        True,
-        "k-Center-Greedy on a supervised-only net's features",
-    ),
-    "random": StrategySpec(
-        "supervised", random_sampling, True, True, "random picks, supervised-only net"
-    ),
-    "entropy": StrategySpec("supervised", entropy_sampling, False, False, "modAL entropy"),
-    "margin": StrategySpec("supervised", margin_sampling, False, False, "modAL margin"),
-    "least_confidence": StrategySpec(
-        "supervised", uncertainty_sampling, False, False, "modAL least confidence"
-    ),
-    "uncertainty_batch": StrategySpec(
-        "supervised",
-        uncertainty_batch_sampling,
-        False,
-        False,
-        "modAL's ranked batch of uncertain, diverse images",
-    ),
-    "random_pretrained": StrategySpec(
-        "pretrained", random_sampling, True, True, "random picks, pretrained net"
-    ),
-    "margin_pretrained": StrategySpec(
-        "pretrained", margin_sampling, False, False, "modAL margin, pretrained net"
-    ),
-    "kcenter_pretrained": StrategySpec(
-        "pretrained",
-        _whole(coreset_sampling, normalize=True),
-        True,
-        True,
-        "k-Center-Greedy on normalised features of the pretrained net",
-    ),
-    "typiclust": StrategySpec(
-        "pretrained",
-        _whole(typiclust_sampling),
-        True,
-        True,
-        "TypiClust: the most typical image of each least-labelled cluster",
-    ),
-    "maxherding": StrategySpec(
-        "pretrained",
-        _whole(maxherding_sampling),
-        True,
-        True,
-        "MaxHerding: greedy kernel coverage of the pool",
-    ),
-    "budget_aware": StrategySpec(
-        "pretrained",
-        _whole(budget_aware_sampling),
-        True,
-        True,
-        "typicality while labels per class are few, then diverse margin",
-    ),
-}
 
 
 def _derive_seed(seed: int, cycle: int, purpose: str) -> int:
@@ -197,7 +64,35 @@ class _RunState:
     net: MoBYClassifier
 
 
-class _PreparedData:
+class PreparedData:
+    """The pool and test images of an experiment, as every run of it sees them.
+
+    Loads ``config.dataset`` and shrinks the training split to
+    ``config.pool_size`` and the test split to ``config.test_size`` (a fixed,
+    stratified draw), so that a later reader (e.g. the pictures of a results
+    folder) gets the same pool, in the same order, as the runs had.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+
+    Attributes
+    ----------
+    X, y : ndarray
+        The pool: images and the oracle's labels.
+    X_test, y_test : ndarray
+        The test images and labels.
+    classes : ndarray
+        Every label found in the pool or the test set, sorted.
+    view_preset : str
+        ``config.views``, or else the data set's own preset.
+
+    Raises
+    ------
+    ExperimentError
+        If the labelling budget (initial set plus all cycles) exceeds the pool.
+    """
+
     def __init__(self, config: ExperimentConfig) -> None:
         data: ImageDataset = load_dataset(config.dataset, root=config.data_root)
         X, y = data.X_train, data.y_train
@@ -222,14 +117,14 @@ class _PreparedData:
 
 def _make_net(
     config: ExperimentConfig,
-    spec: StrategySpec,
-    data: _PreparedData,
+    spec: StrategyEntry,
+    data: PreparedData,
     progress: bool | None,
     encoder_file: Path | None,
 ) -> MoBYClassifier:
-    if spec.learner == "moby":
+    if spec.network == "moby":
         weight = config.contrastive_weight
-    elif spec.learner == "pretrained":
+    elif spec.network == "pretrained":
         weight = config.finetune_contrastive_weight
     else:
         weight = 0.0
@@ -246,7 +141,7 @@ def _make_net(
         train_samples=config.train_samples,
         lr_schedule=config.lr_schedule,
         # a path, not the encoder: it survives clone and pickling unchanged
-        pretrained=str(encoder_file) if spec.learner == "pretrained" else None,
+        pretrained=str(encoder_file) if spec.network == "pretrained" else None,
         views=data.view_preset,
         warm_start=config.warm_start,
         classes=data.classes.tolist(),
@@ -255,7 +150,7 @@ def _make_net(
     )
 
 
-def _pretrain_key(config: ExperimentConfig, data: _PreparedData) -> str:
+def _pretrain_key(config: ExperimentConfig, data: PreparedData) -> str:
     """What the pretraining depends on: the pool and its settings, nothing else."""
     settings = {
         "dataset": config.dataset,
@@ -445,14 +340,14 @@ def run_experiment(
     from tqdm.auto import tqdm
 
     config.validate()
-    needs_encoder = any(STRATEGIES[s].learner == "pretrained" for s in config.strategies)
+    needs_encoder = any(STRATEGIES[s].network == "pretrained" for s in config.strategies)
     if needs_encoder and config.pretrain_epochs < 1:
-        pretrained = [s for s in config.strategies if STRATEGIES[s].learner == "pretrained"]
+        pretrained = [s for s in config.strategies if STRATEGIES[s].network == "pretrained"]
         raise ExperimentError(
             f"{', '.join(pretrained)} fine-tune the pretrained encoder, but pretrain_epochs is "
             f"{config.pretrain_epochs}; give --pretrain-epochs 1 or more"
         )
-    data = _PreparedData(config)
+    data = PreparedData(config)
     folder = _OutputFolder(output_dir, config, resume)
     log = log or (lambda line: None)
 
@@ -510,7 +405,7 @@ class _Session:
     """What every run of one experiment shares."""
 
     config: ExperimentConfig
-    data: _PreparedData
+    data: PreparedData
     folder: _OutputFolder
     all_records: dict[tuple[str, int], list[dict]]
     progress: bool | None
@@ -530,7 +425,7 @@ class _Run:
     seed: int
 
     @property
-    def spec(self) -> StrategySpec:
+    def spec(self) -> StrategyEntry:
         return STRATEGIES[self.strategy]
 
     @property
@@ -583,7 +478,7 @@ def _first_cycle(run: _Run) -> _RunState:
     config, data, folder = run.session.config, run.session.data, run.session.folder
     spec = run.spec
     chooses = config.initial_set == "strategy" and spec.cold_start
-    kind = f"{spec.learner}-{run.strategy}" if chooses else spec.learner
+    kind = f"{spec.network}-{run.strategy}" if chooses else spec.network
     shared = folder.load_first_cycle(kind, run.trial)
     if shared is not None:
         return _RunState(

@@ -8,7 +8,7 @@ SQLite database in the work folder. The web page (Flask) is imported only
 by ``serve``.
 """
 
-from .folder import FolderIndex, index_folder, read_pixels, verify_images
+from .folder import FolderIndex, index_folder, read_pixels, verify_image, verify_images
 from .store import (
     DATABASE_NAME,
     SCHEMA_VERSION,
@@ -16,6 +16,7 @@ from .store import (
     ImageChangedError,
     LabellingError,
     LabelStore,
+    StatusCounts,
     UnknownImageError,
 )
 from .training import (
@@ -38,9 +39,11 @@ __all__ = [
     "RoundResult",
     "RoundSettings",
     "SCHEMA_VERSION",
+    "StatusCounts",
     "UnknownImageError",
     "index_folder",
     "query_next_batch",
     "read_pixels",
+    "verify_image",
     "verify_images",
 ]

@@ -300,27 +300,18 @@ def _next(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with LabelStore(args.workdir) as store:
         found = verify_images(store)
-        counts = store.query(
-            "SELECT (SELECT COUNT(*) FROM images) AS images, "
-            "(SELECT COUNT(*) FROM unreadable) AS unreadable, "
-            "(SELECT COUNT(*) FROM answers WHERE class_id IS NOT NULL) AS labelled, "
-            "(SELECT COUNT(*) FROM answers WHERE class_id IS NULL) AS skipped, "
-            "(SELECT COUNT(*) FROM batches) AS batches")[0]
-        histogram = store.query(
-            "SELECT c.name, COUNT(a.image_id) FROM classes c LEFT JOIN answers a "
-            "ON a.class_id = c.id GROUP BY c.id ORDER BY c.id")
+        counts = store.status_counts()
         print(f"work folder {store.workdir} (images in {store.images_root})")
-        print(f"images: {counts['images']} indexed, {counts['unreadable']} unreadable at init, "
+        print(f"images: {counts.images} indexed, {counts.unreadable} unreadable at init, "
               f"{len(found['changed'])} changed and {len(found['missing'])} missing since init")
         for state in ("changed", "missing"):
             for path in found[state]:
                 print(f"  {state}: {path} (skipped, never labelled)")
-        budget = store.meta("budget")
-        print(f"answers: {counts['labelled']} labelled"
-              + (f" of a budget of {budget}" if budget else "")
-              + f", {counts['skipped']} skipped; {len(store.pending())} queued images wait "
-              f"for an answer ({counts['batches']} batches so far)")
-        for name, n in histogram:
+        print(f"answers: {counts.labelled} labelled"
+              + (f" of a budget of {counts.budget}" if counts.budget is not None else "")
+              + f", {counts.skipped} skipped; {counts.pending} queued images wait "
+              f"for an answer ({counts.batches} batches so far)")
+        for name, n in store.class_histogram().items():
             print(f"  {name}: {n}")
         job = store.active_job() or store.last_job()
         if job is not None:

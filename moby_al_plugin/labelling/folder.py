@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..datasets import IMAGE_EXTENSIONS, read_image, single_channel_mode
+from ..image_reading import IMAGE_EXTENSIONS, read_image, single_channel_mode
 from .store import LabellingError, LabelStore
 
-__all__ = ["FolderIndex", "index_folder", "read_pixels", "verify_images"]
+__all__ = ["FolderIndex", "index_folder", "read_pixels", "verify_image", "verify_images"]
 
 
 @dataclass
@@ -128,32 +128,71 @@ def verify_images(store: LabelStore) -> dict[str, list[str]]:
     root = store.images_root
     found: dict[str, list[str]] = {"changed": [], "missing": []}
     updates = []
-    for row in store.query("SELECT id, path, sha256, bytes, mtime_ns, state FROM images"):
-        path = root / row["path"]
-        try:
-            stat = path.stat()
-        except OSError:
-            state, mtime = "missing", row["mtime_ns"]
-        else:
-            mtime = stat.st_mtime_ns
-            if stat.st_size == row["bytes"] and mtime == row["mtime_ns"]:
-                state = "ok"
-            else:
-                try:
-                    state = "ok" if _sha256(path) == row["sha256"] else "changed"
-                except OSError:
-                    state = "missing"
-        if state == "ok" and row["state"] == "ok" and mtime == row["mtime_ns"]:
-            continue
+    for row in store.image_records():
+        state, update = _check_file(root, row)
         if state != "ok":
             found[state].append(row["path"])
-        # the content decides: a file put back as it was is ok again
-        if state != row["state"] or (state == "ok" and mtime != row["mtime_ns"]):
-            updates.append((state, mtime if state == "ok" else row["mtime_ns"], row["id"]))
-    if updates:
-        with store.transaction() as conn:
-            conn.executemany("UPDATE images SET state = ?, mtime_ns = ? WHERE id = ?", updates)
+        if update is not None:
+            updates.append(update)
+    store.record_image_states(updates)
     return found
+
+
+def verify_image(store: LabelStore, image_id: int) -> str:
+    """Compare one indexed image with its file on disk and record its state.
+
+    The check of :func:`verify_images` for this image alone: its file is
+    hashed again only if its size or modification time moved, and no other
+    file is looked at.
+
+    Parameters
+    ----------
+    store : LabelStore
+        The work folder's database.
+    image_id : int
+        The image's id.
+
+    Returns
+    -------
+    str
+        The image's state now: ``'ok'``, ``'changed'`` or ``'missing'``.
+
+    Raises
+    ------
+    UnknownImageError
+        If no image has the id ``image_id``.
+    """
+    state, update = _check_file(store.images_root, store.image(image_id))
+    if update is not None:
+        store.record_image_states([update])
+    return state
+
+
+def _check_file(root: Path, row: Any) -> tuple[str, tuple[int, str, int] | None]:
+    """The state of an indexed image's file now, and the update of its record (None: none).
+
+    ``row`` holds the image's ``id``, ``path``, ``sha256``, ``bytes``,
+    ``mtime_ns`` and ``state`` as recorded; the update is the
+    ``(image_id, state, mtime_ns)`` of :meth:`LabelStore.record_image_states`.
+    """
+    path = root / row["path"]
+    try:
+        stat = path.stat()
+    except OSError:
+        state, mtime = "missing", row["mtime_ns"]
+    else:
+        mtime = stat.st_mtime_ns
+        if stat.st_size == row["bytes"] and mtime == row["mtime_ns"]:
+            state = "ok"
+        else:
+            try:
+                state = "ok" if _sha256(path) == row["sha256"] else "changed"
+            except OSError:
+                state = "missing"
+    # the content decides: a file put back as it was is ok again
+    if state != row["state"] or (state == "ok" and mtime != row["mtime_ns"]):
+        return state, (int(row["id"]), state, mtime if state == "ok" else row["mtime_ns"])
+    return state, None
 
 
 def read_pixels(store: LabelStore, image_ids: list[int]) -> np.ndarray:
@@ -165,7 +204,7 @@ def read_pixels(store: LabelStore, image_ids: list[int]) -> np.ndarray:
     mode = store.meta("mode")
     size = int(store.meta("image_size"))
     root = store.images_root
-    paths = dict(store.query("SELECT id, path FROM images"))
+    paths = store.image_paths()
     first = read_image(root / paths[image_ids[0]], mode, size) if image_ids else None
     X = np.empty((len(image_ids), *(first.shape if first is not None else (size, size))),
                  dtype=np.uint8)

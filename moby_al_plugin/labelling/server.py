@@ -21,7 +21,7 @@ from flask import Flask, abort, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .folder import verify_images
+from .folder import verify_image
 from .store import ImageChangedError, LabellingError, LabelStore, UnknownImageError
 
 __all__ = ["COOKIE", "create_app", "make_local_server", "make_token"]
@@ -73,7 +73,7 @@ def create_app(
     workdir = Path(workdir)
     LabelStore(workdir).close()  # a clear error now rather than at the first request
     app = Flask(__name__, static_folder=str(_STATIC), static_url_path="/static")
-    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
     # the last training started, kept to reap it (no zombie) once it ends
     training: dict[str, subprocess.Popen | None] = {"process": None}
 
@@ -143,9 +143,8 @@ def create_app(
         except OSError:
             unchanged = False
         if row["state"] != "ok" or not unchanged:
-            # hash it again: only a different content makes it another image
-            verify_images(store())
-            if store().image(image_id)["state"] != "ok":
+            # hash this file again: only a different content makes it another image
+            if verify_image(store(), image_id) != "ok":
                 raise ImageChangedError(f"image {image_id} changed on disk since init")
         return send_file(path, max_age=0)
 
@@ -202,67 +201,39 @@ def create_app(
 
 
 def _counts(store: LabelStore, n_pending: int | None = None) -> dict[str, Any]:
-    one = store.query(
-        "SELECT "
-        "(SELECT COUNT(*) FROM answers WHERE class_id IS NOT NULL) AS labelled, "
-        "(SELECT COUNT(*) FROM answers WHERE class_id IS NULL) AS skipped, "
-        "(SELECT COUNT(*) FROM images) AS images, "
-        "(SELECT COUNT(*) FROM images WHERE state = 'ok') AS usable, "
-        "(SELECT MAX(id) FROM batches) AS batch"
-    )[0]
-    batch = one["batch"]
-    in_batch = store.query(
-        "SELECT COUNT(*) AS size, COUNT(a.image_id) AS answered FROM queue q "
-        "LEFT JOIN answers a ON a.image_id = q.image_id WHERE q.batch_id = ?", (batch,)
-    )[0]
-    budget = store.meta("budget")
+    counts = store.status_counts(pending=n_pending)
     return {
-        "labelled": one["labelled"],
-        "skipped": one["skipped"],
-        "images": one["images"],
-        "usable": one["usable"],
-        "pending": len(store.pending()) if n_pending is None else n_pending,
-        "batch": batch,
-        "batch_size": in_batch["size"],
-        "batch_answered": in_batch["answered"],
-        "budget": int(budget) if budget else None,
+        "labelled": counts.labelled,
+        "skipped": counts.skipped,
+        "images": counts.images,
+        "usable": counts.usable,
+        "pending": counts.pending,
+        "batch": counts.batch,
+        "batch_size": counts.batch_size,
+        "batch_answered": counts.batch_answered,
+        "budget": counts.budget,
     }
 
 
 def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
-    classes = store.query("SELECT id, name, key FROM classes ORDER BY id")
-    names = {int(c["id"]): c["name"] for c in classes}
-    histogram = {c["name"]: 0 for c in classes}
-    for row in store.query("SELECT class_id, COUNT(*) FROM answers WHERE class_id IS NOT NULL "
-                           "GROUP BY class_id"):
-        histogram[names[int(row[0])]] = int(row[1])
-    examples: dict[str, list[int]] = {c["name"]: [] for c in classes}
-    for row in store.query(
-        "SELECT a.image_id, a.class_id FROM answers a JOIN images i ON i.id = a.image_id "
-        "WHERE a.class_id IS NOT NULL AND i.state = 'ok' ORDER BY a.answered_at DESC"
-    ):
-        shown = examples[names[int(row[1])]]
-        if len(shown) < _EXAMPLES:
-            shown.append(int(row[0]))
-    recent = store.query(
-        "SELECT a.image_id, a.class_id, a.answered_at FROM answers a "
-        "ORDER BY a.answered_at DESC, a.image_id DESC LIMIT ?", (_RECENT,)
-    )
+    classes = store.class_table()
+    names = {class_id: name for class_id, name, _ in classes}
+    histogram = store.class_histogram()
+    examples = store.class_examples(_EXAMPLES)
+    recent = store.recent_answers(_RECENT)
     job = store.active_job() or store.last_job()
     pending = store.pending()
     return {
-        "classes": [{"name": c["name"], "key": c["key"], "examples": examples[c["name"]]}
-                    for c in classes],
+        "classes": [{"name": name, "key": key, "examples": examples[name]}
+                    for _, name, key in classes],
         "pending": [
             {"image_id": int(r["image_id"]), "batch": int(r["batch_id"]),
              "suggestion": None if r["suggestion"] is None else names[int(r["suggestion"])]}
             for r in pending
         ],
         "recent": [
-            {"image_id": int(r["image_id"]),
-             "label": None if r["class_id"] is None else names[int(r["class_id"])],
-             "answered_at": r["answered_at"]}
-            for r in recent
+            {"image_id": a.image_id, "label": a.label, "answered_at": a.answered_at}
+            for a in recent
         ],
         "counts": _counts(store, len(pending)),
         "histogram": histogram,

@@ -14,7 +14,7 @@ import contextlib
 import datetime as _dt
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "LabelStore",
     "ImageChangedError",
     "LabellingError",
+    "StatusCounts",
     "UnknownImageError",
     "now_utc",
 ]
@@ -125,6 +126,49 @@ class Answer:
     label: str | None
     answered_at: str
     source: str
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """How far the labelling of a work folder is, as ``status`` and the page show it.
+
+    Attributes
+    ----------
+    images : int
+        Images indexed at ``init``.
+    usable : int
+        Indexed images unchanged on disk (state ``ok``) when last checked.
+    unreadable : int
+        Image files that could not be read at ``init``.
+    labelled : int
+        Images whose current answer is a class.
+    skipped : int
+        Images whose current answer is a skip.
+    pending : int
+        Queued images still waiting for an answer (see :meth:`LabelStore.pending`).
+    batches : int
+        Batches queued so far.
+    batch : int or None
+        Id of the latest batch; None before the first.
+    batch_size : int
+        Images of the latest batch still in the queue (0 before the first).
+    batch_answered : int
+        Of those, the ones answered (labelled or skipped).
+    budget : int or None
+        The labels planned at ``init`` (``--budget``); None if none was given.
+    """
+
+    images: int
+    usable: int
+    unreadable: int
+    labelled: int
+    skipped: int
+    pending: int
+    batches: int
+    batch: int | None
+    batch_size: int
+    batch_answered: int
+    budget: int | None
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -300,6 +344,122 @@ class LabelStore:
             raise UnknownImageError(f"no image with id {image_id}")
         return row
 
+    # -------------------------------------------------------------- images
+    def image_records(self) -> list[sqlite3.Row]:
+        """What ``init`` recorded of every indexed image, to compare with the files now.
+
+        Returns
+        -------
+        list of sqlite3.Row
+            One row per image, in id order, with the columns ``id``, ``path``
+            (relative to :attr:`images_root`, POSIX), ``sha256``, ``bytes``,
+            ``mtime_ns`` and ``state`` (``'ok'``, ``'changed'`` or ``'missing'``).
+        """
+        return self.query(
+            "SELECT id, path, sha256, bytes, mtime_ns, state FROM images ORDER BY id")
+
+    def record_image_states(self, updates: Iterable[tuple[int, str, int]]) -> None:
+        """Record the states of images found by a new look at their files, in one transaction.
+
+        Parameters
+        ----------
+        updates : iterable of (int, str, int)
+            ``(image_id, state, mtime_ns)``: the image's state now (``'ok'``,
+            ``'changed'`` or ``'missing'``) and the modification time to keep
+            for it. All are written, or none (a bad state rolls back all).
+        """
+        rows = [(state, int(mtime_ns), int(image_id)) for image_id, state, mtime_ns in updates]
+        if not rows:
+            return
+        with self.transaction() as conn:
+            conn.executemany("UPDATE images SET state = ?, mtime_ns = ? WHERE id = ?", rows)
+
+    def image_paths(self) -> dict[int, str]:
+        """The path of every indexed image, relative to :attr:`images_root`, by image id.
+
+        Returns
+        -------
+        dict of int to str
+            Image id to POSIX path, in id order, whatever the image's state.
+        """
+        return {int(r[0]): r[1] for r in self.query("SELECT id, path FROM images ORDER BY id")}
+
+    def image_hashes(self) -> dict[int, str]:
+        """The SHA-256 of every indexed image's file as it was at ``init``, by image id.
+
+        Returns
+        -------
+        dict of int to str
+            Image id to hexadecimal digest, in id order, whatever the image's
+            state (a changed file keeps the digest of its content at ``init``).
+        """
+        return {int(r[0]): r[1]
+                for r in self.query("SELECT id, sha256 FROM images ORDER BY id")}
+
+    def usable_images(self) -> list[int]:
+        """Ids of the images unchanged on disk (state ``ok``) when last checked.
+
+        Returns
+        -------
+        list of int
+            In id order; changed and missing images are left out.
+        """
+        return [int(r[0]) for r in self.query(
+            "SELECT id FROM images WHERE state = 'ok' ORDER BY id")]
+
+    # ------------------------------------------------------------- classes
+    def class_table(self) -> list[tuple[int, str, str]]:
+        """Every class as ``(id, name, key)``, in the order given at ``init``.
+
+        Returns
+        -------
+        list of (int, str, str)
+            The class id (as stored in answers, suggestions and
+            :meth:`labelled`), its name and the key that answers it.
+        """
+        return [(int(r[0]), r[1], r[2])
+                for r in self.query("SELECT id, name, key FROM classes ORDER BY id")]
+
+    def class_histogram(self) -> dict[str, int]:
+        """How many images are labelled with each class, whatever their state on disk.
+
+        Returns
+        -------
+        dict of str to int
+            Class name to number of current answers naming it, every class
+            present (0 for one without labels), in class order; skips are
+            not counted.
+        """
+        return {r[0]: int(r[1]) for r in self.query(
+            "SELECT c.name, COUNT(a.image_id) FROM classes c LEFT JOIN answers a "
+            "ON a.class_id = c.id GROUP BY c.id ORDER BY c.id")}
+
+    def class_examples(self, per_class: int) -> dict[str, list[int]]:
+        """The latest labelled images of each class, to show next to its button.
+
+        Parameters
+        ----------
+        per_class : int
+            The most images kept for one class.
+
+        Returns
+        -------
+        dict of str to list of int
+            Class name to image ids, newest answer first, every class present
+            (an empty list for one without labels), in class order. Only
+            images unchanged on disk are given: the others are never shown.
+        """
+        names = {class_id: name for class_id, name, _ in self.class_table()}
+        examples: dict[str, list[int]] = {name: [] for name in names.values()}
+        for row in self.query(
+            "SELECT a.image_id, a.class_id FROM answers a JOIN images i ON i.id = a.image_id "
+            "WHERE a.class_id IS NOT NULL AND i.state = 'ok' ORDER BY a.answered_at DESC"
+        ):
+            shown = examples[names[int(row[1])]]
+            if len(shown) < per_class:
+                shown.append(int(row[0]))
+        return examples
+
     # ------------------------------------------------------------- answers
     def _set_answer(self, conn: sqlite3.Connection, image_id: int, class_id: int | None,
                     action: str, source: str, at: str) -> None:
@@ -416,6 +576,26 @@ class LabelStore:
         )
         return [Answer(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
+    def recent_answers(self, limit: int) -> list[Answer]:
+        """The latest current answers (labels and skips), newest first.
+
+        Parameters
+        ----------
+        limit : int
+            The most answers returned.
+
+        Returns
+        -------
+        list of Answer
+            Ordered by answer time, then image id, both descending.
+        """
+        rows = self.query(
+            "SELECT a.image_id, i.path, c.name, a.answered_at, a.source FROM answers a "
+            "JOIN images i ON i.id = a.image_id LEFT JOIN classes c ON c.id = a.class_id "
+            "ORDER BY a.answered_at DESC, a.image_id DESC LIMIT ?", (int(limit),)
+        )
+        return [Answer(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
     def labelled(self) -> tuple[list[int], list[int]]:
         """Image ids and class ids of the labelled images that are unchanged on disk."""
         rows = self.query(
@@ -423,6 +603,55 @@ class LabelStore:
             "WHERE a.class_id IS NOT NULL AND i.state = 'ok' ORDER BY a.image_id"
         )
         return [int(r[0]) for r in rows], [int(r[1]) for r in rows]
+
+    # -------------------------------------------------------------- status
+    def status_counts(self, *, pending: int | None = None) -> StatusCounts:
+        """Images, answers and batches counted for ``moby-al label status`` and the page.
+
+        The one place those counts are made; images, answers and batches are
+        counted in one statement, so they agree with each other. The image
+        states are read as recorded: check the files first
+        (:func:`~moby_al_plugin.labelling.verify_images`) where that matters.
+
+        Parameters
+        ----------
+        pending : int, optional
+            The number of queued images waiting for an answer, when the caller
+            has just listed them with :meth:`pending` (so that both agree);
+            counted here otherwise.
+
+        Returns
+        -------
+        StatusCounts
+        """
+        row = self.query(
+            "SELECT "
+            "(SELECT COUNT(*) FROM images) AS images, "
+            "(SELECT COUNT(*) FROM images WHERE state = 'ok') AS usable, "
+            "(SELECT COUNT(*) FROM unreadable) AS unreadable, "
+            "(SELECT COUNT(*) FROM answers WHERE class_id IS NOT NULL) AS labelled, "
+            "(SELECT COUNT(*) FROM answers WHERE class_id IS NULL) AS skipped, "
+            "(SELECT COUNT(*) FROM batches) AS batches, "
+            "(SELECT MAX(id) FROM batches) AS batch, "
+            "(SELECT COUNT(*) FROM queue WHERE batch_id = (SELECT MAX(id) FROM batches)) "
+            "AS batch_size, "
+            "(SELECT COUNT(*) FROM queue q JOIN answers a ON a.image_id = q.image_id "
+            "WHERE q.batch_id = (SELECT MAX(id) FROM batches)) AS batch_answered"
+        )[0]
+        budget = self.meta("budget")
+        return StatusCounts(
+            images=int(row["images"]),
+            usable=int(row["usable"]),
+            unreadable=int(row["unreadable"]),
+            labelled=int(row["labelled"]),
+            skipped=int(row["skipped"]),
+            pending=len(self.pending()) if pending is None else int(pending),
+            batches=int(row["batches"]),
+            batch=None if row["batch"] is None else int(row["batch"]),
+            batch_size=int(row["batch_size"]),
+            batch_answered=int(row["batch_answered"]),
+            budget=int(budget) if budget else None,
+        )
 
     # ------------------------------------------------------------- batches
     def pending(self) -> list[sqlite3.Row]:

@@ -12,20 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from modAL.models import ActiveLearner
-from modAL.uncertainty import margin_sampling
 from skorch.callbacks import Callback
 
 from .._atomic import atomic_write
+from .._validation import check_integer
 from ..encoder import MoBYEncoder
 from ..estimator import MoBYClassifier
-from ..strategies import (
-    budget_aware_sampling,
-    coreset_sampling,
-    maxherding_sampling,
-    random_sampling,
-    typiclust_sampling,
-)
+from ..learner import ActiveLearner
+from ..registry import STRATEGIES, StrategyEntry
 from .folder import read_pixels, verify_images
 from .store import LabellingError, LabelStore
 
@@ -37,18 +31,13 @@ __all__ = [
     "query_next_batch",
 ]
 
-#: Strategies of ``moby-al label next``: (query, whether it takes a seed,
-#: whether it needs a trained model). All see the pretrained encoder's
-#: features before the first fine-tuning.
-# The feature-based ones search every candidate (a folder is small enough).
-LABEL_STRATEGIES: dict[str, tuple[Callable, bool, bool]] = {
-    "budget_aware": (functools.partial(budget_aware_sampling, subset_size=None), True, False),
-    "typiclust": (functools.partial(typiclust_sampling, subset_size=None), True, False),
-    "maxherding": (functools.partial(maxherding_sampling, subset_size=None), True, False),
-    "kcenter": (functools.partial(coreset_sampling, subset_size=None, normalize=True), True,
-                False),
-    "margin": (margin_sampling, False, True),
-    "random": (random_sampling, True, False),
+#: Strategies of ``moby-al label next`` by their names there: the registry's
+#: strategies of the pretrained network, without the ``_pretrained`` suffix
+#: (every strategy of a folder sees the pretrained encoder's features).
+LABEL_STRATEGIES: dict[str, StrategyEntry] = {
+    entry.name.removesuffix("_pretrained"): entry
+    for entry in STRATEGIES.values()
+    if entry.network == "pretrained"
 }
 #: The selection benchmark's best plug-in strategy on Fashion-MNIST:
 #: typicality at few labels per class, then diverse margin.
@@ -84,20 +73,18 @@ class RoundSettings:
                 f"unknown strategy {self.strategy!r}; choose one of "
                 f"{', '.join(sorted(LABEL_STRATEGIES))}"
             )
-        for name in ("n", "epochs", "pretrain_samples", "batch_size"):
+        counts = ["n", "epochs", "pretrain_samples", "batch_size"]
+        counts += [name for name in ("train_samples", "pretrain_epochs")
+                   if getattr(self, name) not in ("auto", None)]
+        for name in counts:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LabellingError(f"{name} must be a positive integer, got {value!r}")
-        if self.train_samples != "auto" and (
-            isinstance(self.train_samples, bool)
-            or not isinstance(self.train_samples, int)
-            or self.train_samples < 1
-        ):
-            raise LabellingError(
-                f"train_samples must be a positive integer or 'auto', got {self.train_samples!r}"
-            )
-        if self.pretrain_epochs is not None and self.pretrain_epochs < 1:
-            raise LabellingError(f"pretrain_epochs must be positive, got {self.pretrain_epochs}")
+            try:
+                check_integer(value, name)
+            except (TypeError, ValueError):
+                hint = {"train_samples": " or 'auto'", "pretrain_epochs": " or None"}
+                raise LabellingError(
+                    f"{name} must be a positive integer{hint.get(name, '')}, got {value!r}"
+                ) from None
 
 
 @dataclass(frozen=True)
@@ -128,7 +115,7 @@ def _cache_key(payload: dict) -> str:
 
 def _pixels(store: LabelStore, ids: list[int], cache: Path) -> np.ndarray:
     """All usable images, decoded once and cached by their content and the size."""
-    hashes = dict(store.query("SELECT id, sha256 FROM images"))
+    hashes = store.image_hashes()
     key = _cache_key({"images": [hashes[i] for i in ids], "mode": store.meta("mode"),
                       "size": store.meta("image_size")})
     path = cache / f"pixels-{key}.npy"
@@ -147,7 +134,7 @@ def _encoder(store: LabelStore, X: np.ndarray, settings: RoundSettings, cache: P
     changes to a few files do not start a new pretraining. The file is the
     encoder's own checkpoint: a killed pretraining continues where it stopped.
     """
-    every = [r[0] for r in store.query("SELECT sha256 FROM images ORDER BY id")]
+    every = list(store.image_hashes().values())  # in image id order
     epochs = settings.pretrain_epochs_for(len(X))
     key = _cache_key({"images": every, "backbone": settings.backbone, "epochs": epochs,
                       "mode": store.meta("mode"), "size": store.meta("image_size")})
@@ -195,8 +182,7 @@ def query_next_batch(
     cache.mkdir(exist_ok=True)
     report(0.0, "checking the images on disk")
     verify_images(store)
-    usable = [int(r[0]) for r in store.query("SELECT id FROM images WHERE state = 'ok' "
-                                             "ORDER BY id")]
+    usable = store.usable_images()
     candidates = store.candidates()
     if not candidates:
         raise LabellingError("every usable image is labelled, skipped or queued already")
@@ -210,16 +196,18 @@ def query_next_batch(
     encoder = _encoder(store, X, settings, cache, report)
     seconds["pretrain"] = time.perf_counter() - clock
 
-    query, seeded, needs_model = LABEL_STRATEGIES[settings.strategy]
+    entry = LABEL_STRATEGIES[settings.strategy]
+    query, seeded = entry.query, entry.seeded
     classes = store.classes
     if settings.strategy == "budget_aware":
         query = functools.partial(query, n_classes=len(classes))
     labelled, labels = store.labelled()
     cold = len(set(labels)) < 2
-    if cold and needs_model:
+    if cold and not entry.cold_start:
+        first = ", ".join(n for n, e in LABEL_STRATEGIES.items() if e.cold_start)
         raise LabellingError(
             f"strategy {settings.strategy!r} needs a trained model, and fewer than two classes "
-            "have labels yet; use typiclust, budget_aware, maxherding, kcenter or random first"
+            f"have labels yet; use one of {first} first"
         )
     net = MoBYClassifier(
         backbone=settings.backbone,

@@ -8,15 +8,21 @@ import sys
 import time
 from pathlib import Path
 
-from ..exceptions import MoBYALError
-from ..labelling.commands import add_label_command, run_label_command
-from .config import INITIAL_SETS, STRATEGY_NAMES, ExperimentConfig, ExperimentError
-from .plots import plot_learning_curves
-from .results import format_table, summarize
-from .runner import load_experiment, run_experiment
+from .exceptions import MoBYALError
+from .experiments.config import INITIAL_SETS, ExperimentConfig, ExperimentError
+from .experiments.plots import plot_learning_curves
+from .experiments.results import format_table, summarize
+from .experiments.runner import load_experiment, run_experiment
+from .labelling.commands import add_label_command, run_label_command
+from .registry import STRATEGIES
 
 __all__ = ["main", "build_parser"]
 
+# one line per registry entry: name, network, whether it picks with no label
+_STRATEGY_HELP = "strategies (network; * picks the first labels too):\n" + "\n".join(
+    f"  {e.name:<19} {e.network:<11}{'*' if e.cold_start else ' '} {e.description}"
+    for e in STRATEGIES.values()
+)
 RUN_STRATEGIES = ("typiclust", "random", "mobyv2al")
 COMPARE_STRATEGIES = (
     "random",
@@ -93,8 +99,7 @@ def _add_experiment_options(
         "--strategies",
         type=_strategy_list,
         default=strategies,
-        help=f"comma-separated, from: {', '.join(STRATEGY_NAMES)} "
-        f"(default: {','.join(strategies)})",
+        help=f"comma-separated names, listed below (default: {','.join(strategies)})",
     )
     _typed_options(
         loop,
@@ -245,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run an active-learning experiment and write results and plots. With no "
         "arguments: the digits and a small CNN; TypiClust picks on the network pretrained "
         "once on the pool, against random picks and the paper's MoBYv2AL.",
+        epilog=_STRATEGY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_experiment_options(run, RUN_STRATEGIES, trials=1)
     compare = commands.add_parser(
@@ -252,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare several strategies over several trials",
         description="Compare strategies on the same data, backbone, epochs, seeds and initial "
         "sets; print a table with the area under each learning curve.",
+        epilog=_STRATEGY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_experiment_options(compare, COMPARE_STRATEGIES, trials=3)
     plot = commands.add_parser(
@@ -331,7 +340,7 @@ def _plot(args: argparse.Namespace) -> int:
         records, Path(args.folder) / "learning_curves", title=f"{config.dataset}, {config.backbone}"
     )
     if args.pictures:
-        from .pictures import draw_run_pictures
+        from .experiments.pictures import draw_run_pictures
 
         files += draw_run_pictures(args.folder, args.pictures_dir, method=args.projection)
     print(format_table(summarize(records), markdown=args.markdown))
