@@ -119,8 +119,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--dataset", choices=("fashion-mnist", "digits"), default="fashion-mnist")
     parser.add_argument("--backbone", default="small_cnn")
     defaults = ExperimentConfig()  # the library's converged rule, unless a flag says otherwise
-    parser.add_argument("--epochs", type=int, default=defaults.epochs,
-                        help="epochs each fit is split into")
+    parser.add_argument(
+        "--epochs", type=int, default=defaults.epochs, help="epochs each fit is split into"
+    )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--lr-schedule", choices=("cosine", "step"), default=defaults.lr_schedule)
@@ -151,7 +152,8 @@ def main(argv=None) -> list[dict]:
         "--join", default=None, help="finished parts to join, e.g. recipe,recipe-cold"
     )
     parser.add_argument(
-        "--summarize", default=None,
+        "--summarize",
+        default=None,
         help="a run folder, finished or stopped: write DIR.json from its complete curves",
     )
     args = parser.parse_args(argv)
@@ -238,8 +240,11 @@ def join_parts(parts: list[str], results=RESULTS, output: str | None = None) -> 
         path = Path(part) if part.endswith(".json") else results / f"label_efficiency-{part}.json"
         payload = json.loads(path.read_text())
         cold = payload["config"]["initial_set"] == "strategy"
-        sources[part] = {"seeds": payload["config"]["seeds"], "wall_seconds":
-                         payload.get("wall_seconds"), "date_utc": payload["machine"]["date_utc"]}
+        sources[part] = {
+            "seeds": payload["config"]["seeds"],
+            "wall_seconds": payload.get("wall_seconds"),
+            "date_utc": payload["machine"]["date_utc"],
+        }
         for name, row in payload["summary"].items():
             cold_row = cold and name not in ("random", "random_pretrained")
             key = f"{name}_cold" if cold_row else name
@@ -253,8 +258,12 @@ def join_parts(parts: list[str], results=RESULTS, output: str | None = None) -> 
                 continue  # the first part that has a row gives it
             histograms[key]["budgets"][part] = payload["class_histograms"][name]["initial"]
     print(format_table(summary, markdown=True))
-    joined = {"parts": sources, "summary": summary, "class_histograms": histograms,
-              "targets": _targets(summary)}
+    joined = {
+        "parts": sources,
+        "summary": summary,
+        "class_histograms": histograms,
+        "targets": _targets(summary),
+    }
     suffix = "-digits" if all(p.endswith("-digits") for p in parts) else ""
     suffix = "-low-budget" if all(p.startswith("low-budget") for p in parts) else suffix
     if output:
@@ -311,8 +320,14 @@ def summarize_folder(folder: Path) -> dict:
 
 def _merge_points(row: dict, other: dict) -> dict:
     """Two summary rows at disjoint budgets as one; its "AUC" is the mean over budgets."""
-    points = sorted(zip(row["n_labeled"] + other["n_labeled"], row["mean"] + other["mean"],
-                        row["std"] + other["std"], row["trials"] + other["trials"]))
+    points = sorted(
+        zip(
+            row["n_labeled"] + other["n_labeled"],
+            row["mean"] + other["mean"],
+            row["std"] + other["std"],
+            row["trials"] + other["trials"],
+        )
+    )
     n, mean, std, trials = (list(column) for column in zip(*points))
     merged = {**row, "n_labeled": n, "mean": mean, "std": std, "trials": trials}
     merged["auc_mean"] = sum(mean) / len(mean)

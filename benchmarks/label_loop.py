@@ -61,8 +61,10 @@ class _Page:
 
     def post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(
-            self.base + path, data=json.dumps(body).encode(),
-            headers={"X-Token": self.token, "Content-Type": "application/json"})
+            self.base + path,
+            data=json.dumps(body).encode(),
+            headers={"X-Token": self.token, "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
@@ -105,8 +107,21 @@ def measure(size: int, batch: int, answers: int, options: list[str], quick: bool
         truth = _folder(root / "images", size, quick)
         work = root / "work"
         classes = ",".join(str(c) for c in range(10))
-        assert moby_al(["label", "init", "--images", str(root / "images"), "--classes",
-                        classes, "--workdir", str(work)]) == 0
+        assert (
+            moby_al(
+                [
+                    "label",
+                    "init",
+                    "--images",
+                    str(root / "images"),
+                    "--classes",
+                    classes,
+                    "--workdir",
+                    str(work),
+                ]
+            )
+            == 0
+        )
         first = _next_until_first_image(work, batch, options)
         with LabelStore(work) as store:
             paths = {int(i): p for i, p in store.query("SELECT id, path FROM images")}
@@ -150,17 +165,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="digits, tiny; for the tests")
     args = parser.parse_args(argv)
     sizes = [200] if args.quick else [int(s) for s in args.sizes.split(",")]
-    options = (["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"]
-               if args.quick else [])
+    options = (
+        ["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"] if args.quick else []
+    )
     answers = 100 if args.quick else args.answers
     rows = []
     for size in sizes:
         row = measure(size, 20 if args.quick else args.batch, answers, options, args.quick)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    payload = {"machine": machine_info(), "rows": rows,
-               "median_answers_per_second": statistics.median(r["answers_per_second"]
-                                                              for r in rows)}
+    payload = {
+        "machine": machine_info(),
+        "rows": rows,
+        "median_answers_per_second": statistics.median(r["answers_per_second"] for r in rows),
+    }
     path = write_json("label_loop-quick.json" if args.quick else "label_loop.json", payload)
     print(f"wrote {path}")
     return payload

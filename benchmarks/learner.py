@@ -91,8 +91,11 @@ def _parse_ints(text: str) -> list[int]:
 
 def _parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", default=",".join(DEFAULT_ROWS),
-                   help=f"comma-separated rows among {', '.join(ROWS)}")
+    p.add_argument(
+        "--rows",
+        default=",".join(DEFAULT_ROWS),
+        help=f"comma-separated rows among {', '.join(ROWS)}",
+    )
     p.add_argument("--budgets", default="200,1000", help="labelled-set sizes")
     p.add_argument("--seeds", default="0,1,2", help="seeds of the labelled sets and the nets")
     p.add_argument("--data-root", default=None, help="Fashion-MNIST folder (library default)")
@@ -100,17 +103,28 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=int, default=15, help="classifier epochs per fit")
     p.add_argument("--batch-size", type=int, default=32, help="classifier batch size")
     p.add_argument("--lr", type=float, default=0.05, help="classifier learning rate")
-    p.add_argument("--min-samples-per-epoch", type=int, default=None,
-                   help="rows: the padded schedule's minimum (default 2000)")
+    p.add_argument(
+        "--min-samples-per-epoch",
+        type=int,
+        default=None,
+        help="rows: the padded schedule's minimum (default 2000)",
+    )
     p.add_argument("--pretrain-epochs", type=int, default=10)
-    p.add_argument("--pretrain-pool", type=int, default=20000,
-                   help="images of the training set the encoder is pretrained on (0 = all)")
+    p.add_argument(
+        "--pretrain-pool",
+        type=int,
+        default=20000,
+        help="images of the training set the encoder is pretrained on (0 = all)",
+    )
     p.add_argument("--pretrain-lr", type=float, default=0.05)
     p.add_argument("--pretrain-batch-size", type=int, default=128)
     p.add_argument("--head-layout", default=None, help="encoder heads (default: the library's)")
     p.add_argument("--temperature", type=float, default=0.2)
-    p.add_argument("--epoch-table", default="1,2,5,10",
-                   help="pretraining epochs whose snapshots get a probe accuracy")
+    p.add_argument(
+        "--epoch-table",
+        default="1,2,5,10",
+        help="pretraining epochs whose snapshots get a probe accuracy",
+    )
     p.add_argument("--cache", default=None, help="pretraining cache folder")
     p.add_argument("--output", default=None, help="JSON path (default results/learner.json)")
     p.add_argument("--resume", action="store_true", help="skip entries already in --output")
@@ -118,19 +132,35 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny settings on the digits")
     p.add_argument("--study", choices=("rows", "convergence", "throughput"), default="rows")
     p.add_argument("--inits", default="scratch", help="convergence: scratch, pretrained or both")
-    p.add_argument("--compute", default="25000,50000,100000,200000",
-                   help="convergence: labelled samples per fit (train_samples)")
+    p.add_argument(
+        "--compute",
+        default="25000,50000,100000,200000",
+        help="convergence: labelled samples per fit (train_samples)",
+    )
     p.add_argument("--lr-schedule", default="cosine", choices=("cosine", "step"))
-    p.add_argument("--augment", default="weak", choices=("weak", "none"),
-                   help="convergence: augmentation of the supervised loss")
-    p.add_argument("--encoder", default=None,
-                   help="convergence: a saved MoBYEncoder for the pretrained init "
-                        "(default: the cached pretraining of this script)")
+    p.add_argument(
+        "--augment",
+        default="weak",
+        choices=("weak", "none"),
+        help="convergence: augmentation of the supervised loss",
+    )
+    p.add_argument(
+        "--encoder",
+        default=None,
+        help="convergence: a saved MoBYEncoder for the pretrained init "
+        "(default: the cached pretraining of this script)",
+    )
     p.add_argument("--repeats", type=int, default=3, help="throughput: interleaved repeats")
-    p.add_argument("--report", action="store_true",
-                   help="convergence: train nothing, print the table of --output (and --merge)")
-    p.add_argument("--merge", default=None,
-                   help="convergence: JSON files of other invocations whose entries join --output")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="convergence: train nothing, print the table of --output (and --merge)",
+    )
+    p.add_argument(
+        "--merge",
+        default=None,
+        help="convergence: JSON files of other invocations whose entries join --output",
+    )
     args = p.parse_args(argv)
     args.rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(args.rows) - set(ROWS))
@@ -171,15 +201,28 @@ def _classifier(args, dataset: str, seed: int, **params) -> MoBYClassifier:
     params.setdefault("min_samples_per_epoch", args.min_samples_per_epoch or 2000)
     if args.head_layout:
         params.setdefault("head_layout", args.head_layout)
-    return MoBYClassifier(backbone=args.backbone, max_epochs=args.max_epochs,
-                          batch_size=args.batch_size, lr=args.lr, views=_views(dataset),
-                          random_state=seed, **small, **params)
+    return MoBYClassifier(
+        backbone=args.backbone,
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        views=_views(dataset),
+        random_state=seed,
+        **small,
+        **params,
+    )
 
 
 def _encoder_settings(args, dataset: str) -> dict:
-    settings = dict(backbone=args.backbone, max_epochs=args.pretrain_epochs,
-                    batch_size=args.pretrain_batch_size, lr=args.pretrain_lr,
-                    temperature=args.temperature, views=_views(dataset), random_state=0)
+    settings = dict(
+        backbone=args.backbone,
+        max_epochs=args.pretrain_epochs,
+        batch_size=args.pretrain_batch_size,
+        lr=args.pretrain_lr,
+        temperature=args.temperature,
+        views=_views(dataset),
+        random_state=0,
+    )
     if args.head_layout:
         settings["head_layout"] = args.head_layout
     if args.quick:
@@ -191,15 +234,24 @@ def _pretrain(args, dataset: str, X_train: np.ndarray, cache: Path) -> dict:
     """The cached encoder (trained on first use) and its snapshots, keyed by settings."""
     settings = _encoder_settings(args, dataset)
     pool_size = args.pretrain_pool or X_train.shape[0]
-    key_text = json.dumps({"dataset": dataset, "pool": pool_size, **settings,
-                           "head_layout": settings.get("head_layout", "library default")},
-                          sort_keys=True)
+    key_text = json.dumps(
+        {
+            "dataset": dataset,
+            "pool": pool_size,
+            **settings,
+            "head_layout": settings.get("head_layout", "library default"),
+        },
+        sort_keys=True,
+    )
     key = hashlib.sha1(key_text.encode()).hexdigest()[:12]
     cache.mkdir(parents=True, exist_ok=True)
     final = cache / f"encoder-{key}.pt"
     pool = np.random.default_rng(12345).permutation(X_train.shape[0])[:pool_size]
-    snapshots = {e: cache / f"encoder-{key}-epoch{e}.pt" for e in args.epoch_table
-                 if e <= args.pretrain_epochs}
+    snapshots = {
+        e: cache / f"encoder-{key}-epoch{e}.pt"
+        for e in args.epoch_table
+        if e <= args.pretrain_epochs
+    }
 
     def snapshot(encoder, epoch):
         if epoch in snapshots:
@@ -216,7 +268,10 @@ def _pretrain(args, dataset: str, X_train: np.ndarray, cache: Path) -> dict:
     encoder.fit(X_train[pool], on_epoch_end=snapshot)
     wall = time.perf_counter() - started
     info = {
-        "key": key, "file": final.name, "settings": key_text, "pool_images": int(pool_size),
+        "key": key,
+        "file": final.name,
+        "settings": key_text,
+        "pool_images": int(pool_size),
         "loaded_from_cache": bool(cached),
         "seconds_this_invocation": round(wall, 1),
         "seconds_recorded": round(sum(h["seconds"] for h in encoder.history_), 1),
@@ -224,9 +279,11 @@ def _pretrain(args, dataset: str, X_train: np.ndarray, cache: Path) -> dict:
         "threads": torch.get_num_threads(),
     }
     source = "loaded from the cache" if cached else "trained now"
-    print(f"pretraining {key} ({source}): {pool_size} images, {args.pretrain_epochs} epochs, "
-          f"{info['seconds_recorded']:.0f} s of training on {info['threads']} threads; "
-          "one pretraining shared by every seed, budget and row")
+    print(
+        f"pretraining {key} ({source}): {pool_size} images, {args.pretrain_epochs} epochs, "
+        f"{info['seconds_recorded']:.0f} s of training on {info['threads']} threads; "
+        "one pretraining shared by every seed, budget and row"
+    )
     return {"encoder": encoder, "path": final, "snapshots": snapshots, "info": info}
 
 
@@ -257,8 +314,9 @@ def _run_entry(row, args, data, budget, seed, pre) -> dict:
             "supervised_old": dict(contrastive_weight=0.0, min_samples_per_epoch=None),
             "supervised_new": dict(contrastive_weight=0.0),
             "finetune": dict(contrastive_weight=0.0, pretrained=str(pre["path"]) if pre else None),
-            "finetune_joint": dict(contrastive_weight=0.5,
-                                   pretrained=str(pre["path"]) if pre else None),
+            "finetune_joint": dict(
+                contrastive_weight=0.5, pretrained=str(pre["path"]) if pre else None
+            ),
         }[row]
         net = _classifier(args, dataset, seed, **params)
         pool = None
@@ -267,8 +325,14 @@ def _run_entry(row, args, data, budget, seed, pre) -> dict:
         net.fit(X_l, y_l, X_unlabeled=pool)
         accuracy = float(net.score(X_test, y_test))
         extra = {"steps": int(net.total_steps_), "epoch_samples": int(net.epoch_samples_)}
-    return {"row": row, "budget": budget, "seed": seed, "accuracy": round(accuracy, 4),
-            "seconds": round(time.perf_counter() - started, 1), **extra}
+    return {
+        "row": row,
+        "budget": budget,
+        "seed": seed,
+        "accuracy": round(accuracy, 4),
+        "seconds": round(time.perf_counter() - started, 1),
+        **extra,
+    }
 
 
 def _write(path: Path, payload: dict) -> None:
@@ -283,11 +347,18 @@ def _summary(entries: list[dict]) -> list[dict]:
     for e in entries:
         groups.setdefault((e["row"], e["budget"]), []).append(e["accuracy"])
     out = []
-    for (row, budget), accs in sorted(groups.items(), key=lambda kv: (ROWS.index(kv[0][0]),
-                                                                        kv[0][1])):
-        out.append({"row": row, "budget": budget, "n_seeds": len(accs),
-                    "mean": round(statistics.fmean(accs), 4),
-                    "std": round(statistics.pstdev(accs), 4) if len(accs) > 1 else 0.0})
+    for (row, budget), accs in sorted(
+        groups.items(), key=lambda kv: (ROWS.index(kv[0][0]), kv[0][1])
+    ):
+        out.append(
+            {
+                "row": row,
+                "budget": budget,
+                "n_seeds": len(accs),
+                "mean": round(statistics.fmean(accs), 4),
+                "std": round(statistics.pstdev(accs), 4) if len(accs) > 1 else 0.0,
+            }
+        )
     return out
 
 
@@ -310,16 +381,22 @@ def main(argv=None) -> dict:
     pre = _pretrain(args, data[4], data[0], cache) if needs_encoder else None
     if pre is not None:
         payload["pretraining"] = pre["info"]
-    payload.update(machine=machine_info(), dataset=data[4],
-                   settings={k: v for k, v in vars(args).items() if k not in ("resume",)})
+    payload.update(
+        machine=machine_info(),
+        dataset=data[4],
+        settings={k: v for k, v in vars(args).items() if k not in ("resume",)},
+    )
     for row in args.rows:
         for budget in args.budgets:
             for seed in args.seeds:
                 if (row, budget, seed) in done:
                     continue
                 entry = _run_entry(row, args, data, budget, seed, pre)
-                print(f"{row:>15} {budget:>5} labels seed {seed}: {entry['accuracy']:.4f} "
-                      f"({entry['seconds']:.0f} s)", flush=True)
+                print(
+                    f"{row:>15} {budget:>5} labels seed {seed}: {entry['accuracy']:.4f} "
+                    f"({entry['seconds']:.0f} s)",
+                    flush=True,
+                )
                 payload["entries"].append(entry)
                 payload["summary"] = _summary(payload["entries"])
                 _write(output, payload)
@@ -335,18 +412,26 @@ def main(argv=None) -> dict:
                     if (epoch, budget, seed) in table:
                         continue
                     idx = _labels(data[1], budget, seed)
-                    acc = _probe_accuracy(snapshot, data[0][idx], data[1][idx], data[2],
-                                          data[3], seed)
-                    payload["epoch_table"].append({"epoch": epoch, "budget": budget,
-                                                   "seed": seed, "probe_accuracy": round(acc, 4)})
+                    acc = _probe_accuracy(
+                        snapshot, data[0][idx], data[1][idx], data[2], data[3], seed
+                    )
+                    payload["epoch_table"].append(
+                        {
+                            "epoch": epoch,
+                            "budget": budget,
+                            "seed": seed,
+                            "probe_accuracy": round(acc, 4),
+                        }
+                    )
                     print(f"probe after {epoch:>3} pretraining epochs, {budget} labels: {acc:.4f}")
         _write(output, payload)
     payload["summary"] = _summary(payload["entries"])
     _write(output, payload)
     print(f"{'row':>15} {'labels':>6} {'seeds':>5} {'mean':>7} {'std':>6}")
     for s in payload["summary"]:
-        print(f"{s['row']:>15} {s['budget']:>6} {s['n_seeds']:>5} {s['mean']:>7.4f} "
-              f"{s['std']:>6.4f}")
+        print(
+            f"{s['row']:>15} {s['budget']:>6} {s['n_seeds']:>5} {s['mean']:>7.4f} {s['std']:>6.4f}"
+        )
     print(f"wrote {output}")
     return payload
 
@@ -359,21 +444,35 @@ def _no_augment(x: torch.Tensor, generator=None) -> torch.Tensor:
 def _study_net(args, dataset: str, seed: int, **params) -> MoBYClassifier:
     views = _views(dataset) if args.augment == "weak" else (_no_augment, _no_augment)
     small = dict(queue_size=64, projection_dim=16) if args.quick else {}
-    return MoBYClassifier(backbone=args.backbone, contrastive_weight=0.0,
-                          batch_size=args.batch_size, lr=args.lr,
-                          lr_schedule=args.lr_schedule, views=views, random_state=seed,
-                          **small, **params)
+    return MoBYClassifier(
+        backbone=args.backbone,
+        contrastive_weight=0.0,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        views=views,
+        random_state=seed,
+        **small,
+        **params,
+    )
 
 
 def _setting(args) -> dict:
     """What, besides init, budget, seed and compute, an entry's accuracy depends on."""
-    return {"batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
-            "augment": args.augment, "backbone": args.backbone}
+    return {
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "lr_schedule": args.lr_schedule,
+        "augment": args.augment,
+        "backbone": args.backbone,
+    }
 
 
 def _setting_name(entry: dict) -> str:
-    return (f"{entry['init']} batch {entry['batch_size']} lr {entry['lr']} "
-            f"{entry['lr_schedule']} aug {entry['augment']}")
+    return (
+        f"{entry['init']} batch {entry['batch_size']} lr {entry['lr']} "
+        f"{entry['lr_schedule']} aug {entry['augment']}"
+    )
 
 
 def converged_at(curve: dict[int, float], tolerance: float = 0.003) -> int | None:
@@ -394,8 +493,17 @@ def converged_at(curve: dict[int, float], tolerance: float = 0.003) -> int | Non
 
 
 def _entry_key(entry: dict) -> tuple:
-    names = ("batch_size", "lr", "lr_schedule", "augment", "backbone", "init", "budget",
-             "seed", "samples")
+    names = (
+        "batch_size",
+        "lr",
+        "lr_schedule",
+        "augment",
+        "backbone",
+        "init",
+        "budget",
+        "seed",
+        "samples",
+    )
     return tuple(entry[n] for n in names)
 
 
@@ -416,29 +524,44 @@ def convergence_table(entries: list[dict]) -> list[dict]:
         means = {c: statistics.fmean(a) for c, a in by_compute.items()}
         most = max(map(len, by_compute.values()))
         full = {c: m for c, m in means.items() if len(by_compute[c]) == most}
-        rows.append({
-            "setting": name, "budget": budget,
-            "accuracy": {str(c): {"mean": round(means[c], 4),
-                                   "std": round(statistics.pstdev(a), 4), "n_seeds": len(a)}
-                         for c, a in sorted(by_compute.items())},
-            "converged_at": converged_at(full),
-        })
+        rows.append(
+            {
+                "setting": name,
+                "budget": budget,
+                "accuracy": {
+                    str(c): {
+                        "mean": round(means[c], 4),
+                        "std": round(statistics.pstdev(a), 4),
+                        "n_seeds": len(a),
+                    }
+                    for c, a in sorted(by_compute.items())
+                },
+                "converged_at": converged_at(full),
+            }
+        )
     return rows
 
 
 def _print_convergence(rows: list[dict]) -> None:
     computes = sorted({int(c) for r in rows for c in r["accuracy"]})
     print("accuracy (%) against labelled samples per fit; mean ± std of the seeds")
-    print(f"{'setting':<44} {'labels':>6} " + " ".join(f"{c:>13}" for c in computes)
-          + "  converged at")
+    print(
+        f"{'setting':<44} {'labels':>6} "
+        + " ".join(f"{c:>13}" for c in computes)
+        + "  converged at"
+    )
     for r in rows:
         cells = []
         for c in computes:
             a = r["accuracy"].get(str(c))
-            cells.append(f"{100 * a['mean']:6.2f}±{100 * a['std']:4.2f}({a['n_seeds']})"
-                         if a else " " * 13)
-        print(f"{r['setting']:<44} {r['budget']:>6} " + " ".join(f"{x:>13}" for x in cells)
-              + f"  {r['converged_at'] or '-'}")
+            cells.append(
+                f"{100 * a['mean']:6.2f}±{100 * a['std']:4.2f}({a['n_seeds']})" if a else " " * 13
+            )
+        print(
+            f"{r['setting']:<44} {r['budget']:>6} "
+            + " ".join(f"{x:>13}" for x in cells)
+            + f"  {r['converged_at'] or '-'}"
+        )
 
 
 def convergence_study(args) -> dict:
@@ -450,8 +573,9 @@ def convergence_study(args) -> dict:
         payload = json.loads(output.read_text())  # entries are keyed by every setting
     for other in (args.merge or "").split(","):
         if other:  # invocations that ran side by side, each with its own file
-            payload["entries"] = _union(payload["entries"], json.loads(Path(other).read_text())
-                                        ["entries"])
+            payload["entries"] = _union(
+                payload["entries"], json.loads(Path(other).read_text())["entries"]
+            )
     setting = _setting(args)
     done = {_entry_key(e) for e in payload["entries"]}
     if args.report:
@@ -474,28 +598,43 @@ def convergence_study(args) -> dict:
         for budget in args.budgets:
             for samples in args.compute:
                 for seed in args.seeds:
-                    key = {**setting, "init": init, "budget": budget, "seed": seed,
-                           "samples": samples}
+                    key = {
+                        **setting,
+                        "init": init,
+                        "budget": budget,
+                        "seed": seed,
+                        "samples": samples,
+                    }
                     if _entry_key(key) in done:
                         continue
                     idx = _labels(y_train, budget, seed)
-                    net = _study_net(args, dataset, seed, train_samples=samples,
-                                     pretrained=encoder if init == "pretrained" else None)
+                    net = _study_net(
+                        args,
+                        dataset,
+                        seed,
+                        train_samples=samples,
+                        pretrained=encoder if init == "pretrained" else None,
+                    )
                     started = time.perf_counter()
                     net.fit(X_train[idx], y_train[idx])
                     seconds = time.perf_counter() - started
                     accuracy = float(net.score(X_test, y_test))
-                    entry = {**key, "accuracy": round(accuracy, 4),
-                             "steps": int(net.total_steps_),
-                             "seen": int(net.epoch_samples_ * net.max_epochs),
-                             "seconds": round(seconds, 1),
-                             "images_per_second": round(net.epoch_samples_ * net.max_epochs
-                                                        / seconds)}
+                    entry = {
+                        **key,
+                        "accuracy": round(accuracy, 4),
+                        "steps": int(net.total_steps_),
+                        "seen": int(net.epoch_samples_ * net.max_epochs),
+                        "seconds": round(seconds, 1),
+                        "images_per_second": round(net.epoch_samples_ * net.max_epochs / seconds),
+                    }
                     payload["entries"].append(entry)
                     payload["table"] = convergence_table(payload["entries"])
                     _write(output, payload)
-                    print(f"{init:>10} {budget:>5} labels {samples:>7} samples seed {seed}: "
-                          f"{accuracy:.4f} ({seconds:.0f} s, {entry['steps']} steps)", flush=True)
+                    print(
+                        f"{init:>10} {budget:>5} labels {samples:>7} samples seed {seed}: "
+                        f"{accuracy:.4f} ({seconds:.0f} s, {entry['steps']} steps)",
+                        flush=True,
+                    )
     payload["table"] = convergence_table(payload["entries"])
     _write(output, payload)
     _print_convergence(payload["table"])
@@ -504,8 +643,16 @@ def convergence_study(args) -> dict:
 
 
 # ------------------------------------------------------------------ throughput
-def _plain_loop(module, X: torch.Tensor, y: torch.Tensor, weak, batch_size: int, lr: float,
-                steps: int, seed: int) -> float:
+def _plain_loop(
+    module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    weak,
+    batch_size: int,
+    lr: float,
+    steps: int,
+    seed: int,
+) -> float:
     """Images per second of a hand-written loop: the baseline our fit is measured against."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(module.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
@@ -533,39 +680,67 @@ def throughput_study(args) -> dict:
     rows = []
     for channels_last in (True, False):
         for repeat in range(args.repeats):
-            net = MoBYClassifier(backbone=args.backbone, contrastive_weight=0.0,
-                                 batch_size=args.batch_size, lr=args.lr, max_epochs=2,
-                                 train_samples=samples, views=_views(dataset), random_state=repeat,
-                                 module__channels_last=channels_last)
+            net = MoBYClassifier(
+                backbone=args.backbone,
+                contrastive_weight=0.0,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                max_epochs=2,
+                train_samples=samples,
+                views=_views(dataset),
+                random_state=repeat,
+                module__channels_last=channels_last,
+            )
             started = time.perf_counter()
             net.fit(X, y)
             ours = net.epoch_samples_ * net.max_epochs / (time.perf_counter() - started)
             weak, _ = get_view_pair(_views(dataset), net.n_channels_in_)
-            plain = _plain_loop(net.module_, torch.as_tensor(check_images(X)),
-                                torch.as_tensor(net._encode_labels(y, allow_new=False)),
-                                weak, args.batch_size, args.lr,
-                                samples // args.batch_size, repeat)
-            rows.append({"channels_last": channels_last, "repeat": repeat,
-                         "fit_images_per_second": round(ours), "plain_images_per_second":
-                         round(plain), "ratio": round(ours / plain, 3)})
-            print(f"channels_last={channels_last} repeat {repeat}: fit {ours:.0f} img/s, "
-                  f"plain loop {plain:.0f} img/s, ratio {ours / plain:.3f}", flush=True)
+            plain = _plain_loop(
+                net.module_,
+                torch.as_tensor(check_images(X)),
+                torch.as_tensor(net._encode_labels(y, allow_new=False)),
+                weak,
+                args.batch_size,
+                args.lr,
+                samples // args.batch_size,
+                repeat,
+            )
+            rows.append(
+                {
+                    "channels_last": channels_last,
+                    "repeat": repeat,
+                    "fit_images_per_second": round(ours),
+                    "plain_images_per_second": round(plain),
+                    "ratio": round(ours / plain, 3),
+                }
+            )
+            print(
+                f"channels_last={channels_last} repeat {repeat}: fit {ours:.0f} img/s, "
+                f"plain loop {plain:.0f} img/s, ratio {ours / plain:.3f}",
+                flush=True,
+            )
     summary = {}
     for cl in (True, False):
         sel = [r for r in rows if r["channels_last"] == cl]
         summary[f"channels_last={cl}"] = {
             "fit_median": statistics.median(r["fit_images_per_second"] for r in sel),
             "plain_median": statistics.median(r["plain_images_per_second"] for r in sel),
-            "ratio_median": statistics.median(r["ratio"] for r in sel)}
+            "ratio_median": statistics.median(r["ratio"] for r in sel),
+        }
     on, off = summary["channels_last=True"], summary["channels_last=False"]
     summary["channels_last_speedup"] = round(on["fit_median"] / off["fit_median"], 3)
     print(json.dumps(summary, indent=1))
-    payload = {"machine": machine_info(), "dataset": dataset, "budget": budget,
-               "batch_size": args.batch_size, "samples_per_fit": samples, "rows": rows,
-               "summary": summary}
+    payload = {
+        "machine": machine_info(),
+        "dataset": dataset,
+        "budget": budget,
+        "batch_size": args.batch_size,
+        "samples_per_fit": samples,
+        "rows": rows,
+        "summary": summary,
+    }
     if not args.quick:
-        _write(Path(args.output) if args.output else RESULTS / "learner-throughput.json",
-               payload)
+        _write(Path(args.output) if args.output else RESULTS / "learner-throughput.json", payload)
     return payload
 
 

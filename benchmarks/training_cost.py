@@ -69,12 +69,19 @@ class _StepTimer(Callback):
 
 
 def _net(args, **params) -> MoBYClassifier:
-    defaults = dict(backbone=args.backbone, batch_size=args.batch_size, max_epochs=args.epochs,
-                    queue_size=args.queue_size, views=args.views, random_state=0,
-                    classes=list(range(10)),
-                    # one pass per epoch: steps are timed one by one, and the
-                    # quick mode stays quick
-                    min_samples_per_epoch=None, train_samples=None)
+    defaults = dict(
+        backbone=args.backbone,
+        batch_size=args.batch_size,
+        max_epochs=args.epochs,
+        queue_size=args.queue_size,
+        views=args.views,
+        random_state=0,
+        classes=list(range(10)),
+        # one pass per epoch: steps are timed one by one, and the
+        # quick mode stays quick
+        min_samples_per_epoch=None,
+        train_samples=None,
+    )
     defaults.update(params)
     return MoBYClassifier(**defaults)
 
@@ -89,8 +96,12 @@ def step_cost(args, X, y) -> dict:
         for weight, sink in ((0.5, moby_s), (0.0, supervised_s)):
             # unlabeled_ratio=0: the same labelled batches, so the same step count
             timer = _StepTimer()
-            net = _net(args, contrastive_weight=weight, unlabeled_ratio=0.0,
-                       callbacks=[("step_timer", timer)])
+            net = _net(
+                args,
+                contrastive_weight=weight,
+                unlabeled_ratio=0.0,
+                callbacks=[("step_timer", timer)],
+            )
             net.fit(X, y)
             sink.append(statistics.median(timer.seconds_))
     ratios = [m / s for m, s in zip(moby_s, supervised_s)]
@@ -135,8 +146,7 @@ def warm_start_cost(args, X, y, X_pool, X_test, y_test) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default=None,
-                        help="fashion-mnist if installed, else digits")
+    parser.add_argument("--dataset", default=None, help="fashion-mnist if installed, else digits")
     parser.add_argument("--backbone", default="small_cnn")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=20)
@@ -161,20 +171,29 @@ def main(argv=None) -> dict:
     X_pool = X[2 * args.labels : 2 * args.labels + 2 * args.labels]
     X_test, y_test = data.X_test[:2000], data.y_test[:2000]
 
-    result = {"machine": machine_info(), "dataset": args.dataset, "backbone": args.backbone,
-              "epochs": args.epochs, "quick": args.quick}
+    result = {
+        "machine": machine_info(),
+        "dataset": args.dataset,
+        "backbone": args.backbone,
+        "epochs": args.epochs,
+        "quick": args.quick,
+    }
     result["step_cost"] = step_cost(args, X[: args.labels], y[: args.labels])
     s = result["step_cost"]
-    print(f"{args.backbone}, batch {args.batch_size}: MoBY joint step "
-          f"{s['moby_images_per_s']:.0f} images/s, supervised step "
-          f"{s['supervised_images_per_s']:.0f} images/s, median cost ratio "
-          f"{s['median_ratio']:.2f}x over {args.repeats} repeats")
+    print(
+        f"{args.backbone}, batch {args.batch_size}: MoBY joint step "
+        f"{s['moby_images_per_s']:.0f} images/s, supervised step "
+        f"{s['supervised_images_per_s']:.0f} images/s, median cost ratio "
+        f"{s['median_ratio']:.2f}x over {args.repeats} repeats"
+    )
     result["warm_start"] = warm_start_cost(args, X, y, X_pool, X_test, y_test)
     w = result["warm_start"]
-    print(f"cycle {w['labels_first_cycle']} -> {w['labels_second_cycle']} labels: target "
-          f"{100 * w['target_accuracy']:.1f}% (scratch, {args.epochs} epochs); seconds to "
-          f"reach it: scratch {w['scratch_seconds_to_target']}, warm start "
-          f"{w['warm_seconds_to_target']}")
+    print(
+        f"cycle {w['labels_first_cycle']} -> {w['labels_second_cycle']} labels: target "
+        f"{100 * w['target_accuracy']:.1f}% (scratch, {args.epochs} epochs); seconds to "
+        f"reach it: scratch {w['scratch_seconds_to_target']}, warm start "
+        f"{w['warm_seconds_to_target']}"
+    )
     path = write_json("training_cost_quick.json" if args.quick else "training_cost.json", result)
     print(f"wrote {path}")
     return result

@@ -49,8 +49,12 @@ def run(strategy, data, cycles: int = 5) -> list[float]:
     rng = np.random.default_rng(0)
     start = rng.choice(len(X), size=20, replace=False)
     pool = np.delete(np.arange(len(X)), start)
-    learner = ActiveLearner(estimator=PCALogistic(), query_strategy=strategy,
-                            X_training=X[start], y_training=data.y_train[start])
+    learner = ActiveLearner(
+        estimator=PCALogistic(),
+        query_strategy=strategy,
+        X_training=X[start],
+        y_training=data.y_train[start],
+    )
     scores = [learner.score(X_test, data.y_test)]
     for _ in range(cycles):
         idx, _ = learner.query(X[pool], n_instances=20, random_state=0)
@@ -62,8 +66,10 @@ def run(strategy, data, cycles: int = 5) -> list[float]:
 
 def main() -> dict:
     data = load_digits_dataset()
-    results = {name: run(strategy, data) for name, strategy in
-               [("coreset", coreset_sampling), ("random", random_sampling)]}
+    results = {
+        name: run(strategy, data)
+        for name, strategy in [("coreset", coreset_sampling), ("random", random_sampling)]
+    }
     for name, scores in results.items():
         print(f"{name:8s}", " ".join(f"{s:.3f}" for s in scores))
     print("labels:  ", " ".join(f"{20 * (i + 1):5d}" for i in range(len(scores))))

@@ -45,11 +45,21 @@ def main(argv: list[str] | None = None) -> list[float]:
 
     # 2. The network: a small CNN trained with cross-entropy on labelled images and the
     #    MoBY contrastive loss on labelled and unlabelled ones.
-    net = MoBYClassifier(backbone="small_cnn", train_samples=train_samples,
-                         max_epochs=1 if args.tiny else 10, views="fashion_mnist",
-                         classes=list(range(10)), random_state=0)
-    learner = ActiveLearner(estimator=net, query_strategy=mobyv2al_sampling,
-                            X_training=X_start, y_training=y_start, X_unlabeled=X_pool)
+    net = MoBYClassifier(
+        backbone="small_cnn",
+        train_samples=train_samples,
+        max_epochs=1 if args.tiny else 10,
+        views="fashion_mnist",
+        classes=list(range(10)),
+        random_state=0,
+    )
+    learner = ActiveLearner(
+        estimator=net,
+        query_strategy=mobyv2al_sampling,
+        X_training=X_start,
+        y_training=y_start,
+        X_unlabeled=X_pool,
+    )
 
     # 3. The loop: query, "annotate" (look the labels up), teach, evaluate.
     accuracies = [learner.score(X_test, y_test)]
@@ -60,8 +70,10 @@ def main(argv: list[str] | None = None) -> list[float]:
         learner.teach(X_pool[idx], y_pool[idx], X_unlabeled=remaining)
         X_pool, y_pool = remaining, np.delete(y_pool, idx)
         accuracies.append(learner.score(X_test, y_test))
-        print(f"{len(learner.X_training)} labels: accuracy {accuracies[-1]:.3f}, "
-              f"classes picked: {np.bincount(learner.y_training[-100:], minlength=10)}")
+        print(
+            f"{len(learner.X_training)} labels: accuracy {accuracies[-1]:.3f}, "
+            f"classes picked: {np.bincount(learner.y_training[-100:], minlength=10)}"
+        )
     return accuracies
 
 

@@ -36,9 +36,9 @@ import numpy as np
 from PIL import Image
 
 from moby_al_plugin import load_digits_dataset, load_fashion_mnist
+from moby_al_plugin.cli import main as moby_al
 from moby_al_plugin.datasets import FASHION_MNIST_CLASSES
 from moby_al_plugin.exceptions import DataNotFoundError
-from moby_al_plugin.cli import main as moby_al
 from moby_al_plugin.labelling import LabelStore
 from moby_al_plugin.labelling.server import create_app, make_local_server, make_token
 
@@ -117,9 +117,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
         truth, names = write_image_folder(root / "images", n_images)
         (root / "classes.txt").write_text("\n".join(names) + "\n")
         work = root / "work"
-        assert moby_al(["label", "init", "--images", str(root / "images"), "--classes",
-                        str(root / "classes.txt"), "--workdir", str(work),
-                        "--image-size", "28"]) == 0
+        assert (
+            moby_al(
+                [
+                    "label",
+                    "init",
+                    "--images",
+                    str(root / "images"),
+                    "--classes",
+                    str(root / "classes.txt"),
+                    "--workdir",
+                    str(work),
+                    "--image-size",
+                    "28",
+                ]
+            )
+            == 0
+        )
         history = []
         for round_ in range(1, rounds + 1):
             started = time.perf_counter()
@@ -132,15 +146,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 annotator.close()
             with LabelStore(work) as store:
                 labels = Counter(a.label for a in store.answers(include_skipped=False))
-            row = {"round": round_, "next_seconds": round(seconds, 1), "answered": answered,
-                   "suggestions_right": right, "labelled": sum(labels.values()),
-                   "classes_seen": len(labels)}
+            row = {
+                "round": round_,
+                "next_seconds": round(seconds, 1),
+                "answered": answered,
+                "suggestions_right": right,
+                "labelled": sum(labels.values()),
+                "classes_seen": len(labels),
+            }
             history.append(row)
-            print(f"round {round_}: next took {seconds:.0f} s; {answered} answered, the "
-                  f"suggestion was right for {right}; {row['labelled']} labelled, "
-                  f"{row['classes_seen']} of {len(names)} classes seen", flush=True)
-        assert moby_al(["label", "export", "--workdir", str(work), "--output",
-                        str(root / "labels.csv")]) == 0
+            print(
+                f"round {round_}: next took {seconds:.0f} s; {answered} answered, the "
+                f"suggestion was right for {right}; {row['labelled']} labelled, "
+                f"{row['classes_seen']} of {len(names)} classes seen",
+                flush=True,
+            )
+        assert (
+            moby_al(
+                ["label", "export", "--workdir", str(work), "--output", str(root / "labels.csv")]
+            )
+            == 0
+        )
     return history
 
 

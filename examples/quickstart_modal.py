@@ -39,9 +39,12 @@ def main(argv: list[str] | None = None) -> list[float]:
     parser.add_argument("--initial", type=int, default=100, help="initial labelled images")
     parser.add_argument("--per-cycle", type=int, default=100, help="images queried per cycle")
     parser.add_argument("--cycles", type=int, default=4, help="query cycles")
-    parser.add_argument("--train-samples", default="auto",
-                        type=lambda t: t if t == "auto" else int(t),
-                        help="labelled samples each fit sees (default: the converged rule)")
+    parser.add_argument(
+        "--train-samples",
+        default="auto",
+        type=lambda t: t if t == "auto" else int(t),
+        help="labelled samples each fit sees (default: the converged rule)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 

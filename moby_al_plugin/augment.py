@@ -526,8 +526,10 @@ def get_view_pair(
                 name = "natural"
             else:
                 weak, strong = _PRESET_KWARGS["grayscale"]
-                return (ViewAugmenter(**{**weak, "hflip": False}),
-                        ViewAugmenter(**{**strong, "hflip": False}))
+                return (
+                    ViewAugmenter(**{**weak, "hflip": False}),
+                    ViewAugmenter(**{**strong, "hflip": False}),
+                )
         if name not in _PRESET_KWARGS:
             raise ValueError(
                 f"unknown augmentation preset {preset!r}; valid names: {', '.join(_VALID_NAMES)}"

@@ -543,8 +543,7 @@ class LeNet5(nn.Module):
         Number of inputs of the first linear layer (16 x h x w).
     """
 
-    def __init__(self, in_channels: int = 1,
-                 image_size: tuple[int, int] | int = (32, 32)) -> None:
+    def __init__(self, in_channels: int = 1, image_size: tuple[int, int] | int = (32, 32)) -> None:
         super().__init__()
         in_channels = _as_in_channels(in_channels)
         height, width = _as_hw(image_size)
@@ -583,7 +582,8 @@ def _build_small_cnn(in_channels: int = 3) -> tuple[nn.Module, int]:
 
 
 @register_backbone("lenet5")
-def _build_lenet5(in_channels: int = 1,
-                  image_size: tuple[int, int] | None = None) -> tuple[nn.Module, int]:
+def _build_lenet5(
+    in_channels: int = 1, image_size: tuple[int, int] | None = None
+) -> tuple[nn.Module, int]:
     net = LeNet5(in_channels, (32, 32) if image_size is None else image_size)
     return net, net.feature_dim

@@ -21,9 +21,10 @@ class LRSchedule(Callback):
     optimiser steps, labelled and unlabelled batches alike, out of the net's
     ``total_steps_`` (epochs out of ``max_epochs`` for a net without it;
     see :func:`moby_al_plugin.schedule.lr_factor`). The schedule restarts
-    with every ``fit`` and ``partial_fit`` (every active-learning cycle). The
-    rate is recorded in the batch history (``"lr"``) and, at the start of
-    each epoch, in the epoch history.
+    with every ``fit`` and ``partial_fit`` (every active-learning cycle), at
+    the net's ``momentum_step_`` (the steps already taken: nonzero only when
+    a fit resumes from a checkpoint). The rate is recorded in the batch
+    history (``"lr"``) and, at the start of each epoch, in the epoch history.
 
     Parameters
     ----------
@@ -53,7 +54,7 @@ class LRSchedule(Callback):
         total = getattr(net, "total_steps_", None)
         self.per_step_ = total is not None
         self.length_ = total if self.per_step_ else net.max_epochs
-        self.step_ = 0
+        self.step_ = int(getattr(net, "momentum_step_", 0) or 0) if self.per_step_ else 0
         self.epoch_ = 0
 
     def _apply(self, net, position: int) -> float:
@@ -79,28 +80,43 @@ class LRSchedule(Callback):
 class EpochProgress(Callback):
     """A tqdm progress bar over the epochs of each fit.
 
+    A fit that resumes from a checkpoint starts the bar at the net's
+    ``n_epochs_done_`` (epochs already done), when it has one.
+
     Parameters
     ----------
     desc : str
         Label of the bar.
     disable : bool or None
         None shows the bar only when the output is a terminal.
+    key : str
+        Epoch-history key shown as the loss.
     """
 
-    def __init__(self, desc: str = "epochs", disable: bool | None = None) -> None:
+    def __init__(
+        self, desc: str = "epochs", disable: bool | None = None, key: str = "train_loss"
+    ) -> None:
         self.desc = desc
         self.disable = disable
+        self.key = key
 
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
         from tqdm.auto import tqdm
 
-        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, leave=False,
-                         disable=self.disable, unit="epoch")
+        done = int(getattr(net, "n_epochs_done_", 0) or 0)
+        self.bar_ = tqdm(
+            total=net.max_epochs,
+            initial=done,
+            desc=self.desc,
+            leave=False,
+            disable=self.disable,
+            unit="epoch",
+        )
 
     def on_epoch_end(self, net, **kwargs) -> None:
         bar = getattr(self, "bar_", None)
         if bar is not None:
-            bar.set_postfix(loss=f"{net.history[-1, 'train_loss']:.3f}", refresh=False)
+            bar.set_postfix(loss=f"{net.history[-1, self.key]:.3f}", refresh=False)
             bar.update(1)
 
     def on_train_end(self, net, X=None, y=None, **kwargs) -> None:

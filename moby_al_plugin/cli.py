@@ -50,7 +50,8 @@ def _train_samples(text: str) -> int | str | None:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(
-            f"expected a positive integer, 'auto' or 'none', got {text}")
+            f"expected a positive integer, 'auto' or 'none', got {text}"
+        )
     return value
 
 

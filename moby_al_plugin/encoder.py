@@ -11,9 +11,8 @@ clean images. It is a scikit-learn transformer, so it works in a
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import math
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -24,12 +23,16 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
 
 from ._atomic import atomic_write
 from ._validation import check_device, check_images
 from .augment import get_view_pair
+from .callbacks import EpochProgress, LRSchedule
+from .core import FitState, IndexStream, MoBYNetBase, unlabeled_batch
 from .exceptions import MoBYALError
-from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork, advance_key_branch, cosine_momentum
+from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
+from .schedule import even_batches
 
 __all__ = ["MoBYEncoder", "load_encoder", "check_fitted_encoder", "load_pretrained_weights"]
 
@@ -37,13 +40,7 @@ _FILE_FORMAT = "moby_al_plugin.MoBYEncoder"
 _FILE_VERSION = 1
 # parameters that do not change what a fit computes: a checkpoint written
 # with other values of these still resumes
-_RESUME_NEUTRAL = ("verbose", "checkpoint", "refit")
-
-
-def _even_sizes(n: int, batch_size: int) -> list[int]:
-    batches = math.ceil(n / batch_size)
-    base, extra = divmod(n, batches)
-    return [base + 1] * extra + [base] * (batches - extra)
+_RESUME_NEUTRAL = ("verbose", "checkpoint")
 
 
 def _fingerprint(X: np.ndarray) -> str:
@@ -72,7 +69,45 @@ def _read(path: str | os.PathLike) -> dict:
     return payload
 
 
-class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _PoolState(FitState):
+    """Per-fit scratch state of the encoder: the pool, its batch sizes and order."""
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        batch_size: int,
+        seeds: np.ndarray,
+        device: str,
+        views: tuple,
+        on_epoch_end: Callable | None,
+    ) -> None:
+        super().__init__(int(seeds[1]), int(seeds[2]), device, views)
+        self.X = X
+        self.sizes = even_batches(X.shape[0], batch_size)
+        self.stream = IndexStream(X.shape[0], True, self.loader_generator)
+        self.on_epoch_end = on_epoch_end
+        self.epoch_began = 0.0
+
+
+class _PoolEpoch:
+    """The training iterator of one pretraining: one pass over the pool per epoch.
+
+    Batches of near-equal size (``even_batches``), each the next rows of a
+    fresh permutation read in index order, as :class:`moby_al_plugin.core.UnlabeledBatch`.
+    """
+
+    def __init__(self, state: _PoolState) -> None:
+        self.state = state
+
+    def __len__(self) -> int:
+        return len(self.state.sizes)
+
+    def __iter__(self):
+        for size in self.state.sizes:
+            yield unlabeled_batch(self.state.X, self.state.stream, size, sort=True)
+
+
+class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase):
     """The MoBY contrastive network trained on unlabelled images, as a transformer.
 
     ``fit(X)`` trains the online encoder, projector and predictor with the
@@ -80,11 +115,22 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     key branch following as a moving average; no label is used.
     ``transform(X)`` returns the encoder's pooled features of clean images.
 
+    It is a skorch net on the training core it shares with
+    :class:`moby_al_plugin.MoBYClassifier` (:mod:`moby_al_plugin.core`):
+    skorch's loop runs the epochs, every batch an
+    :class:`moby_al_plugin.core.UnlabeledBatch` of the pool, the
+    learning rate follows :class:`moby_al_plugin.callbacks.LRSchedule` and
+    the progress bar :class:`moby_al_plugin.callbacks.EpochProgress`. Its
+    parameters are the ones below only (skorch's ``module``, ``criterion``,
+    ``optimizer`` and ``callbacks`` are fixed).
+
     Inside a ``Pipeline`` that is refitted on labelled data (modAL refits its
-    estimator at every ``teach``), the default ``refit=False`` keeps a fitted
-    encoder as it is: later ``fit`` calls return at once and the pretraining
-    is never replaced by one on the few labelled images. ``clone`` keeps it
-    too (see :meth:`__sklearn_clone__`).
+    estimator at every ``teach``), wrap the fitted encoder in
+    ``sklearn.frozen.FrozenEstimator``: the pipeline's ``fit`` then leaves the
+    pretraining as it is instead of replacing it by one on the few labelled
+    images, and ``clone`` (``GridSearchCV``, committees) keeps it fitted.
+    A bare encoder behaves as every scikit-learn estimator: ``fit`` trains,
+    ``clone`` returns an unfitted copy.
 
     Parameters
     ----------
@@ -114,10 +160,6 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         SGD weight decay.
     momentum_base : float, default=0.99
         Momentum of the key branch at the first step; a cosine takes it to 1.
-    refit : bool, default=False
-        False: once fitted, ``fit`` keeps the weights and returns ``self``
-        (the images it receives are only checked for shape). True: every
-        ``fit`` trains anew.
     checkpoint : str, path or None, default=None
         File written atomically after every epoch with the training state.
         A ``fit`` that finds it, written with the same settings and data,
@@ -141,13 +183,22 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Channels of the training images.
     image_shape_ : tuple of int
         (H, W) of the training images.
+    input_mean_, input_std_ : list of float
+        Per-channel statistics of the training images (the network
+        standardises its input with them).
     n_epochs_done_ : int
         Complete epochs of training.
-    history_ : list of dict
-        Per epoch: ``epoch``, mean contrastive ``loss``, ``seconds``.
+    history_ : skorch.history.History
+        Per epoch (a list of dicts): ``epoch``, mean contrastive ``loss``,
+        ``seconds``, and skorch's ``train_loss``, ``lr`` and ``batches``.
     fit_seconds_ : float
         Training time of the epochs run by this process (resumed epochs
         keep their recorded time in ``history_``).
+    momentum_step_, total_steps_ : int
+        Optimiser steps taken so far in the fit (resumed ones included) and
+        planned for it.
+    module_ : MoBYNetwork
+        skorch's name of ``network_``.
 
     Examples
     --------
@@ -171,50 +222,73 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         lr: float = 0.05,
         weight_decay: float = 5e-4,
         momentum_base: float = 0.99,
-        refit: bool = False,
         checkpoint: str | os.PathLike | None = None,
         device: str = "cpu",
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
+        super().__init__(
+            MoBYNetwork,
+            # the contrastive loss comes from the network itself
+            criterion=torch.nn.Identity,
+            optimizer=torch.optim.SGD,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=None,
+            device=device,
+            verbose=verbose,
+        )
         self.backbone = backbone
         self.projection_dim = projection_dim
         self.head_layout = head_layout
         self.queue_size = queue_size
         self.temperature = temperature
         self.views = views
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
         self.weight_decay = weight_decay
         self.momentum_base = momentum_base
-        self.refit = refit
         self.checkpoint = checkpoint
-        self.device = device
         self.random_state = random_state
-        self.verbose = verbose
 
     # ------------------------------------------------------------ sklearn
-    def __sklearn_clone__(self) -> MoBYEncoder:
-        """A fitted encoder with ``refit=False`` clones into a fitted copy.
-
-        ``clone`` normally returns an unfitted estimator; here that would
-        throw away a pretraining that ``GridSearchCV``, ``cross_val_score``
-        or modAL's committees never mean to redo, and that a later ``fit``
-        with ``refit=False`` would keep anyway. The copy is deep, so clones
-        stay independent. Unfitted encoders, and any with ``refit=True``,
-        clone as usual.
-        """
-        if not self.refit and self.__sklearn_is_fitted__():
-            return copy.deepcopy(self)
-        return super().__sklearn_clone__()
-
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "network_")
+        return hasattr(self, "module_")
+
+    @classmethod
+    def _init_param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            name
+            for name, p in signature.parameters.items()
+            if name != "self" and p.kind != p.VAR_KEYWORD
+        )
+
+    def _get_param_names(self):
+        # the parameters are the constructor's, as in scikit-learn; skorch's
+        # own settings (module, criterion, optimizer, ...) are fixed here
+        return self._init_param_names()
+
+    def _get_params_callbacks(self, deep=True):
+        return {}  # the callbacks are part of the method, not parameters
+
+    # scikit-learn's repr (the parameters), not skorch's (the whole module)
+    __repr__ = BaseEstimator.__repr__
+
+    @property
+    def network_(self) -> MoBYNetwork:
+        """The trained network (skorch's ``module_``)."""
+        return self.module_
 
     @property
     def _n_features_out(self) -> int:
         return self.feature_dim_
+
+    @property
+    def _default_callbacks(self):
+        return [
+            ("lr_schedule", LRSchedule("cosine")),
+            ("progress", EpochProgress("MoBYEncoder", disable=not self.verbose, key="loss")),
+        ]
 
     # ------------------------------------------------------------- checks
     def _check_settings(self) -> None:
@@ -225,7 +299,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if self.batch_size < 2:
             raise MoBYALError(
                 f"batch_size must be at least 2 (batch norm and the contrastive loss need "
-                f"two images per step), got {self.batch_size}.")
+                f"two images per step), got {self.batch_size}."
+            )
         if self.max_epochs < 1:
             raise MoBYALError(f"max_epochs must be at least 1, got {self.max_epochs}.")
         if not self.lr > 0:
@@ -263,31 +338,34 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             )
 
     # ------------------------------------------------------------ training
-    def _network_kwargs(self) -> dict[str, Any]:
-        backbone = self.backbone
-        if isinstance(backbone, torch.nn.Module):
-            backbone = copy.deepcopy(backbone)
-        return {
-            "backbone": backbone,
-            "in_channels": self.n_channels_in_,
-            "n_classes": 1,
-            "image_size": tuple(self.image_shape_),
-            "projection_dim": self.projection_dim,
-            "head_layout": self.head_layout,
-            "queue_size": self.queue_size,
-            "temperature": self.temperature,
-            "input_mean": self.input_mean_,
-            "input_std": self.input_std_,
-        }
-
     def _resume_key(self) -> str:
-        params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k not in _RESUME_NEUTRAL}
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in _RESUME_NEUTRAL}
         return repr(sorted(params.items()))
 
-    def fit(self, X: Any, y: Any = None,
-            on_epoch_end: Callable[[MoBYEncoder, int], None] | None = None) -> MoBYEncoder:
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """SGD with momentum 0.9 and ``weight_decay``, at ``lr`` (then set per step)."""
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        kwargs.update(momentum=0.9, weight_decay=self.weight_decay)
+        return args, kwargs
+
+    def check_data(self, X, y=None):
+        # the batches come from the pool (get_iterator); there is no y
+        return None
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; during ``fit`` one seeded pass over the pool per epoch."""
+        state = getattr(self, "_fit_state", None)
+        if not training or state is None:
+            return super().get_iterator(dataset, training=training)
+        return _PoolEpoch(state)
+
+    def fit(
+        self, X: Any, y: Any = None, on_epoch_end: Callable[[MoBYEncoder, int], None] | None = None
+    ) -> MoBYEncoder:
         """Train the contrastive network on the images ``X``; labels are ignored.
+
+        All inputs are checked, and a checkpoint is read, before any training;
+        the epochs themselves are skorch's loop (``partial_fit``).
 
         Parameters
         ----------
@@ -311,107 +389,117 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             [0, 1], ``batch_size`` < 2 or another bad setting, images of
             another shape than a kept fit's, or a checkpoint written with
             other settings or data. Raised before any training.
+        KeyboardInterrupt
+            The training was interrupted (skorch's loop stops quietly on
+            one; the encoder passes it on, so that a partial pretraining is
+            never taken for a finished one).
         """
-        if not self.refit and self.__sklearn_is_fitted__():
-            self.check_image_shape(self._checked_images(X))
-            return self
         self._check_settings()
         X = self._checked_images(X)
         if X.shape[0] < 2:
-            raise MoBYALError(
-                f"MoBYEncoder.fit needs at least 2 images, got {X.shape[0]}.")
-        for name in ("network_", "feature_dim_"):
-            self.__dict__.pop(name, None)
-        self.n_channels_in_ = int(X.shape[1])
-        self.image_shape_ = (int(X.shape[2]), int(X.shape[3]))
-        mean = X.mean(axis=(0, 2, 3), dtype=np.float64)
-        squares = np.einsum("nchw,nchw->c", X, X, dtype=np.float64) / (
-            X.shape[0] * X.shape[2] * X.shape[3])
-        self.input_mean_ = mean.tolist()
-        self.input_std_ = np.sqrt(np.maximum(squares - mean**2, 0.0)).tolist()
-        seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=3)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seeds[0]))
-            network = MoBYNetwork(**self._network_kwargs()).to(self.device)
-        weak, strong = get_view_pair(self.views, self.n_channels_in_)
-        optimizer = torch.optim.SGD(network.parameters(), lr=self.lr, momentum=0.9,
-                                    weight_decay=self.weight_decay)
-        loader_gen = torch.Generator().manual_seed(int(seeds[1]))
-        view_gen = torch.Generator(device=torch.device(self.device)).manual_seed(int(seeds[2]))
-        sizes = _even_sizes(X.shape[0], self.batch_size)
-        total_steps = self.max_epochs * len(sizes)
-        self.history_ = []
-        start_epoch = 0
+            raise MoBYALError(f"MoBYEncoder.fit needs at least 2 images, got {X.shape[0]}.")
+        saved = None
         data_key = _fingerprint(X)
         if self.checkpoint is not None and os.path.isfile(self.checkpoint):
             saved = _read(self.checkpoint)
             training = saved.get("training") or {}
-            if training.get("settings") != self._resume_key() or \
-                    training.get("data") != data_key:
+            if training.get("settings") != self._resume_key() or training.get("data") != data_key:
                 raise MoBYALError(
                     f"the checkpoint {os.fspath(self.checkpoint)!r} was written with other "
-                    "settings or other images; delete it or choose another checkpoint path.")
-            network.load_state_dict(saved["state"])
-            optimizer.load_state_dict(training["optimizer"])
-            loader_gen.set_state(training["loader_generator"])
-            view_gen.set_state(training["view_generator"].to(view_gen.get_state().device))
-            self.history_ = list(saved["attributes"]["history_"])
-            start_epoch = int(saved["attributes"]["n_epochs_done_"])
-        self.network_ = network
-        self.feature_dim_ = int(network.feature_dim)
-        self.n_epochs_done_ = start_epoch
+                    "settings or other images; delete it or choose another checkpoint path."
+                )
+        self._record_images([X])
+        seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=3)
+        self.init_seed_ = int(seeds[0])
+        state = _PoolState(
+            X,
+            self.batch_size,
+            seeds,
+            self.device,
+            get_view_pair(self.views, self.n_channels_in_),
+            on_epoch_end,
+        )
+        self.initialized_ = False  # a new fit builds every part anew, silently
+        self.initialize()
+        self.feature_dim_ = int(self.module_.feature_dim)
+        done = 0
+        if saved is not None:
+            training = saved["training"]
+            self.module_.load_state_dict(saved["state"])
+            self.optimizer_.load_state_dict(training["optimizer"])
+            state.loader_generator.set_state(training["loader_generator"])
+            state.view_generator.set_state(
+                training["view_generator"].to(state.view_generator.get_state().device)
+            )
+            self.history_ = History(saved["attributes"]["history_"])
+            done = int(saved["attributes"]["n_epochs_done_"])
+        self.n_epochs_done_ = done
         self.fit_seconds_ = 0.0
-
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=self.max_epochs, initial=start_epoch, desc="MoBYEncoder",
-                   unit="epoch", disable=not self.verbose, leave=False)
-        step = start_epoch * len(sizes)
+        self.total_steps_ = self.max_epochs * len(state.sizes)
+        self.momentum_step_ = done * len(state.sizes)
+        self._fit_state = state
         try:
-            for epoch in range(start_epoch, self.max_epochs):
-                began = time.perf_counter()
-                network.train()
-                order = torch.randperm(X.shape[0], generator=loader_gen).numpy()
-                losses = []
-                position = 0
-                for size in sizes:
-                    rows = np.sort(order[position : position + size])
-                    position += size
-                    x = torch.from_numpy(X[rows]).to(self.device)
-                    lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * step / total_steps))
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    loss, _, k_strong, k_weak = network.contrastive_forward(
-                        weak(x, view_gen), strong(x, view_gen))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    momentum = cosine_momentum(step, total_steps, base=self.momentum_base)
-                    advance_key_branch(network, k_strong, k_weak, momentum)
-                    step += 1
-                    losses.append(float(loss.detach()))
-                seconds = time.perf_counter() - began
-                self.fit_seconds_ += seconds
-                self.n_epochs_done_ = epoch + 1
-                self.history_.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                                      "seconds": seconds})
-                if self.checkpoint is not None:
-                    _atomic_save(self._payload(training={
-                        "settings": self._resume_key(),
-                        "data": data_key,
-                        "optimizer": optimizer.state_dict(),
-                        "loader_generator": loader_gen.get_state(),
-                        "view_generator": view_gen.get_state(),
-                    }), self.checkpoint)
-                bar.set_postfix(loss=f"{self.history_[-1]['loss']:.3f}", refresh=False)
-                bar.update(1)
-                if on_epoch_end is not None:
-                    network.eval()
-                    on_epoch_end(self, epoch + 1)
+            if done < self.max_epochs:
+                self.partial_fit(X, epochs=self.max_epochs - done)
         finally:
-            bar.close()
-        network.eval()
+            self._end_fit()
+            self.module_.eval()
+        if self.n_epochs_done_ < self.max_epochs:
+            raise KeyboardInterrupt(
+                f"MoBYEncoder.fit stopped after {self.n_epochs_done_} of {self.max_epochs} "
+                "epochs; with a checkpoint, the next fit continues from there."
+            )
         return self
+
+    def train_step_single(self, batch, **fit_params):
+        """One batch of the pool: the contrastive loss alone, backpropagated.
+
+        Its keys wait for :meth:`train_step`, which enqueues them and moves
+        the key branch after the optimiser step.
+        """
+        contrastive, _, _ = self._contrastive_pass(batch)
+        contrastive.backward()
+        return {"loss": contrastive, "y_pred": None}
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+        self._fit_state.epoch_began = time.perf_counter()
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Record the epoch, write the checkpoint, then call the fit's ``on_epoch_end``.
+
+        The epoch's ``loss`` (mean over its batches) and ``seconds`` go into
+        the history; the checkpoint file holds everything a later ``fit``
+        needs to continue after this epoch.
+        """
+        super().on_epoch_end(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+        state = self._fit_state
+        seconds = time.perf_counter() - state.epoch_began
+        losses = self.history[-1, "batches", :, "train_loss"]
+        self.history.record("loss", float(np.mean(losses)))
+        self.history.record("seconds", seconds)
+        self.fit_seconds_ += seconds
+        self.n_epochs_done_ = len(self.history)
+        if self.checkpoint is not None:
+            _atomic_save(
+                self._payload(
+                    training={
+                        "settings": self._resume_key(),
+                        "data": _fingerprint(state.X),
+                        "optimizer": self.optimizer_.state_dict(),
+                        "loader_generator": state.loader_generator.get_state(),
+                        "view_generator": state.view_generator.get_state(),
+                    }
+                ),
+                self.checkpoint,
+            )
+        if state.on_epoch_end is not None:
+            self.module_.eval()
+            state.on_epoch_end(self, self.n_epochs_done_)
 
     # ----------------------------------------------------------- inference
     def transform(self, X: Any) -> np.ndarray:
@@ -436,24 +524,22 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self)
         X = self._checked_images(X)
         self.check_image_shape(X)
-        network = self.network_
-        was_training = network.training
-        network.eval()
-        out = []
-        try:
-            with torch.no_grad():
-                for start in range(0, X.shape[0], max(self.batch_size, 256)):
-                    batch = torch.from_numpy(X[start : start + max(self.batch_size, 256)])
-                    out.append(network.embed(batch.to(self.device)).float().cpu().numpy())
-        finally:
-            network.train(was_training)
-        return np.concatenate(out).astype(np.float32, copy=False)
+        return self._embed(X)
 
     # ----------------------------------------------------------- files
     def _payload(self, training: dict | None = None) -> dict:
-        attributes = {name: getattr(self, name) for name in (
-            "n_channels_in_", "image_shape_", "input_mean_", "input_std_", "feature_dim_",
-            "n_epochs_done_", "history_")}
+        attributes = {
+            name: getattr(self, name)
+            for name in (
+                "n_channels_in_",
+                "image_shape_",
+                "input_mean_",
+                "input_std_",
+                "feature_dim_",
+                "n_epochs_done_",
+            )
+        }
+        attributes["history_"] = [dict(epoch) for epoch in self.history_]
         return {
             "format": _FILE_FORMAT,
             "version": _FILE_VERSION,
@@ -505,13 +591,16 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if device is not None:
             params["device"] = device
         encoder = cls(**params)
-        for name, value in payload["attributes"].items():
+        attributes = dict(payload["attributes"])
+        history = attributes.pop("history_")
+        for name, value in attributes.items():
             setattr(encoder, name, value)
         encoder.image_shape_ = tuple(encoder.image_shape_)
+        encoder.initialize()
+        encoder.module_.load_state_dict(payload["state"])
+        encoder.module_.eval()
+        encoder.history_ = History(history)
         encoder.fit_seconds_ = 0.0
-        network = MoBYNetwork(**encoder._network_kwargs())
-        network.load_state_dict(payload["state"])
-        encoder.network_ = network.to(encoder.device).eval()
         return encoder
 
 
@@ -530,9 +619,11 @@ def check_fitted_encoder(encoder: MoBYEncoder) -> MoBYEncoder:
     """
     if not encoder.__sklearn_is_fitted__():
         raise MoBYALError(
-            "pretrained= holds a MoBYEncoder that is not fitted (a clone with refit=True, "
-            "for instance). Fit it first, or save it with encoder.save(path) and pass "
-            "pretrained=path, which survives clone, pickling and grid searches.")
+            "pretrained= holds a MoBYEncoder that is not fitted (a clone of a fitted one, "
+            "for instance). Fit it first and pass FrozenEstimator(encoder), which clone "
+            "keeps fitted, or save it with encoder.save(path) and pass pretrained=path, "
+            "which survives clone, pickling and grid searches."
+        )
     return encoder
 
 
@@ -551,13 +642,20 @@ def load_pretrained_weights(network: MoBYNetwork, encoder: MoBYEncoder) -> None:
     """
     source = encoder.network_.state_dict()
     target = network.state_dict()
-    required = [k for k in target if k.split(".")[0] in ("encoder", "encoder_momentum")
-                or k in ("input_mean", "input_std")]
+    required = [
+        k
+        for k in target
+        if k.split(".")[0] in ("encoder", "encoder_momentum") or k in ("input_mean", "input_std")
+    ]
     missing = [k for k in required if k not in source or source[k].shape != target[k].shape]
     if missing:
         raise MoBYALError(
             f"the pretrained encoder (backbone {encoder.backbone!r}) does not fit this "
-            f"network's encoder; first mismatch: {missing[0]!r}. Use the same backbone.")
-    chosen = {k: v for k, v in source.items()
-              if not k.startswith("classifier.") and k in target and v.shape == target[k].shape}
+            f"network's encoder; first mismatch: {missing[0]!r}. Use the same backbone."
+        )
+    chosen = {
+        k: v
+        for k, v in source.items()
+        if not k.startswith("classifier.") and k in target and v.shape == target[k].shape
+    }
     network.load_state_dict(chosen, strict=False)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
@@ -18,61 +18,19 @@ from skorch.utils import to_tensor
 from ._validation import check_device, check_images, check_labels
 from .augment import get_view_pair
 from .callbacks import LRSchedule
+from .core import UNLABELED, FitState, IndexStream, MoBYNetBase, UnlabeledBatch, unlabeled_batch
 from .encoder import MoBYEncoder, check_fitted_encoder, load_pretrained_weights
 from .exceptions import MoBYALError
-from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork, advance_key_branch, cosine_momentum
+from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
 from .schedule import check_schedule, epoch_size, even_batches
 
 __all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED"]
 
 
-#: Label value that marks the rows of an unlabelled batch.
-UNLABELED = -1
-
-
-class UnlabeledBatch(tuple):
-    """An ``(X, y)`` training batch of unlabelled images; ``y`` is all ``UNLABELED``.
-
-    Labelled batches are plain tuples. The subclass lets the training step
-    (and any callback that wants to) tell the two kinds apart without looking
-    at the values.
-    """
-
-    __slots__ = ()
-
-
-class _Stream:
-    """Endless stream of indices in ``range(n)``: one fresh permutation per pass.
-
-    Every index appears once per pass (sampling without replacement); a
-    padded epoch continues into the next pass.
-    """
-
-    def __init__(self, n: int, shuffle: bool, generator: torch.Generator) -> None:
-        self.n = n
-        self.shuffle = shuffle
-        self.generator = generator
-        self._order = torch.empty(0, dtype=torch.long)
-        self._position = 0
-
-    def take(self, size: int) -> torch.Tensor:
-        chunks = []
-        while size > 0:
-            if self._position >= self._order.shape[0]:
-                self._order = (torch.randperm(self.n, generator=self.generator)
-                               if self.shuffle else torch.arange(self.n))
-                self._position = 0
-            chunk = self._order[self._position : self._position + size]
-            self._position += chunk.shape[0]
-            size -= chunk.shape[0]
-            chunks.append(chunk)
-        return torch.cat(chunks)
-
-
 class _LabeledBatchSampler(torch.utils.data.Sampler):
-    """Batches of near-equal size over ``epoch_size`` draws from a :class:`_Stream`."""
+    """Batches of near-equal size over ``epoch_size`` draws from an :class:`IndexStream`."""
 
-    def __init__(self, stream: _Stream, epoch_size: int, batch_size: int) -> None:
+    def __init__(self, stream: IndexStream, epoch_size: int, batch_size: int) -> None:
         self.stream = stream
         self.sizes = even_batches(epoch_size, batch_size)
 
@@ -106,13 +64,13 @@ class _InterleavedEpoch:
             yield batch
             # (index + 1) * n_u // n_l unlabelled batches after this labelled one
             for _ in range((index + 1) * n_u // n_l - index * n_u // n_l):
-                rows = state.unlabeled_stream.take(next(unlabeled_sizes)).numpy()
-                x = torch.from_numpy(state.X_unlabeled[rows])
-                yield UnlabeledBatch((x, torch.full((x.shape[0],), UNLABELED)))
+                yield unlabeled_batch(
+                    state.X_unlabeled, state.unlabeled_stream, next(unlabeled_sizes)
+                )
 
 
-class _FitState:
-    """Per-fit scratch state: the schedule, random generators and the unlabelled pool.
+class _FitState(FitState):
+    """Per-fit scratch state of the classifier: the schedule and the unlabelled pool.
 
     Lives only during ``fit``/``partial_fit`` (torch generators do not pickle).
     """
@@ -129,14 +87,12 @@ class _FitState:
         seeds: np.ndarray,
         device: str,
         shuffle: bool,
+        views: tuple,
     ) -> None:
-        self.loader_generator = torch.Generator().manual_seed(int(seeds[0]))
-        self.view_generator = torch.Generator(device=torch.device(device)).manual_seed(
-            int(seeds[1])
-        )
+        super().__init__(int(seeds[0]), int(seeds[1]), device, views)
         self.X_unlabeled = X_unlabeled
         self.epoch_size = epoch_size(n_labeled, max_epochs, train_samples, min_samples_per_epoch)
-        self.labeled_stream = _Stream(n_labeled, shuffle, self.loader_generator)
+        self.labeled_stream = IndexStream(n_labeled, shuffle, self.loader_generator)
         self.labeled_batches = len(even_batches(self.epoch_size, batch_size))
         n_unlabeled = 0 if X_unlabeled is None else X_unlabeled.shape[0]
         # the paper draws as many unlabelled samples per epoch as labelled ones;
@@ -148,17 +104,14 @@ class _FitState:
             self.unlabeled_per_epoch = 2  # batch norm needs two samples
         self.unlabeled_sizes = even_batches(self.unlabeled_per_epoch, batch_size)
         self.unlabeled_batches = len(self.unlabeled_sizes)
-        self.unlabeled_stream = _Stream(
+        self.unlabeled_stream = IndexStream(
             max(n_unlabeled, 1), True, torch.Generator().manual_seed(int(seeds[2]))
         )
         self.batches_per_epoch = self.labeled_batches + self.unlabeled_batches
         self.total_steps = max_epochs * self.batches_per_epoch
-        self.views: tuple | None = None  # (weak, strong), set by fit
-        self.step = 0
-        self.pending_keys: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
-class MoBYClassifier(NeuralNetClassifier):
+class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
     """MoBYv2AL's jointly trained network as an sklearn-style classifier.
 
     Each ``fit`` trains, from scratch, from a pretrained :class:`MoBYEncoder`
@@ -224,7 +177,7 @@ class MoBYClassifier(NeuralNetClassifier):
     min_samples_per_epoch : int or None, default=None
         Labelled samples per epoch at least (drawn with repeats across
         passes, never within one), beyond what ``train_samples`` asks.
-    pretrained : MoBYEncoder, str, path or None, default=None
+    pretrained : MoBYEncoder, FrozenEstimator, str, path or None, default=None
         A fitted :class:`moby_al_plugin.MoBYEncoder` or the file written by
         its ``save``. Every cold fit starts the encoder, the key branch, the
         projector and predictor (where their shapes fit), the queues and the
@@ -232,8 +185,9 @@ class MoBYClassifier(NeuralNetClassifier):
         random weights. Before the first fit, ``transform`` returns the
         pretrained encoder's features (cold start). The images must have the
         encoder's channels and size. ``sklearn.base.clone`` keeps a fitted
-        encoder fitted (see ``MoBYEncoder.__sklearn_clone__``); a path is the
-        lighter route for grid searches and pickles.
+        encoder fitted only inside ``sklearn.frozen.FrozenEstimator``, which
+        ``pretrained`` accepts too; a path is the lighter route for grid
+        searches and pickles.
     views : str or (callable, callable), default="auto"
         Augmentation preset (``"auto"``, ``"natural"``, ``"grayscale"``,
         ``"fashion_mnist"``, ``"digits"``) or a ``(weak, strong)`` pair of
@@ -374,15 +328,6 @@ class MoBYClassifier(NeuralNetClassifier):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ setup
-    def __setattr__(self, name: str, value: Any) -> None:
-        # skorch registers every torch module set on a net as one of its
-        # components and refuses one outside ``initialize``; ``backbone`` is a
-        # hyper-parameter (a template copied at each cold fit), not a component
-        if name == "backbone":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     @property
     def _default_callbacks(self):
         return [
@@ -392,63 +337,19 @@ class MoBYClassifier(NeuralNetClassifier):
             ("print_log", PrintLog()),
         ]
 
-    def _network_kwargs(self) -> dict[str, Any]:
-        """The network's arguments: each of the four shared names has one route."""
-        module_params = self.get_params_for("module")
-        for name in _TOP_LEVEL_NETWORK_PARAMS:
-            if name in module_params:
-                if module_params[name] != getattr(self, name):
-                    raise MoBYALError(
-                        f"{name} is given twice with different values: {name}="
-                        f"{getattr(self, name)!r} and module__{name}={module_params[name]!r}. "
-                        f"Set only {name}=..."
-                    )
-                del module_params[name]
-        backbone = self.backbone
-        if isinstance(backbone, torch.nn.Module):
-            backbone = copy.deepcopy(backbone)  # every cold fit starts from the given weights
-        kwargs = {
-            "backbone": backbone,
-            "in_channels": self.n_channels_in_,
-            "n_classes": len(self.classes_),
-            "image_size": self.image_shape_,
-            "projection_dim": self.projection_dim,
-            "head_layout": self.head_layout,
-            "queue_size": self.queue_size,
-            "temperature": self.temperature,
-            "input_mean": self.input_mean_,
-            "input_std": self.input_std_,
-        }
-        kwargs.update(module_params)
-        return kwargs
+    def _n_classes(self) -> int:
+        return len(self.classes_)
 
-    def initialize_module(self):
-        """Build the network from the shapes recorded by ``fit``.
-
-        The weights are drawn from a generator seeded by ``random_state``, so
-        the global torch seed is left alone; with ``pretrained`` they are then
-        overwritten by the pretrained encoder's, except the classifier head.
-        """
-        if not hasattr(self, "n_channels_in_"):
-            raise MoBYALError(
-                "MoBYClassifier builds its network from the training data: call fit(X, y)."
-            )
-        kwargs = self._network_kwargs()
-        seed = int(self.init_seed_) if getattr(self, "init_seed_", None) is not None else None
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            # skorch's initialized_instance only instantiates a class; given an
-            # instance it would keep it, so the module is always built here
-            module = self.module(**kwargs) if isinstance(self.module, type) else self.module
+    def _start_weights(self, module: torch.nn.Module) -> None:
+        """With ``pretrained``, every weight but the classifier head's comes from the encoder."""
         if self.pretrained is not None:
             load_pretrained_weights(module, self._pretrained_encoder())
-        self.module_ = module.to(self.device)
-        return self
 
     def _pretrained_encoder(self) -> MoBYEncoder:
         """The fitted encoder of ``pretrained`` (a file is read once and kept)."""
         source = self.pretrained
+        if isinstance(source, FrozenEstimator):
+            source = source.estimator
         if isinstance(source, MoBYEncoder):
             return check_fitted_encoder(source)
         key = os.fspath(source)
@@ -469,7 +370,7 @@ class MoBYClassifier(NeuralNetClassifier):
         near-equal size (``even_batches``: every batch holds two samples or
         more, which batch norm needs) with the unlabelled batches interleaved.
         """
-        state = getattr(self, "fit_state_", None)
+        state = getattr(self, "_fit_state", None)
         if not training or state is None:
             return super().get_iterator(dataset, training=training)
         kwargs = self.get_params_for("iterator_train")
@@ -519,9 +420,9 @@ class MoBYClassifier(NeuralNetClassifier):
         cold = not (self.warm_start and getattr(self, "initialized_", False))
         self._start_fit(X, y, X_unlabeled, cold=cold)
         try:
-            super().fit(self.fit_state_.X, self.fit_state_.y, **fit_params)
+            super().fit(self._fit_state.X, self._fit_state.y, **fit_params)
         finally:
-            self.fit_state_ = None
+            self._end_fit()
         return self
 
     def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
@@ -545,17 +446,17 @@ class MoBYClassifier(NeuralNetClassifier):
         -------
         self
         """
-        if getattr(self, "fit_state_", None) is not None:  # called from fit
+        if getattr(self, "_fit_state", None) is not None:  # called from fit
             return super().partial_fit(X, y, classes=classes, **fit_params)
         self._start_fit(X, y, X_unlabeled, cold=not getattr(self, "initialized_", False))
         try:
-            super().partial_fit(self.fit_state_.X, self.fit_state_.y, **fit_params)
+            super().partial_fit(self._fit_state.X, self._fit_state.y, **fit_params)
         finally:
-            self.fit_state_ = None
+            self._end_fit()
         return self
 
     def _start_fit(self, X, y, X_unlabeled, cold: bool) -> None:
-        """Check every input and build the fit's schedule (``fit_state_``)."""
+        """Check every input and build the fit's schedule (``_fit_state``)."""
         X = check_images(X)
         y = check_labels(y, X.shape[0])
         if X_unlabeled is not None:
@@ -571,8 +472,7 @@ class MoBYClassifier(NeuralNetClassifier):
         if self.unlabeled_ratio < 0:
             raise MoBYALError(f"unlabeled_ratio must be >= 0, got {self.unlabeled_ratio}.")
         if self.contrastive_weight < 0:
-            raise MoBYALError(
-                f"contrastive_weight must be >= 0, got {self.contrastive_weight}.")
+            raise MoBYALError(f"contrastive_weight must be >= 0, got {self.contrastive_weight}.")
         check_schedule(
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -607,34 +507,25 @@ class MoBYClassifier(NeuralNetClassifier):
             seeds=seeds,
             device=self.device,
             shuffle=bool(shuffle),
+            # built once per fit, not once per batch
+            views=get_view_pair(self.views, self.n_channels_in_),
         )
         state.X, state.y = X, y_encoded
-        # built once per fit, not once per batch
-        state.views = get_view_pair(self.views, self.n_channels_in_)
-        self.fit_state_ = state
+        self._fit_state = state
         self.total_steps_ = state.total_steps
         self.epoch_samples_ = state.epoch_size
         self.momentum_step_ = 0
 
     def _record_data(self, X: np.ndarray, y: np.ndarray, X_unlabeled: np.ndarray | None) -> None:
-        self.n_channels_in_ = int(X.shape[1])
-        self.image_shape_ = (int(X.shape[2]), int(X.shape[3]))
         if self.classes is None:
             self.classes_inferred_ = np.unique(y)
         # per-channel moments summed part by part: no copy of the whole pool
-        parts = [X] if X_unlabeled is None else [X, X_unlabeled]
-        count = sum(p.shape[0] * p.shape[2] * p.shape[3] for p in parts)
-        total = sum(p.sum(axis=(0, 2, 3), dtype=np.float64) for p in parts)
-        squares = sum(np.einsum("nchw,nchw->c", p, p, dtype=np.float64) for p in parts)
-        mean = total / count
-        self.input_mean_ = mean.tolist()
-        self.input_std_ = np.sqrt(np.maximum(squares / count - mean**2, 0.0)).tolist()
+        self._record_images([X] if X_unlabeled is None else [X, X_unlabeled])
 
     def _check_fitted_shape(self, X: np.ndarray) -> None:
         if X.shape[1] != self.n_channels_in_:
             raise MoBYALError(
-                f"X has {X.shape[1]} channels but the network was fitted on "
-                f"{self.n_channels_in_}."
+                f"X has {X.shape[1]} channels but the network was fitted on {self.n_channels_in_}."
             )
         if tuple(X.shape[2:]) != tuple(self.image_shape_):
             raise MoBYALError(
@@ -651,25 +542,27 @@ class MoBYClassifier(NeuralNetClassifier):
                 if not allow_new or self.classes is None
                 else ""
             )
-            raise MoBYALError(f"y holds labels {unknown.tolist()} not among the classes "
-                              f"{classes.tolist()}.{hint}")
+            raise MoBYALError(
+                f"y holds labels {unknown.tolist()} not among the classes {classes.tolist()}.{hint}"
+            )
         # classes given by the user need not be sorted
         order = np.argsort(classes, kind="stable")
         return order[np.searchsorted(classes, y, sorter=order)].astype(np.int64)
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
-                               **kwargs)
-        self.epoch_contrastive_ = []
-        self.epoch_unlabeled_ = []
-
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
-                             **kwargs)
-        if self.epoch_contrastive_:
-            self.history.record("contrastive_loss", float(np.mean(self.epoch_contrastive_)))
-        if self.epoch_unlabeled_:
-            self.history.record("unlabeled_loss", float(np.mean(self.epoch_unlabeled_)))
+        """Record the epoch's mean contrastive losses from the batch history.
+
+        ``contrastive_loss``: the labelled batches'; ``unlabeled_loss``: the
+        unlabelled batches'.
+        """
+        super().on_epoch_end(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+        batches = self.history[-1, "batches"]
+        for key in ("contrastive_loss", "unlabeled_loss"):
+            values = [batch[key] for batch in batches if key in batch]
+            if values:
+                self.history.record(key, float(np.mean(values)))
 
     def train_step_single(self, batch, **fit_params):
         """One batch: labelled (cross-entropy plus the contrastive term) or unlabelled.
@@ -680,50 +573,28 @@ class MoBYClassifier(NeuralNetClassifier):
         encoder and the classifier. The batch's keys are kept for
         :meth:`train_step`, which enqueues them after the optimiser step.
         """
-        self._set_training(True)
-        state = self.fit_state_
-        Xi, yi = unpack_data(batch)
-        x = to_tensor(Xi, device=self.device)
-        weak, strong = state.views
-        generator = state.view_generator
         if self.contrastive_weight == 0:
-            y_pred = self.module_(weak(x, generator))
+            self._set_training(True)
+            Xi, yi = unpack_data(batch)
+            weak, _ = self._fit_state.views
+            x = to_tensor(Xi, device=self.device)
+            y_pred = self.module_(weak(x, self._fit_state.view_generator))
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
             loss.backward()
             return {"loss": loss, "y_pred": y_pred}
-        x_weak, x_strong = weak(x, generator), strong(x, generator)
-        contrastive, weak_features, k_strong, k_weak = self.module_.contrastive_forward(
-            x_weak, x_strong
-        )
-        state.pending_keys = (k_strong, k_weak)
+        contrastive, weak_features, yi = self._contrastive_pass(batch)
         if isinstance(batch, UnlabeledBatch):
             loss = self.contrastive_weight * contrastive
             loss.backward()
-            self.epoch_unlabeled_.append(float(contrastive.detach()))
+            self.history.record_batch("unlabeled_loss", float(contrastive.detach()))
             # no prediction: nothing downstream may score labels here
             return {"loss": loss, "y_pred": None}
         y_pred = self.module_.classifier(weak_features)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss = self.get_loss(y_pred, yi, X=batch[0], training=True)
         loss = loss + self.contrastive_weight * contrastive
         loss.backward()
-        self.epoch_contrastive_.append(float(contrastive.detach()))
+        self.history.record_batch("contrastive_loss", float(contrastive.detach()))
         return {"loss": loss, "y_pred": y_pred}
-
-    def train_step(self, batch, **fit_params):
-        """skorch's optimiser step, then the queues and the momentum update.
-
-        The momentum follows a cosine over the true number of steps of the
-        fit (``total_steps_``).
-        """
-        step = super().train_step(batch, **fit_params)
-        state = self.fit_state_
-        if state.pending_keys is not None:
-            m = cosine_momentum(state.step, state.total_steps, base=self.momentum_base)
-            advance_key_branch(self.module_, *state.pending_keys, momentum=m)
-            state.pending_keys = None
-        state.step += 1
-        self.momentum_step_ = state.step
-        return step
 
     # ------------------------------------------------------------- inference
     def _check_inference_input(self, X) -> np.ndarray:
@@ -763,20 +634,4 @@ class MoBYClassifier(NeuralNetClassifier):
         """
         if self.pretrained is not None and not getattr(self, "initialized_", False):
             return self._pretrained_encoder().transform(X)
-        X = self._check_inference_input(X)
-        self._set_training(False)
-        out = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                batch = torch.as_tensor(X[start : start + self.batch_size], device=self.device)
-                out.append(self.module_.embed(batch).float().cpu().numpy())
-        return np.concatenate(out)
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("fit_state_", None)  # generators and the pool stay out of pickles
-        return state
-
-
-#: Network parameters that are top-level estimator parameters (one route only).
-_TOP_LEVEL_NETWORK_PARAMS = ("projection_dim", "head_layout", "queue_size", "temperature")
+        return self._embed(self._check_inference_input(X))

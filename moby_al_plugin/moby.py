@@ -73,8 +73,13 @@ class ProjectionHead(nn.Module):
         If ``layout`` is unknown.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, layout: str = DEFAULT_HEAD_LAYOUT,
-                 hidden_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        layout: str = DEFAULT_HEAD_LAYOUT,
+        hidden_dim: int | None = None,
+    ) -> None:
         super().__init__()
         if layout not in HEAD_LAYOUTS:
             raise ValueError(f"Unknown head layout {layout!r}; choose one of {HEAD_LAYOUTS}.")
@@ -164,8 +169,12 @@ def frozen_running_stats(*modules: nn.Module) -> Iterator[None]:
     strongly augmented views (colour jitter, blur, solarize) have other
     statistics and would skew them.
     """
-    norms = [m for module in modules for m in module.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [
+        m
+        for module in modules
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
     saved = [m.momentum for m in norms]
     for m in norms:
         m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
@@ -285,8 +294,9 @@ class MoBYNetwork(nn.Module):
             self.encoder, feature_dim = build_backbone(backbone, in_channels, image_size)
         else:
             if feature_dim is None:
-                feature_dim = check_input_size(backbone, in_channels, image_size or (32, 32),
-                                               type(backbone).__name__)
+                feature_dim = check_input_size(
+                    backbone, in_channels, image_size or (32, 32), type(backbone).__name__
+                )
             self.encoder = backbone
         self.feature_dim = int(feature_dim)
         self.temperature = float(temperature)
@@ -387,8 +397,9 @@ class MoBYNetwork(nn.Module):
         enqueue(self.queue_weak, self.queue_pointer, k_weak)
 
 
-def advance_key_branch(network: MoBYNetwork, k_strong: torch.Tensor, k_weak: torch.Tensor,
-                       momentum: float) -> None:
+def advance_key_branch(
+    network: MoBYNetwork, k_strong: torch.Tensor, k_weak: torch.Tensor, momentum: float
+) -> None:
     """After an optimiser step: enqueue the step's keys, then move the key branch.
 
     The one place where a training step changes the non-trained state of a

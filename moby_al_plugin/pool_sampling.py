@@ -7,12 +7,12 @@ learning (as balanced over the classes as possible). Both are seeded.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state, resample
 
+from ._validation import check_integer
 from .exceptions import MoBYALError
 
 __all__ = ["subsample_indices", "initial_labeled_indices"]
@@ -22,11 +22,7 @@ def _check_pool_args(y: Any, n: Any, minimum: int) -> tuple[np.ndarray, int]:
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise MoBYALError(f"y must be 1-D, got shape {arr.shape}")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an integer, got {type(n).__name__}")
-    n = int(n)
-    if n < minimum:
-        raise MoBYALError(f"n must be at least {minimum}, got {n}")
+    n = check_integer(n, "n", minimum=minimum)
     if n > len(arr):
         raise MoBYALError(f"n={n} is larger than y, which holds {len(arr)} samples")
     return arr, n

@@ -345,8 +345,15 @@ def test_auto_never_flips_images_that_are_not_rgb(channels) -> None:
     # a left-to-right ramp stays increasing under every crop but not under a flip
     ramp = torch.linspace(0.0, 1.0, 16).expand(64, channels, 16, 16).contiguous()
     for view in get_view_pair("auto", channels):
-        geometry = ViewAugmenter(**{**view.get_params(), "blur_p": 0.0, "solarize_p": 0.0,
-                                    "color_jitter_p": 0.0, "grayscale_p": 0.0})
+        geometry = ViewAugmenter(
+            **{
+                **view.get_params(),
+                "blur_p": 0.0,
+                "solarize_p": 0.0,
+                "color_jitter_p": 0.0,
+                "grayscale_p": 0.0,
+            }
+        )
         y = geometry(ramp, generator=gen(5))[..., 4:12]  # inside any zero padding
         assert (y[..., 1:] >= y[..., :-1] - 1e-6).all()
 

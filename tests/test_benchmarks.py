@@ -57,8 +57,10 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
         rewritten = json.loads((tmp_path / "out.json").read_text())
         assert rewritten["summary"] == payload["summary"] and rewritten["left_out"] == []
         # the best plug-in row is the one of largest area, whatever its place in the table
-        auc = {name: payload["summary"][name]["auc_mean"]
-               for name in ("kcenter_pretrained", "typiclust")}
+        auc = {
+            name: payload["summary"][name]["auc_mean"]
+            for name in ("kcenter_pretrained", "typiclust")
+        }
         assert auc["kcenter_pretrained"] != auc["typiclust"]
         assert payload["targets"]["best_plug_in"] == max(auc, key=auc.get)
         histogram = payload["class_histograms"]["typiclust"]
@@ -99,11 +101,23 @@ def test_label_efficiency_targets_against_hand_computed_gaps(monkeypatch):
     summary["kcenter_pretrained"] = curve(0.75, 0.85, 0.95)
     assert _targets(summary)["best_plug_in"] == "kcenter_pretrained"
     # the area decides, not the first budget (budget_aware) or the last (mobyv2al)
-    assert _targets({"budget_aware": curve(0.80, 0.60, 0.60), "typiclust": curve(0.70, 0.85, 0.80),
-                     "mobyv2al": curve(0.50, 0.60, 0.95)})["best_plug_in"] == "typiclust"
+    assert (
+        _targets(
+            {
+                "budget_aware": curve(0.80, 0.60, 0.60),
+                "typiclust": curve(0.70, 0.85, 0.80),
+                "mobyv2al": curve(0.50, 0.60, 0.95),
+            }
+        )["best_plug_in"]
+        == "typiclust"
+    )
     # rows that are not plug-ins never win, however large their area
-    assert _targets({"random": curve(0.9), "margin_pretrained": curve(0.95),
-                     "typiclust": curve(0.5)})["best_plug_in"] == "typiclust"
+    assert (
+        _targets({"random": curve(0.9), "margin_pretrained": curve(0.95), "typiclust": curve(0.5)})[
+            "best_plug_in"
+        ]
+        == "typiclust"
+    )
     assert _targets({"random": curve(0.5)}) == {
         "random_final_accuracy": 50.0,
         "labels_to_reach_random_final": {"random": 200.0},
@@ -148,18 +162,33 @@ def test_join_parts_suffixes_cold_rows_and_checks_targets_on_all(monkeypatch, tm
     monkeypatch.setattr(_common, "RESULTS", tmp_path)
 
     def part(initial_set, rows):
-        summary = {name: {"n_labeled": [200, 400], "mean": acc, "std": [0.0, 0.0],
-                          "trials": [3, 3], "auc_mean": sum(acc) / 2, "auc_std": 0.0,
-                          "train_seconds": 1.0, "query_seconds": 0.0}
-                   for name, acc in rows.items()}
-        return {"config": {"initial_set": initial_set, "seeds": [0, 1, 2]}, "wall_seconds": 1,
-                "machine": {"date_utc": "2026-12-01"}, "summary": summary,
-                "class_histograms": {name: {"initial": [1]} for name in rows}}
+        summary = {
+            name: {
+                "n_labeled": [200, 400],
+                "mean": acc,
+                "std": [0.0, 0.0],
+                "trials": [3, 3],
+                "auc_mean": sum(acc) / 2,
+                "auc_std": 0.0,
+                "train_seconds": 1.0,
+                "query_seconds": 0.0,
+            }
+            for name, acc in rows.items()
+        }
+        return {
+            "config": {"initial_set": initial_set, "seeds": [0, 1, 2]},
+            "wall_seconds": 1,
+            "machine": {"date_utc": "2026-12-01"},
+            "summary": summary,
+            "class_histograms": {name: {"initial": [1]} for name in rows},
+        }
 
-    (tmp_path / "label_efficiency-a.json").write_text(json.dumps(
-        part("random", {"random": [0.60, 0.70], "typiclust": [0.62, 0.72]})))
-    (tmp_path / "label_efficiency-b.json").write_text(json.dumps(
-        part("strategy", {"typiclust": [0.66, 0.74], "random": [0.1, 0.1]})))
+    (tmp_path / "label_efficiency-a.json").write_text(
+        json.dumps(part("random", {"random": [0.60, 0.70], "typiclust": [0.62, 0.72]}))
+    )
+    (tmp_path / "label_efficiency-b.json").write_text(
+        json.dumps(part("strategy", {"typiclust": [0.66, 0.74], "random": [0.1, 0.1]}))
+    )
     joined = label_efficiency.join_parts(["a", "b"], results=tmp_path)
     # the random row of the first part is the baseline; the cold part's copy is left out
     assert list(joined["summary"]) == ["random", "typiclust", "typiclust_cold"]
@@ -175,18 +204,31 @@ def test_join_parts_merges_rows_of_parts_at_other_budgets(monkeypatch, tmp_path)
 
     monkeypatch.setattr(_common, "RESULTS", tmp_path)
     for budget, acc in ((10, 0.3), (20, 0.5)):
-        row = {"n_labeled": [budget], "mean": [acc], "std": [0.1], "trials": [5],
-               "auc_mean": acc, "auc_std": 0.0, "train_seconds": 1.0, "query_seconds": 0.0}
-        payload = {"config": {"initial_set": "strategy", "seeds": [0]}, "wall_seconds": 1,
-                   "machine": {"date_utc": "2026-12-01"},
-                   "summary": {"random": row, "typiclust": {**row, "mean": [acc + 0.1]}},
-                   "class_histograms": {n: {"initial": [budget]} for n in ("random", "typiclust")}}
+        row = {
+            "n_labeled": [budget],
+            "mean": [acc],
+            "std": [0.1],
+            "trials": [5],
+            "auc_mean": acc,
+            "auc_std": 0.0,
+            "train_seconds": 1.0,
+            "query_seconds": 0.0,
+        }
+        payload = {
+            "config": {"initial_set": "strategy", "seeds": [0]},
+            "wall_seconds": 1,
+            "machine": {"date_utc": "2026-12-01"},
+            "summary": {"random": row, "typiclust": {**row, "mean": [acc + 0.1]}},
+            "class_histograms": {n: {"initial": [budget]} for n in ("random", "typiclust")},
+        }
         (tmp_path / f"label_efficiency-low-budget-{budget}.json").write_text(json.dumps(payload))
     joined = label_efficiency.join_parts(["low-budget-10", "low-budget-20"], results=tmp_path)
     typiclust = joined["summary"]["typiclust_cold"]
     assert typiclust["n_labeled"] == [10, 20] and typiclust["mean"] == pytest.approx([0.4, 0.6])
     assert typiclust["auc_mean"] == pytest.approx(0.5)
     assert joined["targets"]["points_over_random_at"] == {10: 10.0, 20: 10.0}
-    assert joined["class_histograms"]["random"]["budgets"] == {"low-budget-10": [10],
-                                                               "low-budget-20": [20]}
+    assert joined["class_histograms"]["random"]["budgets"] == {
+        "low-budget-10": [10],
+        "low-budget-20": [20],
+    }
     assert (tmp_path / "label_efficiency-joined-low-budget.json").is_file()

@@ -107,6 +107,7 @@ def test_errors_are_one_line_with_nonzero_status(tmp_path, args, message):
     assert result.stderr.strip().count("\n") == 0
 
 
+@pytest.mark.slow
 def test_kill_mid_cycle_then_resume_matches_uninterrupted(tmp_path):
     args = [*TINY, "--cycles", "3", "--epochs", "6", "--strategies", "mobyv2al"]
     reference = tmp_path / "reference"
@@ -159,8 +160,7 @@ def test_other_errors_keep_their_traceback(monkeypatch, bug):
 
 
 def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys):
-    from moby_al_plugin import MoBYALError
-    from moby_al_plugin import cli
+    from moby_al_plugin import MoBYALError, cli
 
     args = ["run", "--dataset", "nope", "--output", str(tmp_path / "o"), "--no-progress"]
     assert cli.main(args) == 2

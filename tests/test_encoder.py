@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
@@ -19,8 +21,15 @@ from .conftest import small_net
 
 
 def small_encoder(**params) -> MoBYEncoder:
-    defaults = dict(backbone="small_cnn", max_epochs=2, batch_size=64, queue_size=64,
-                    projection_dim=16, views="digits", random_state=0)
+    defaults = dict(
+        backbone="small_cnn",
+        max_epochs=2,
+        batch_size=64,
+        queue_size=64,
+        projection_dim=16,
+        views="digits",
+        random_state=0,
+    )
     defaults.update(params)
     return MoBYEncoder(**defaults)
 
@@ -55,8 +64,9 @@ def test_fit_transform_features(fitted_encoder, pool, digits):
     again = short.fit_transform(pool[:128])
     np.testing.assert_allclose(again, short.transform(pool[:128]), rtol=1e-5, atol=1e-6)
     # clean images in eval mode: the same call twice gives the same features
-    np.testing.assert_array_equal(fitted_encoder.transform(pool[:5]),
-                                  fitted_encoder.transform(pool[:5]))
+    np.testing.assert_array_equal(
+        fitted_encoder.transform(pool[:5]), fitted_encoder.transform(pool[:5])
+    )
 
 
 def test_training_lowers_the_loss_and_moves_the_key_branch(pool):
@@ -68,8 +78,9 @@ def test_training_lowers_the_loss_and_moves_the_key_branch(pool):
     losses = [h["loss"] for h in encoder.history_]
     assert losses[-1] < losses[0]
     net = encoder.network_
-    gaps = [(m - o).norm() for m, o in zip(net.encoder_momentum.parameters(),
-                                           net.encoder.parameters())]
+    gaps = [
+        (m - o).norm() for m, o in zip(net.encoder_momentum.parameters(), net.encoder.parameters())
+    ]
     assert max(gaps) > 0  # the key branch lags behind: it is an average, not a copy
     assert int(net.queue_pointer) == (3 * 192) % 64
 
@@ -116,21 +127,17 @@ def test_random_state_makes_fits_identical(pool):
 
 def test_params_clone_and_pickle(fitted_encoder, digits):
     params = fitted_encoder.get_params()
-    assert params["refit"] is False and params["max_epochs"] == 2
-    fresh = clone(small_encoder(refit=True))
-    assert not hasattr(fresh, "network_")
-    unfitted = clone(small_encoder())
-    assert not hasattr(unfitted, "network_")
-    copy_ = clone(fitted_encoder)  # a fitted encoder with refit=False stays fitted
-    assert copy_ is not fitted_encoder and copy_.network_ is not fitted_encoder.network_
+    assert "refit" not in params and params["max_epochs"] == 2
+    # scikit-learn's rule: a clone is unfitted; FrozenEstimator keeps the fit
+    assert not hasattr(clone(fitted_encoder), "network_")
+    frozen = FrozenEstimator(fitted_encoder)
+    assert clone(frozen) is frozen
     X = digits.X_test[:10]
-    np.testing.assert_array_equal(copy_.transform(X), fitted_encoder.transform(X))
-    refit_true = fitted_encoder.__class__(**{**params, "refit": True})
-    refit_true.__dict__.update({k: v for k, v in fitted_encoder.__dict__.items()
-                                if k.endswith("_")})
-    assert not hasattr(clone(refit_true), "network_")
     restored = pickle.loads(pickle.dumps(fitted_encoder))
     np.testing.assert_array_equal(restored.transform(X), fitted_encoder.transform(X))
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(frozen)).transform(X), fitted_encoder.transform(X)
+    )
 
 
 def test_progress_bar_when_verbose(pool, capsys):
@@ -140,16 +147,18 @@ def test_progress_bar_when_verbose(pool, capsys):
     assert "MoBYEncoder" not in capsys.readouterr().err
 
 
-def test_refit_false_keeps_weights_and_true_retrains(fitted_encoder, pool):
-    encoder = clone(fitted_encoder)
+def test_frozen_encoder_keeps_its_weights_in_a_refitted_pipeline(fitted_encoder, pool):
+    encoder = copy.deepcopy(fitted_encoder)
     before = _params(encoder.network_)
-    encoder.fit(pool[:10])  # a Pipeline refit on ten labelled images
+    pipe = make_pipeline(FrozenEstimator(encoder), LogisticRegression(max_iter=200))
+    labels = np.arange(10) % 2
+    pipe.fit(pool[:10], labels)  # a Pipeline refit on ten labelled images
     assert _same(before, _params(encoder.network_))
-    encoder.set_params(refit=True, max_epochs=1)
-    encoder.fit(pool[:64])
+    assert pipe[-1].coef_.shape[1] == encoder.transform(pool[:1]).shape[1]
+    encoder.set_params(max_epochs=1).fit(pool[:64])  # a bare encoder trains anew
     assert not _same(before, _params(encoder.network_))
     with pytest.raises(MoBYALError, match=r"\(3, 8, 8\)"):
-        clone(fitted_encoder).fit(np.zeros((4, 3, 8, 8), dtype=np.float32))
+        encoder.transform(np.zeros((4, 3, 8, 8), dtype=np.float32))
 
 
 # ------------------------------------------------------------- bad input
@@ -177,8 +186,9 @@ def test_save_load_round_trip(fitted_encoder, tmp_path, digits):
     fitted_encoder.save(path)
     for loaded in (MoBYEncoder.load(path), load_encoder(str(path))):
         assert loaded.get_params() == fitted_encoder.get_params()
-        np.testing.assert_array_equal(loaded.transform(digits.X_test[:10]),
-                                      fitted_encoder.transform(digits.X_test[:10]))
+        np.testing.assert_array_equal(
+            loaded.transform(digits.X_test[:10]), fitted_encoder.transform(digits.X_test[:10])
+        )
     with pytest.raises(MoBYALError, match="no saved MoBYEncoder"):
         MoBYEncoder.load(tmp_path / "missing.pt")
     torch.save({"something": 1}, tmp_path / "other.pt")
@@ -234,20 +244,21 @@ def test_pipeline_in_a_real_modal_loop_keeps_the_pretraining(fitted_encoder, dig
 
     from moby_al_plugin import ActiveLearner
 
-    encoder = clone(fitted_encoder)
+    encoder = copy.deepcopy(fitted_encoder)
     before = _params(encoder.network_)
     X_pool, y_pool = digits.X_train[300:800], digits.y_train[300:800]
     learner = ActiveLearner(
-        estimator=make_pipeline(encoder, LogisticRegression(max_iter=2000)),
+        estimator=make_pipeline(FrozenEstimator(encoder), LogisticRegression(max_iter=2000)),
         query_strategy=uncertainty_sampling,
-        X_training=digits.X_train[:50], y_training=digits.y_train[:50],
+        X_training=digits.X_train[:50],
+        y_training=digits.y_train[:50],
     )
     for _ in range(2):
         idx, _ = learner.query(X_pool, n_instances=25)
         learner.teach(X_pool[idx], y_pool[idx])
         X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
     assert len(learner.X_training) == 100
-    assert learner.estimator[0] is encoder
+    assert learner.estimator[0].estimator is encoder
     assert _same(before, _params(encoder.network_))  # teach refitted only the classifier
     assert learner.score(digits.X_test, digits.y_test) > 0.6
 
@@ -258,8 +269,9 @@ def test_classifier_starts_from_the_pretrained_encoder(fitted_encoder, tiny_digi
     fitted_encoder.save(path)
     source = _params(fitted_encoder.network_)
     for pretrained in (fitted_encoder, str(path)):
-        net = small_net(pretrained=pretrained, projection_dim=16, lr=0.0, max_epochs=1,
-                        contrastive_weight=0.0)
+        net = small_net(
+            pretrained=pretrained, projection_dim=16, lr=0.0, max_epochs=1, contrastive_weight=0.0
+        )
         net.fit(tiny_digits["X"], tiny_digits["y"])
         got = dict(net.module_.named_parameters())
         for name, value in got.items():
@@ -274,19 +286,23 @@ def test_classifier_starts_from_the_pretrained_encoder(fitted_encoder, tiny_digi
 
 def test_transform_before_fit_uses_the_pretrained_encoder(fitted_encoder, tiny_digits):
     net = small_net(pretrained=fitted_encoder)
-    np.testing.assert_array_equal(net.transform(tiny_digits["X_test"]),
-                                  fitted_encoder.transform(tiny_digits["X_test"]))
+    np.testing.assert_array_equal(
+        net.transform(tiny_digits["X_test"]), fitted_encoder.transform(tiny_digits["X_test"])
+    )
     with pytest.raises(NotFittedError):
         small_net().transform(tiny_digits["X_test"])
 
 
-def test_clone_keeps_a_fitted_pretrained_encoder(fitted_encoder, tiny_digits):
-    net = clone(small_net(pretrained=fitted_encoder, max_epochs=1))
-    assert net.pretrained.__sklearn_is_fitted__()
+def test_clone_keeps_a_frozen_pretrained_encoder(fitted_encoder, tiny_digits):
+    frozen = FrozenEstimator(fitted_encoder)
+    net = clone(small_net(pretrained=frozen, max_epochs=1))
+    assert net.pretrained is frozen
     net.fit(tiny_digits["X"], tiny_digits["y"])
-    refused = small_net(pretrained=small_encoder(), max_epochs=1)
-    with pytest.raises(MoBYALError, match="pretrained=path"):
-        refused.fit(tiny_digits["X"], tiny_digits["y"])
+    assert net.transform(tiny_digits["X"][:3]).shape[0] == 3
+    # a bare encoder clones unfitted, as scikit-learn's rule says: the error shows the ways out
+    cloned = clone(small_net(pretrained=fitted_encoder, max_epochs=1))
+    with pytest.raises(MoBYALError, match="FrozenEstimator.*pretrained=path"):
+        cloned.fit(tiny_digits["X"], tiny_digits["y"])
 
 
 def test_pretrained_shape_mismatch_names_both_shapes(fitted_encoder, tmp_path):
@@ -298,7 +314,8 @@ def test_pretrained_shape_mismatch_names_both_shapes(fitted_encoder, tmp_path):
         small_net(pretrained=path, max_epochs=1, views="natural").fit(X, y)
     with pytest.raises(MoBYALError, match="backbone"):
         small_net(pretrained=path, backbone="lenet5", max_epochs=1).fit(
-            np.zeros((20, 1, 8, 8), dtype=np.float32), y)
+            np.zeros((20, 1, 8, 8), dtype=np.float32), y
+        )
 
 
 def test_every_init_argument_is_documented():
@@ -307,3 +324,36 @@ def test_every_init_argument_is_documented():
     for name in inspect.signature(MoBYEncoder.__init__).parameters:
         if name != "self":
             assert f"{name} :" in MoBYEncoder.__doc__, name
+
+
+# ------------------------------------------------------ one training core
+def test_pretraining_runs_on_skorch_with_the_shared_schedule(pool, tmp_path):
+    from skorch import NeuralNet
+
+    from moby_al_plugin.callbacks import EpochProgress, LRSchedule
+    from moby_al_plugin.schedule import lr_factor
+
+    encoder = small_encoder(max_epochs=2, lr=0.1).fit(pool[:128])
+    assert isinstance(encoder, NeuralNet) and encoder.network_ is encoder.module_
+    kinds = {type(cb) for _, cb in encoder.callbacks_}
+    assert {LRSchedule, EpochProgress} <= kinds
+    assert repr(encoder).startswith("MoBYEncoder(") and "module_" not in repr(encoder)
+    # two batches of 64 per epoch: the rate of every step is lr * lr_factor(step, 4)
+    lrs = [b["lr"] for epoch in encoder.history_ for b in epoch["batches"]]
+    assert lrs == pytest.approx([0.1 * lr_factor(s, 4) for s in range(4)])
+    assert encoder.momentum_step_ == encoder.total_steps_ == 4
+    assert not [k for k in vars(encoder) if k.startswith("_fit")]  # no scratch left
+    # a resumed fit continues the schedule where the interrupted one stopped
+    path = tmp_path / "ckpt.pt"
+
+    def stop_after_one(enc, epoch):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small_encoder(max_epochs=2, lr=0.1, checkpoint=path).fit(
+            pool[:128], on_epoch_end=stop_after_one
+        )
+    resumed = small_encoder(max_epochs=2, lr=0.1, checkpoint=path).fit(pool[:128])
+    assert [b["lr"] for b in resumed.history_[-1]["batches"]] == pytest.approx(lrs[2:])
+    assert resumed.momentum_step_ == 4
+    assert _same(_params(resumed.network_), _params(encoder.network_))

@@ -75,20 +75,28 @@ class _Recorder(Callback):
 
 def test_learning_rate_follows_milestones_over_real_steps(tiny_digits):
     recorder = _Recorder()
-    net = small_net(max_epochs=2, lr=0.1, lr_milestones=(0.4, 0.8), lr_gamma=0.5,
-                    min_samples_per_epoch=320, callbacks=[("rec", recorder)])
+    net = small_net(
+        max_epochs=2,
+        lr=0.1,
+        lr_milestones=(0.4, 0.8),
+        lr_gamma=0.5,
+        min_samples_per_epoch=320,
+        callbacks=[("rec", recorder)],
+    )
     net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
     total = net.total_steps_
     assert total == 2 * (10 + 10) == len(recorder.lrs)
-    expected = [0.1 * 0.5 ** ((i >= round(0.4 * total)) + (i >= round(0.8 * total)))
-                for i in range(total)]
+    expected = [
+        0.1 * 0.5 ** ((i >= round(0.4 * total)) + (i >= round(0.8 * total))) for i in range(total)
+    ]
     np.testing.assert_allclose(recorder.lrs, expected)
 
 
 def test_every_optimiser_step_is_a_skorch_batch(tiny_digits):
     recorder = _Recorder()
-    net = small_net(max_epochs=2, unlabeled_ratio=0.5, min_samples_per_epoch=256,
-                    callbacks=[("rec", recorder)])
+    net = small_net(
+        max_epochs=2, unlabeled_ratio=0.5, min_samples_per_epoch=256, callbacks=[("rec", recorder)]
+    )
     net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
     # 256 labelled draws -> 8 batches, 128 unlabelled -> 4 batches, per epoch
     assert net.total_steps_ == 2 * 12 == net.momentum_step_
@@ -111,8 +119,9 @@ def test_gradient_clipping_sees_unlabelled_steps(tiny_digits):
 
     GradientNormClipping.on_grad_computed = counting
     try:
-        net = small_net(max_epochs=1, min_samples_per_epoch=None,
-                        callbacks=[GradientNormClipping(1.0)])
+        net = small_net(
+            max_epochs=1, min_samples_per_epoch=None, callbacks=[GradientNormClipping(1.0)]
+        )
         net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
     finally:
         GradientNormClipping.on_grad_computed = original
@@ -125,8 +134,13 @@ def _steps(n_labels: int, **params) -> int:
     X = rng.random((n_labels, 1, 8, 8), dtype=np.float32)
     y = np.arange(n_labels) % 3
     recorder = _Recorder()
-    net = small_net(backbone=torch.nn.Flatten(), contrastive_weight=0.0, max_epochs=1,
-                    callbacks=[("rec", recorder)], **params)
+    net = small_net(
+        backbone=torch.nn.Flatten(),
+        contrastive_weight=0.0,
+        max_epochs=1,
+        callbacks=[("rec", recorder)],
+        **params,
+    )
     net.fit(X, y)
     assert recorder.grads == net.total_steps_
     return recorder.grads
@@ -138,8 +152,6 @@ def test_small_labelled_sets_get_the_minimum_epoch():
     assert _steps(640, min_samples_per_epoch=640) == 20
     assert _steps(10_000, min_samples_per_epoch=640) == 313
     assert _steps(100, min_samples_per_epoch=None) == 4
-
-
 
 
 def test_partial_fit_twice_continues_from_current_weights(tiny_digits):
@@ -173,11 +185,14 @@ def test_fit_moves_momentum_branch_and_fills_queues(tiny_digits):
     net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
     before, after = snap.state_, net.module_.state_dict()
     for online, key in [("encoder", "encoder_momentum"), ("projector", "projector_momentum")]:
-        names = [k for k in after if k.startswith(key + ".") and "running" not in k
-                 and "num_batches" not in k]
+        names = [
+            k
+            for k in after
+            if k.startswith(key + ".") and "running" not in k and "num_batches" not in k
+        ]
         assert names
         for name in names:
-            twin = online + name[len(key):]
+            twin = online + name[len(key) :]
             assert not torch.equal(after[name], before[name]), name  # it moved ...
             gap_before = (before[name] - after[twin]).norm()
             gap_after = (after[name] - after[twin]).norm()
@@ -193,8 +208,11 @@ def test_network_parameters_have_one_route(tiny_digits):
     X, y = tiny_digits["X"], tiny_digits["y"]
     with pytest.raises(MoBYALError, match="projection_dim.*module__projection_dim"):
         small_net(projection_dim=64, module__projection_dim=32, max_epochs=1).fit(X, y)
-    for name, top, sub in [("head_layout", "bn_relu", "linear"), ("queue_size", 64, 32),
-                           ("temperature", 0.2, 0.1)]:
+    for name, top, sub in [
+        ("head_layout", "bn_relu", "linear"),
+        ("queue_size", 64, 32),
+        ("temperature", 0.2, 0.1),
+    ]:
         with pytest.raises(MoBYALError, match=name):
             small_net(**{name: top, f"module__{name}": sub}, max_epochs=1).fit(X, y)
     net = small_net(projection_dim=16, module__projection_dim=16, max_epochs=1).fit(X, y)
@@ -225,10 +243,12 @@ def test_backbone_module_is_copied_at_every_cold_fit(tiny_digits):
 
 def test_torch_tensors_are_accepted(tiny_digits):
     X = torch.from_numpy(tiny_digits["X"])
-    net = small_net(max_epochs=1).fit(X, torch.from_numpy(tiny_digits["y"]),
-                                      X_unlabeled=torch.from_numpy(tiny_digits["X_pool"]))
-    reference = small_net(max_epochs=1).fit(tiny_digits["X"], tiny_digits["y"],
-                                            X_unlabeled=tiny_digits["X_pool"])
+    net = small_net(max_epochs=1).fit(
+        X, torch.from_numpy(tiny_digits["y"]), X_unlabeled=torch.from_numpy(tiny_digits["X_pool"])
+    )
+    reference = small_net(max_epochs=1).fit(
+        tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"]
+    )
     np.testing.assert_allclose(net.predict_proba(X[:5]), reference.predict_proba(X[:5].numpy()))
 
 
@@ -323,8 +343,9 @@ def test_warm_start_rejects_new_class_without_classes(tiny_digits):
 
 
 def test_string_labels_round_trip(tiny_digits):
-    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                      "nine"])
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
     net = small_net(max_epochs=1)
     net.fit(tiny_digits["X"], names[tiny_digits["y"]])
     assert set(net.predict(tiny_digits["X_test"])) <= set(names)
@@ -359,9 +380,19 @@ def test_rgb_images_with_natural_views():
 def test_clone_and_params_round_trip():
     net = small_net(max_epochs=3, unlabeled_ratio=2.0, optimizer__momentum=0.5)
     params = net.get_params()
-    for key in ["backbone", "unlabeled_ratio", "contrastive_weight", "views", "random_state",
-                "lr_milestones", "optimizer__momentum", "projection_dim", "max_epochs",
-                "min_samples_per_epoch", "pretrained"]:
+    for key in [
+        "backbone",
+        "unlabeled_ratio",
+        "contrastive_weight",
+        "views",
+        "random_state",
+        "lr_milestones",
+        "optimizer__momentum",
+        "projection_dim",
+        "max_epochs",
+        "min_samples_per_epoch",
+        "pretrained",
+    ]:
         assert key in params, key
     assert params["unlabeled_ratio"] == 2.0
     twin = clone(net)
@@ -451,8 +482,9 @@ def test_cuda_without_gpu(tiny_digits):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fit_on_cuda(tiny_digits):
-    net = small_net(device="cuda").fit(tiny_digits["X"], tiny_digits["y"],
-                                        X_unlabeled=tiny_digits["X_pool"])
+    net = small_net(device="cuda").fit(
+        tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"]
+    )
     assert net.transform(tiny_digits["X_test"]).shape[0] == 150
 
 

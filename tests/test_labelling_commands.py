@@ -29,8 +29,21 @@ FAST = ["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"]
 
 
 def _init(work: Path, folder: Path, *extra: str) -> int:
-    return main(["label", "init", "--workdir", str(work), "--images", str(folder),
-                 "--classes", DIGIT_CLASSES, "--image-size", "16", *extra])
+    return main(
+        [
+            "label",
+            "init",
+            "--workdir",
+            str(work),
+            "--images",
+            str(folder),
+            "--classes",
+            DIGIT_CLASSES,
+            "--image-size",
+            "16",
+            *extra,
+        ]
+    )
 
 
 def _next(work: Path, n: int, *extra: str) -> int:
@@ -42,13 +55,26 @@ class Server:
 
     def __init__(self, work: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moby_al_plugin", "label", "serve", "--workdir", str(work),
-             "--port", "0", *FAST],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "moby_al_plugin",
+                "label",
+                "serve",
+                "--workdir",
+                str(work),
+                "--port",
+                "0",
+                *FAST,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(x) for x in self.process.stdout],
-                         daemon=True).start()
+        threading.Thread(
+            target=lambda: [lines.put(x) for x in self.process.stdout], daemon=True
+        ).start()
         deadline = time.monotonic() + 60
         while True:
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
@@ -60,8 +86,11 @@ class Server:
     def call(self, path: str, body: object = None) -> tuple[int, dict]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            self.base + path, data=data, method="GET" if body is None else "POST",
-            headers={"X-Token": self.token, "Content-Type": "application/json"})
+            self.base + path,
+            data=data,
+            method="GET" if body is None else "POST",
+            headers={"X-Token": self.token, "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read())
@@ -92,8 +121,9 @@ def _paths(work: Path) -> dict[int, str]:
         return {int(i): p for i, p in store.query("SELECT id, path FROM images")}
 
 
-def test_the_whole_loop_init_next_answer_next_export(tmp_path, digit_image_folder,
-                                                     server_factory, capsys):
+def test_the_whole_loop_init_next_answer_next_export(
+    tmp_path, digit_image_folder, server_factory, capsys
+):
     folder, truth = digit_image_folder
     work = tmp_path / "work"
     known = tmp_path / "known.csv"
@@ -110,8 +140,9 @@ def test_the_whole_loop_init_next_answer_next_export(tmp_path, digit_image_folde
     assert len(batch) == 20 and all(p["suggestion"] is None for p in state["pending"])
     given = {paths[i]: truth[paths[i]] for i in batch}
     for image_id in batch:
-        status, _ = server.call("/api/answer", {"image_id": image_id,
-                                                "label": truth[paths[image_id]]})
+        status, _ = server.call(
+            "/api/answer", {"image_id": image_id, "label": truth[paths[image_id]]}
+        )
         assert status == 200
     server.stop()
 
@@ -123,14 +154,29 @@ def test_the_whole_loop_init_next_answer_next_export(tmp_path, digit_image_folde
     assert all(r["suggestion"] is not None for r in second)
     capsys.readouterr()
 
-    assert main(["label", "export", "--workdir", str(work), "--output",
-                 str(tmp_path / "labels.csv")]) == 0
+    assert (
+        main(["label", "export", "--workdir", str(work), "--output", str(tmp_path / "labels.csv")])
+        == 0
+    )
     with open(tmp_path / "labels.csv", newline="") as handle:
         exported = {row["path"]: row["label"] for row in csv.DictReader(handle)}
     assert exported == {**given, "more/digit-000.png": truth["more/digit-000.png"]}
 
-    assert main(["label", "export", "--workdir", str(work), "--format", "folders",
-                 "--output", str(tmp_path / "by-class")]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "export",
+                "--workdir",
+                str(work),
+                "--format",
+                "folders",
+                "--output",
+                str(tmp_path / "by-class"),
+            ]
+        )
+        == 0
+    )
     data = load_image_folder(tmp_path / "by-class", image_size=16, test_fraction=0.2)
     assert len(data.y_train) + len(data.y_test) == len(exported)
     counts = {name: sum(1 for v in exported.values() if v == name) for name in data.class_names}
@@ -156,29 +202,72 @@ def test_a_second_next_keeps_unanswered_images(tmp_path, digit_image_folder, cap
 
 @pytest.mark.parametrize(
     "classes, message",
-    [("cats", "at least two classes"), ("cat,cat", "names a class twice"),
-     ("cat,", "empty name"), ("a/b,c", "cannot hold '/'")],
+    [
+        ("cats", "at least two classes"),
+        ("cat,cat", "names a class twice"),
+        ("cat,", "empty name"),
+        ("a/b,c", "cannot hold '/'"),
+    ],
 )
 def test_init_refuses_bad_classes(tmp_path, digit_image_folder, capsys, classes, message):
     folder, _ = digit_image_folder
-    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images", str(folder),
-                 "--classes", classes]) == 2
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                "--workdir",
+                str(tmp_path / "w"),
+                "--images",
+                str(folder),
+                "--classes",
+                classes,
+            ]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err
     assert not (tmp_path / "w" / "labels.sqlite").exists()
 
 
 def test_init_refuses_an_empty_folder_and_reports_unreadable_files(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images",
-                 str(tmp_path / "empty"), "--classes", "a,b"]) == 2
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                "--workdir",
+                str(tmp_path / "w"),
+                "--images",
+                str(tmp_path / "empty"),
+                "--classes",
+                "a,b",
+            ]
+        )
+        == 2
+    )
     assert "no image file" in capsys.readouterr().err
     images = tmp_path / "images"
     images.mkdir()
     for name in ("one.png", "two.png"):
         Image.new("RGB", (5, 5), "red" if name == "one.png" else "blue").save(images / name)
     (images / "three.png").write_bytes(b"\x89PNG truncated")
-    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images", str(images),
-                 "--classes", "a,b"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                "--workdir",
+                str(tmp_path / "w"),
+                "--images",
+                str(images),
+                "--classes",
+                "a,b",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "2 images indexed (RGB" in out and "three.png" in out
     assert "three.png" in (tmp_path / "w" / "init-report.txt").read_text()
@@ -188,8 +277,23 @@ def test_class_names_with_spaces_and_commas_come_from_a_file(tmp_path, digit_ima
     folder, _ = digit_image_folder
     names = tmp_path / "classes.txt"
     names.write_text("hot dog, with mustard\nnot a hot dog\n\n")
-    assert main(["label", "init", "--workdir", str(tmp_path / "w"), "--images", str(folder),
-                 "--classes", str(names), "--keys", "h,n"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                "--workdir",
+                str(tmp_path / "w"),
+                "--images",
+                str(folder),
+                "--classes",
+                str(names),
+                "--keys",
+                "h,n",
+            ]
+        )
+        == 0
+    )
     with LabelStore(tmp_path / "w") as store:
         assert store.classes == ["hot dog, with mustard", "not a hot dog"]
         assert store.keys == ["h", "n"]
@@ -233,8 +337,9 @@ def test_status_reports_changed_and_missing_files(tmp_path, digit_image_folder, 
     assert "changed: digit-001.png" in out and "missing: digit-002.png" in out
 
 
-def test_sigkill_during_serve_loses_no_answer_and_serve_resumes(tmp_path, digit_image_folder,
-                                                               server_factory):
+def test_sigkill_during_serve_loses_no_answer_and_serve_resumes(
+    tmp_path, digit_image_folder, server_factory
+):
     folder, truth = digit_image_folder
     work = tmp_path / "work"
     _init(work, folder)
@@ -269,9 +374,23 @@ def test_sigkill_during_next_keeps_the_answers_and_the_next_run_finishes(
             store.answer(int(row["image_id"]), truth[paths[int(row["image_id"])]])
         answers = store.answers()
     slow = subprocess.Popen(
-        [sys.executable, "-m", "moby_al_plugin", "label", "next", "--workdir", str(work),
-         "--n", "10", "--pretrain-epochs", "1", "--epochs", "200"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "moby_al_plugin",
+            "label",
+            "next",
+            "--workdir",
+            str(work),
+            "--n",
+            "10",
+            "--pretrain-epochs",
+            "1",
+            "--epochs",
+            "200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
@@ -308,8 +427,25 @@ def test_status_prints_the_counts_and_the_histogram(tmp_path, digit_image_folder
     known = tmp_path / "known.csv"
     known.write_text("path,label\ndigit-004.png,b\n")
     work = tmp_path / "work"
-    assert main(["label", "init", "--workdir", str(work), "--images", str(copy),
-                 "--classes", "a,b", "--budget", "5", "--labels", str(known)]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                "--workdir",
+                str(work),
+                "--images",
+                str(copy),
+                "--classes",
+                "a,b",
+                "--budget",
+                "5",
+                "--labels",
+                str(known),
+            ]
+        )
+        == 0
+    )
     with LabelStore(work) as store:
         ids = store.candidates()
         store.add_batch(ids, [None] * len(ids), strategy="random", cold_start=True)

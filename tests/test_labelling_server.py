@@ -22,12 +22,28 @@ AUTH = {"X-Token": TOKEN}
 def workdir(tmp_path, digit_image_folder):
     folder, _ = digit_image_folder
     work = tmp_path / "work"
-    assert main(["label", "init", "--workdir", str(work), "--images", str(folder),
-                 "--classes", DIGIT_CLASSES, "--image-size", "16", "--budget", "100"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                "--workdir",
+                str(work),
+                "--images",
+                str(folder),
+                "--classes",
+                DIGIT_CLASSES,
+                "--image-size",
+                "16",
+                "--budget",
+                "100",
+            ]
+        )
+        == 0
+    )
     with LabelStore(work) as store:
         ids = store.candidates()[:5]
-        store.add_batch(ids, [3, None, None, None, None], strategy="typiclust",
-                        cold_start=False)
+        store.add_batch(ids, [3, None, None, None, None], strategy="typiclust", cold_start=False)
     return work
 
 
@@ -38,8 +54,10 @@ def client(workdir):
 
 def _snapshot(workdir: Path) -> tuple:
     with LabelStore(workdir) as store:
-        return tuple(tuple(map(tuple, store.query(f"SELECT * FROM {table} ORDER BY 1")))
-                     for table in ("answers", "history", "queue", "jobs"))
+        return tuple(
+            tuple(map(tuple, store.query(f"SELECT * FROM {table} ORDER BY 1")))
+            for table in ("answers", "history", "queue", "jobs")
+        )
 
 
 def test_every_route_needs_the_token(client, workdir):
@@ -82,8 +100,11 @@ def test_state_shows_the_batch_the_suggestion_and_the_counts(client, workdir):
     assert answered.status_code == 200
     state = client.get("/api/state", headers=AUTH).get_json()
     assert state["counts"]["batch_answered"] == 1 and state["histogram"]["8"] == 1
-    assert state["recent"][0] == {"image_id": first, "label": "8",
-                                  "answered_at": answered.get_json()["answered_at"]}
+    assert state["recent"][0] == {
+        "image_id": first,
+        "label": "8",
+        "answered_at": answered.get_json()["answered_at"],
+    }
     assert [c["examples"] for c in state["classes"] if c["name"] == "8"] == [[first]]
 
 
@@ -93,9 +114,17 @@ def test_images_are_served_by_id_only(client, workdir):
     served = client.get("/image/1", headers=AUTH)
     assert served.status_code == 200 and served.data == path.read_bytes()
     before = _snapshot(workdir)
-    for bad in ("/image/../labels.sqlite", "/image/..%2F..%2Fetc%2Fpasswd",
-                "/image/%2Fetc%2Fpasswd", f"/image/{path}", "/image/-1", "/image/99999",
-                "/static/../store.py", "/static/%2e%2e/store.py", "/labels.sqlite"):
+    for bad in (
+        "/image/../labels.sqlite",
+        "/image/..%2F..%2Fetc%2Fpasswd",
+        "/image/%2Fetc%2Fpasswd",
+        f"/image/{path}",
+        "/image/-1",
+        "/image/99999",
+        "/static/../store.py",
+        "/static/%2e%2e/store.py",
+        "/labels.sqlite",
+    ):
         response = client.get(bad, headers=AUTH)
         assert 400 <= response.status_code < 500, bad
         assert response.data != path.read_bytes()
@@ -197,13 +226,22 @@ def test_the_page_counts_are_the_store_status_counts(client, workdir):
     with LabelStore(workdir) as store:
         expected = store.status_counts()
     assert counts == {
-        "labelled": expected.labelled, "skipped": expected.skipped, "images": expected.images,
-        "usable": expected.usable, "pending": expected.pending, "batch": expected.batch,
-        "batch_size": expected.batch_size, "batch_answered": expected.batch_answered,
+        "labelled": expected.labelled,
+        "skipped": expected.skipped,
+        "images": expected.images,
+        "usable": expected.usable,
+        "pending": expected.pending,
+        "batch": expected.batch,
+        "batch_size": expected.batch_size,
+        "batch_answered": expected.batch_answered,
         "budget": expected.budget,
     }
     assert (counts["labelled"], counts["skipped"], counts["images"], counts["budget"]) == (
-        1, 1, 240, 100)
+        1,
+        1,
+        240,
+        100,
+    )
 
 
 def test_an_image_path_that_leads_outside_the_folder_is_refused(tmp_path):
@@ -214,8 +252,23 @@ def test_an_image_path_that_leads_outside_the_folder_is_refused(tmp_path):
     for i in range(4):
         Image.new("L", (8, 8), 40 * i).save(images / f"img-{i}.png")
     work = tmp_path / "work"
-    assert main(["label", "init", "--workdir", str(work), "--images", str(images),
-                 "--classes", "a,b", "--image-size", "8"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                "--workdir",
+                str(work),
+                "--images",
+                str(images),
+                "--classes",
+                "a,b",
+                "--image-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     with LabelStore(work) as store:
         rows = {r["path"]: int(r["id"]) for r in store.query("SELECT id, path FROM images")}
     escaped, linked, kept = rows["img-0.png"], rows["img-1.png"], rows["img-2.png"]
@@ -224,8 +277,10 @@ def test_an_image_path_that_leads_outside_the_folder_is_refused(tmp_path):
     shutil.copy2(images / "img-0.png", secret)
     stat = secret.stat()
     with LabelStore(work) as store, store.transaction() as conn:
-        conn.execute("UPDATE images SET path = ?, bytes = ?, mtime_ns = ? WHERE id = ?",
-                     ("../secret.png", stat.st_size, stat.st_mtime_ns, escaped))
+        conn.execute(
+            "UPDATE images SET path = ?, bytes = ?, mtime_ns = ? WHERE id = ?",
+            ("../secret.png", stat.st_size, stat.st_mtime_ns, escaped),
+        )
     # an indexed file swapped for a link to an identical file outside the folder
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -34,7 +34,8 @@ def image_folder(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(4):
         Image.fromarray(rng.integers(0, 255, (10 + i, 12, 3), dtype=np.uint8)).save(
-            root / f"colour-{i}.png")
+            root / f"colour-{i}.png"
+        )
     Image.fromarray(rng.integers(0, 255, (9, 9), dtype=np.uint8)).save(root / "nested/gray.png")
     (root / "nested/copy.png").write_bytes((root / "colour-0.png").read_bytes())
     (root / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
@@ -49,8 +50,12 @@ def _store(tmp_path, root, **meta):
         tmp_path / "work",
         classes=CLASSES,
         keys=["1", "2", "3"],
-        meta={"images_root": str(root), "image_size": 8,
-              "mode": "L" if index.single_channel else "RGB", **meta},
+        meta={
+            "images_root": str(root),
+            "image_size": 8,
+            "mode": "L" if index.single_channel else "RGB",
+            **meta,
+        },
         images=index.images,
         unreadable=index.unreadable,
     )
@@ -63,8 +68,14 @@ def _id(store, path):
 def test_index_lists_images_unreadable_files_duplicates_and_ignored_files(image_folder):
     index = index_folder(image_folder)
     paths = sorted(i["path"] for i in index.images)
-    assert paths == ["colour-0.png", "colour-1.png", "colour-2.png", "colour-3.png",
-                     "nested/copy.png", "nested/gray.png"]
+    assert paths == [
+        "colour-0.png",
+        "colour-1.png",
+        "colour-2.png",
+        "colour-3.png",
+        "nested/copy.png",
+        "nested/gray.png",
+    ]
     assert [p for p, _ in index.unreadable] == ["broken.jpg"]
     assert index.ignored == ["notes.txt"]
     assert index.duplicates == [["colour-0.png", "nested/copy.png"]]
@@ -99,12 +110,14 @@ def test_answers_are_committed_at_once_and_visible_to_another_connection(tmp_pat
     store.answer(image, "hot dog, with mustard")
     # a second reader sees it without any close or commit by the writer
     other = sqlite3.connect(store.path)
-    assert other.execute("SELECT class_id FROM answers WHERE image_id = ?",
-                         (image,)).fetchone() == (2,)
+    assert other.execute(
+        "SELECT class_id FROM answers WHERE image_id = ?", (image,)
+    ).fetchone() == (2,)
     assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     other.close()
-    assert [(a.path, a.label) for a in store.answers()] == [("colour-1.png",
-                                                             "hot dog, with mustard")]
+    assert [(a.path, a.label) for a in store.answers()] == [
+        ("colour-1.png", "hot dog, with mustard")
+    ]
 
 
 def test_undo_restores_what_was_there_before_step_by_step(tmp_path, image_folder):
@@ -131,7 +144,9 @@ def test_undo_leaves_an_answer_that_an_import_changed_since(tmp_path, image_fold
     # the latest page answer (a: cat) was overwritten by the import: nothing is undone
     assert store.undo() is None
     assert {x.image_id: (x.label, x.source) for x in store.answers()} == {
-        a: ("dog", "import"), b: ("cat", "page")}
+        a: ("dog", "import"),
+        b: ("cat", "page"),
+    }
     assert store.query("SELECT COUNT(*) FROM history WHERE undone = 1")[0][0] == 0
     # an image the import did not touch can still be undone once it is the latest answer
     store.answer(b, "hot dog, with mustard")
@@ -164,8 +179,11 @@ def test_a_link_to_a_file_outside_the_folder_is_not_indexed(tmp_path, image_fold
     assert "leak.png" not in paths and "nested/up.png" not in paths
     assert "inside.png" in paths  # a link that stays inside the folder is an image
     reasons = dict(index.unreadable)
-    assert reasons["leak.png"] == reasons["nested/up.png"] == (
-        "a link to a file outside the images folder")
+    assert (
+        reasons["leak.png"]
+        == reasons["nested/up.png"]
+        == ("a link to a file outside the images folder")
+    )
 
 
 def test_bad_answers_change_nothing(tmp_path, image_folder):
@@ -190,13 +208,16 @@ def test_import_is_all_or_nothing_and_names_the_line(tmp_path, image_folder):
     assert store.answers() == []
     assert store.import_labels(good) == 2
     assert {(a.path, a.label, a.source) for a in store.answers()} == {
-        ("colour-0.png", "cat", "import"), ("nested/gray.png", "dog", "import")}
+        ("colour-0.png", "cat", "import"),
+        ("nested/gray.png", "dog", "import"),
+    }
 
 
 def test_a_changed_or_removed_file_is_reported_and_never_labelled(tmp_path, image_folder):
     store = _store(tmp_path, image_folder)
-    changed, removed, touched = (_id(store, p) for p in
-                                 ("colour-2.png", "colour-3.png", "colour-1.png"))
+    changed, removed, touched = (
+        _id(store, p) for p in ("colour-2.png", "colour-3.png", "colour-1.png")
+    )
     Image.new("RGB", (12, 12), "blue").save(image_folder / "colour-2.png")
     (image_folder / "colour-3.png").unlink()
     os.utime(image_folder / "colour-1.png", ns=(1, 1))  # same content, new time: still ok
@@ -221,7 +242,9 @@ def test_batches_keep_earlier_unanswered_images_and_skip_taken_ones(tmp_path, im
     # ids[1] is still waiting and ids[0] answered: only ids[2] is new in this batch
     store.add_batch(ids[:3], [0, 1, 2], strategy="margin", cold_start=False)
     assert [(r["image_id"], r["batch_id"], r["suggestion"]) for r in store.pending()] == [
-        (ids[1], 1, None), (ids[2], 2, 2)]
+        (ids[1], 1, None),
+        (ids[2], 2, 2),
+    ]
     assert store.candidates() == ids[3:]
 
 
@@ -262,16 +285,24 @@ def test_pixels_come_in_one_mode_and_size(tmp_path, image_folder):
 # ----------------------------------------------- the queries of the other modules
 # image_folder indexes, in this order (ids 1 to 6): colour-0..3.png, nested/copy.png
 # (colour-0's content), nested/gray.png; broken.jpg is unreadable.
-PATHS = {1: "colour-0.png", 2: "colour-1.png", 3: "colour-2.png", 4: "colour-3.png",
-         5: "nested/copy.png", 6: "nested/gray.png"}
+PATHS = {
+    1: "colour-0.png",
+    2: "colour-1.png",
+    3: "colour-2.png",
+    4: "colour-3.png",
+    5: "nested/copy.png",
+    6: "nested/gray.png",
+}
 
 
 @pytest.fixture
 def clock(monkeypatch):
     """Answers one millisecond apart, in the order given (no two at the same time)."""
     ticks = iter(range(1, 10_000))
-    monkeypatch.setattr("moby_al_plugin.labelling.store.now_utc",
-                        lambda: f"2024-05-01T12:00:00.{next(ticks):03d}+00:00")
+    monkeypatch.setattr(
+        "moby_al_plugin.labelling.store.now_utc",
+        lambda: f"2024-05-01T12:00:00.{next(ticks):03d}+00:00",
+    )
 
 
 @pytest.fixture
@@ -299,16 +330,23 @@ def test_image_paths_hashes_and_records_of_the_tiny_store(tmp_path, image_folder
     store = _store(tmp_path, image_folder)
     assert store.image_paths() == PATHS
     assert list(store.image_paths()) == [1, 2, 3, 4, 5, 6]
-    digests = {i: hashlib.sha256((image_folder / p).read_bytes()).hexdigest()
-               for i, p in PATHS.items()}
+    digests = {
+        i: hashlib.sha256((image_folder / p).read_bytes()).hexdigest() for i, p in PATHS.items()
+    }
     assert store.image_hashes() == digests
     assert list(store.image_hashes()) == [1, 2, 3, 4, 5, 6]  # id order, as the cache keys use
     assert store.image_hashes()[5] == store.image_hashes()[1]  # the copy
     records = store.image_records()
     assert [r["id"] for r in records] == [1, 2, 3, 4, 5, 6]
     gray = image_folder / "nested/gray.png"
-    assert tuple(records[5]) == (6, "nested/gray.png", digests[6], gray.stat().st_size,
-                                 gray.stat().st_mtime_ns, "ok")
+    assert tuple(records[5]) == (
+        6,
+        "nested/gray.png",
+        digests[6],
+        gray.stat().st_size,
+        gray.stat().st_mtime_ns,
+        "ok",
+    )
 
 
 def test_usable_images_leave_out_changed_and_missing_ones(tmp_path, image_folder):
@@ -359,8 +397,11 @@ def test_verify_image_checks_only_its_own_file(tmp_path, image_folder):
 
 
 def test_class_table_and_histogram_of_the_tiny_store(worked):
-    assert worked.class_table() == [(0, "cat", "1"), (1, "dog", "2"),
-                                    (2, "hot dog, with mustard", "3")]
+    assert worked.class_table() == [
+        (0, "cat", "1"),
+        (1, "dog", "2"),
+        (2, "hot dog, with mustard", "3"),
+    ]
     # labels of 1, 2 and 5 (now missing: still counted), 6; the skip of 4 is not
     assert worked.class_histogram() == {"cat": 3, "dog": 1, "hot dog, with mustard": 0}
     assert list(worked.class_histogram()) == ["cat", "dog", "hot dog, with mustard"]
@@ -369,25 +410,28 @@ def test_class_table_and_histogram_of_the_tiny_store(worked):
 def test_class_examples_are_the_newest_usable_labels(worked):
     # 5 is the newest cat but its file is gone: never shown
     assert worked.class_examples(1) == {"cat": [2], "dog": [6], "hot dog, with mustard": []}
-    assert worked.class_examples(10) == {"cat": [2, 1], "dog": [6],
-                                         "hot dog, with mustard": []}
+    assert worked.class_examples(10) == {"cat": [2, 1], "dog": [6], "hot dog, with mustard": []}
 
 
 def test_recent_answers_are_newest_first_with_skips(worked):
     recent = worked.recent_answers(10)
     assert [(a.image_id, a.path, a.label) for a in recent] == [
-        (5, "nested/copy.png", "cat"), (6, "nested/gray.png", "dog"),
-        (4, "colour-3.png", None), (2, "colour-1.png", "cat"), (1, "colour-0.png", "cat")]
+        (5, "nested/copy.png", "cat"),
+        (6, "nested/gray.png", "dog"),
+        (4, "colour-3.png", None),
+        (2, "colour-1.png", "cat"),
+        (1, "colour-0.png", "cat"),
+    ]
     # the same answers as answers() gives, oldest first there
     assert recent == worked.answers()[::-1]
     assert recent[0].answered_at > recent[1].answered_at
     assert [a.image_id for a in worked.recent_answers(2)] == [5, 6]
 
 
-def test_recent_answers_of_the_same_time_come_by_descending_id(tmp_path, image_folder,
-                                                              monkeypatch):
-    monkeypatch.setattr("moby_al_plugin.labelling.store.now_utc",
-                        lambda: "2024-05-01T12:00:00.000+00:00")
+def test_recent_answers_of_the_same_time_come_by_descending_id(tmp_path, image_folder, monkeypatch):
+    monkeypatch.setattr(
+        "moby_al_plugin.labelling.store.now_utc", lambda: "2024-05-01T12:00:00.000+00:00"
+    )
     store = _store(tmp_path, image_folder)
     for image_id in (2, 6, 3):
         store.answer(image_id, "dog")
@@ -397,16 +441,36 @@ def test_recent_answers_of_the_same_time_come_by_descending_id(tmp_path, image_f
 def test_status_counts_of_a_new_store(tmp_path, image_folder):
     store = _store(tmp_path, image_folder)
     assert store.status_counts() == StatusCounts(
-        images=6, usable=6, unreadable=1, labelled=0, skipped=0, pending=0, batches=0,
-        batch=None, batch_size=0, batch_answered=0, budget=None)
+        images=6,
+        usable=6,
+        unreadable=1,
+        labelled=0,
+        skipped=0,
+        pending=0,
+        batches=0,
+        batch=None,
+        batch_size=0,
+        batch_answered=0,
+        budget=None,
+    )
 
 
 def test_status_counts_after_batches_answers_and_a_removed_file(worked):
     # pending: only 3 (1, 2, 4 and 5 are answered); batch 2 holds 3, 4, 5, of which 4, 5
     # are answered
     assert worked.status_counts() == StatusCounts(
-        images=6, usable=5, unreadable=1, labelled=4, skipped=1, pending=1, batches=2,
-        batch=2, batch_size=3, batch_answered=2, budget=40)
+        images=6,
+        usable=5,
+        unreadable=1,
+        labelled=4,
+        skipped=1,
+        pending=1,
+        batches=2,
+        batch=2,
+        batch_size=3,
+        batch_answered=2,
+        budget=40,
+    )
     # the caller's count of pending images, when it has just listed them
     assert worked.status_counts(pending=9).pending == 9
     worked.undo()  # 5 is no longer answered, and its file is gone: not pending

@@ -14,9 +14,22 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run(tmp_path, *args):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "learner.py"), "--quick", "--threads", "1",
-         "--output", str(tmp_path / "learner.json"), *args],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "learner.py"),
+            "--quick",
+            "--threads",
+            "1",
+            "--output",
+            str(tmp_path / "learner.json"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
 
 
 def test_learner_benchmark_quick(tmp_path):
@@ -25,8 +38,9 @@ def test_learner_benchmark_quick(tmp_path):
     assert "trained now" in result.stdout and "shared by every seed" in result.stdout
     payload = json.loads((tmp_path / "learner.json").read_text())
     rows = {(e["row"], e["budget"]) for e in payload["entries"]}
-    assert rows == {(r, b) for r in ("supervised_old", "supervised_new", "probe", "finetune")
-                    for b in (50, 100)}
+    assert rows == {
+        (r, b) for r in ("supervised_old", "supervised_new", "probe", "finetune") for b in (50, 100)
+    }
     by = {(e["row"], e["budget"]): e for e in payload["entries"]}
     # the old schedule starves the small set; the new one pads it to the minimum
     assert by["supervised_old", 50]["steps"] == 2 * 2
@@ -47,8 +61,13 @@ def test_convergence_study_quick(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads((tmp_path / "learner.json").read_text())
     keys = {(e["init"], e["budget"], e["samples"], e["seed"]) for e in payload["entries"]}
-    assert keys == {(i, b, c, s) for i in ("scratch", "pretrained") for b in (50, 100)
-                    for c in (512, 1024) for s in (0,)}
+    assert keys == {
+        (i, b, c, s)
+        for i in ("scratch", "pretrained")
+        for b in (50, 100)
+        for c in (512, 1024)
+        for s in (0,)
+    }
     # each fit saw at least the compute asked for, and the table has every point
     assert all(e["seen"] >= e["samples"] for e in payload["entries"])
     row = next(r for r in payload["table"] if r["budget"] == 100 and "scratch" in r["setting"])

@@ -118,10 +118,14 @@ def test_only_the_linear_ending_heads_give_negative_similarities():
 
 def test_momentum_update_matches_a_parameter_loop():
     torch.manual_seed(0)
-    online, target = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)), \
-        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
-    expected = [0.7 * t.detach() + 0.3 * o.detach()
-                for o, t in zip(online.parameters(), target.parameters())]
+    online, target = (
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)),
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)),
+    )
+    expected = [
+        0.7 * t.detach() + 0.3 * o.detach()
+        for o, t in zip(online.parameters(), target.parameters())
+    ]
     momentum_update(online, target, 0.7)
     for got, want in zip(target.parameters(), expected):
         assert torch.allclose(got, want)
@@ -158,13 +162,20 @@ def test_momentum_branch_has_no_gradients():
 @pytest.mark.parametrize("update_from_strong", [False, True])
 def test_strong_views_leave_running_stats_unless_asked(update_from_strong):
     torch.manual_seed(0)
-    net = MoBYNetwork("small_cnn", in_channels=1, n_classes=3, queue_size=8, projection_dim=16,
-                      strong_view_running_stats=update_from_strong)
+    net = MoBYNetwork(
+        "small_cnn",
+        in_channels=1,
+        n_classes=3,
+        queue_size=8,
+        projection_dim=16,
+        strong_view_running_stats=update_from_strong,
+    )
     bn = next(m for m in net.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
     weak = torch.rand(6, 1, 8, 8)
     strong = weak * 0.1 + 0.9  # very different statistics
-    reference = MoBYNetwork("small_cnn", in_channels=1, n_classes=3, queue_size=8,
-                            projection_dim=16)
+    reference = MoBYNetwork(
+        "small_cnn", in_channels=1, n_classes=3, queue_size=8, projection_dim=16
+    )
     reference.load_state_dict(net.state_dict())
     ref_bn = next(m for m in reference.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
     net.train()

@@ -49,7 +49,7 @@ def test_subsample_edges_and_determinism():
     assert len(subsample_indices(y, 5, random_state=rng)) == 5
     with pytest.raises(ValueError, match="larger than y"):
         subsample_indices(y, 61)
-    with pytest.raises(ValueError, match="at least 0"):
+    with pytest.raises(ValueError, match="must be >= 0"):
         subsample_indices(y, -1)
     with pytest.raises(TypeError):
         subsample_indices(y, 2.5)
@@ -86,7 +86,7 @@ def test_initial_labeled_edges_and_determinism():
         assert np.array_equal(a, b) and len(np.unique(a)) == 7 and a.dtype == np.int64
     assert np.array_equal(initial_labeled_indices(y, 30, random_state=0), np.arange(30))
     assert len(initial_labeled_indices(y, 1, random_state=0)) == 1
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="must be >= 1"):
         initial_labeled_indices(y, 0)
     with pytest.raises(ValueError, match="larger than y"):
         initial_labeled_indices(y, 31)

@@ -67,7 +67,11 @@ def test_cold_start_means_a_pick_without_a_trained_classifier():
         picks, _ = entry.query(None, X, n_instances=3, **options)
         assert len(set(picks.tolist())) == 3, name
     assert set(strategy_names(cold_start=False)) == {
-        "entropy", "margin", "least_confidence", "uncertainty_batch", "margin_pretrained"
+        "entropy",
+        "margin",
+        "least_confidence",
+        "uncertainty_batch",
+        "margin_pretrained",
     }
 
 
@@ -92,7 +96,12 @@ def test_configuration_command_and_labelling_read_the_registry():
 
     assert STRATEGY_NAMES == tuple(STRATEGIES)
     assert set(LABEL_STRATEGIES) == {
-        "random", "margin", "kcenter", "typiclust", "maxherding", "budget_aware"
+        "random",
+        "margin",
+        "kcenter",
+        "typiclust",
+        "maxherding",
+        "budget_aware",
     }
     assert LABEL_STRATEGIES["kcenter"] is STRATEGIES["kcenter_pretrained"]
     helptext = build_parser()._subparsers._group_actions[0].choices["compare"].format_help()

@@ -57,8 +57,9 @@ def test_lr_factor_against_hand_values():
 
 def _default_net(**params) -> MoBYClassifier:
     # a linear "backbone": the schedule is what is measured, not the network
-    return MoBYClassifier(backbone=torch.nn.Flatten(), contrastive_weight=0.0,
-                          random_state=0, **params)
+    return MoBYClassifier(
+        backbone=torch.nn.Flatten(), contrastive_weight=0.0, random_state=0, **params
+    )
 
 
 def test_default_fit_at_100_labels_trains_what_the_study_says_converges():
@@ -101,9 +102,19 @@ def test_bad_schedule_values_are_named_before_training(tiny_digits, name, value)
 
 
 def test_check_schedule_accepts_the_defaults_and_a_zero_lr():
-    params = {k: MoBYClassifier().get_params()[k] for k in (
-        "max_epochs", "batch_size", "lr", "train_samples", "min_samples_per_epoch",
-        "lr_schedule", "lr_milestones", "lr_gamma")}
+    params = {
+        k: MoBYClassifier().get_params()[k]
+        for k in (
+            "max_epochs",
+            "batch_size",
+            "lr",
+            "train_samples",
+            "min_samples_per_epoch",
+            "lr_schedule",
+            "lr_milestones",
+            "lr_gamma",
+        )
+    }
     check_schedule(**params)
     check_schedule(**{**params, "lr": 0.0, "train_samples": None})
 
@@ -115,10 +126,18 @@ def test_supervised_and_pretrained_learners_get_the_same_rule(digits):
 
     config = ExperimentConfig(dataset="digits", strategies=("random", "random_pretrained"))
     data = PreparedData(config)
-    nets = {name: _make_net(config, STRATEGIES[name], data, False, "encoder.pt")
-            for name in ("random", "random_pretrained", "mobyv2al")}
-    keys = ("train_samples", "max_epochs", "batch_size", "lr", "lr_schedule",
-            "min_samples_per_epoch")
+    nets = {
+        name: _make_net(config, STRATEGIES[name], data, False, "encoder.pt")
+        for name in ("random", "random_pretrained", "mobyv2al")
+    }
+    keys = (
+        "train_samples",
+        "max_epochs",
+        "batch_size",
+        "lr",
+        "lr_schedule",
+        "min_samples_per_epoch",
+    )
     schedules = {name: {k: net.get_params()[k] for k in keys} for name, net in nets.items()}
     assert schedules["random"] == schedules["random_pretrained"] == schedules["mobyv2al"]
     assert schedules["random"]["train_samples"] == "auto"
@@ -146,8 +165,14 @@ def test_supervised_augmentation_flips_only_where_the_views_allow(views, flips):
     X = np.zeros((64, 1, 8, 8), dtype=np.float32)
     X[:, :, :, :4] = 1.0
     y = np.arange(64) % 2
-    net = MoBYClassifier(backbone=_InputRecorder(), contrastive_weight=0.0, views=views,
-                         train_samples=None, max_epochs=4, random_state=0)
+    net = MoBYClassifier(
+        backbone=_InputRecorder(),
+        contrastive_weight=0.0,
+        views=views,
+        train_samples=None,
+        max_epochs=4,
+        random_state=0,
+    )
     net.fit(X, y)
     batches = torch.cat(net.module_.encoder.seen)
     mirrored = batches[..., 4:].mean(dim=(1, 2, 3)) > batches[..., :4].mean(dim=(1, 2, 3))

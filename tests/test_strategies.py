@@ -368,8 +368,10 @@ def _farthest_first(points, first, n):
     """Farthest-first traversal of 1-D points from ``first``, in plain Python."""
     picks = [first]
     while len(picks) < n:
-        gaps = [min(abs(p - points[c]) for c in picks) if i not in picks else -1.0
-                for i, p in enumerate(points)]
+        gaps = [
+            min(abs(p - points[c]) for c in picks) if i not in picks else -1.0
+            for i, p in enumerate(points)
+        ]
         picks.append(max(range(len(points)), key=lambda i: (gaps[i], -i)))
     return picks
 
@@ -386,10 +388,20 @@ def test_cold_kcenter_returns_pool_positions_not_shuffled_ones():
     firsts = set()
     for seed in range(6):
         for strategy in (coreset_sampling, budget_aware_sampling):
-            kwargs = {"switch_at": 0, "after": "kcenter", "n_classes": 2} \
-                if strategy is budget_aware_sampling else {}
-            idx, rows = strategy(learner, pool, n_instances=4, normalize=False,
-                                 subset_size=None, random_state=seed, **kwargs)
+            kwargs = (
+                {"switch_at": 0, "after": "kcenter", "n_classes": 2}
+                if strategy is budget_aware_sampling
+                else {}
+            )
+            idx, rows = strategy(
+                learner,
+                pool,
+                n_instances=4,
+                normalize=False,
+                subset_size=None,
+                random_state=seed,
+                **kwargs,
+            )
             assert set(far) <= set(idx.tolist()), (strategy.__name__, seed, idx)
             assert idx.tolist() == _farthest_first(points, int(idx[0]), 4)
             np.testing.assert_array_equal(rows, pool[idx])

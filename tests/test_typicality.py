@@ -101,16 +101,19 @@ def _spy_on_kmeans(monkeypatch):
     return fits
 
 
-@pytest.mark.parametrize("n_clusters, expected", [(50, "KMeans"), (51, "MiniBatchKMeans"),
-                                                  (60, "MiniBatchKMeans")])
+@pytest.mark.parametrize(
+    "n_clusters, expected", [(50, "KMeans"), (51, "MiniBatchKMeans"), (60, "MiniBatchKMeans")]
+)
 def test_minibatch_kmeans_exactly_above_fifty_clusters(monkeypatch, n_clusters, expected):
     fits = _spy_on_kmeans(monkeypatch)
     # 60 tight, far apart blobs of 6 points on a line
     centres = 100.0 * np.arange(60, dtype=float)[:, None]
     points, which = _blobs([6] * 60, centres, spread=0.1)
     labels = kmeans_labels(points, n_clusters, random_state=0)
-    assert fits == {"KMeans": int(expected == "KMeans"),
-                    "MiniBatchKMeans": int(expected == "MiniBatchKMeans")}
+    assert fits == {
+        "KMeans": int(expected == "KMeans"),
+        "MiniBatchKMeans": int(expected == "MiniBatchKMeans"),
+    }
     assert len(np.unique(labels)) == n_clusters
     # sensible clusters: intervals of the line (one run each along it), and whole
     # blobs but for a rare split of one by a single k-means++ start

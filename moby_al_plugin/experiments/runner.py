@@ -19,7 +19,6 @@ import hashlib
 import json
 import pickle
 import time
-import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -359,21 +358,13 @@ def run_experiment(
 
     total = len(states) * (config.cycles + 1)
     done = sum(len(rows) for rows in all_records.values())
-    with (
-        tqdm(
-            total=total,
-            initial=done,
-            desc="cycles",
-            unit="cycle",
-            disable=None if progress is None else not progress,
-        ) as bar,
-        warnings.catch_warnings(),
-    ):
-        # modAL 0.4 passes scikit-learn's old keyword on every teach; the
-        # warning is about modAL, not about anything the user can change
-        warnings.filterwarnings(
-            "ignore", message="'force_all_finite' was renamed", category=FutureWarning
-        )
+    with tqdm(
+        total=total,
+        initial=done,
+        desc="cycles",
+        unit="cycle",
+        disable=None if progress is None else not progress,
+    ) as bar:
         session = _Session(
             config,
             data,

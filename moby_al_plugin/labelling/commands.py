@@ -38,16 +38,27 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "are few, then diverse margin: the best strategy of the selection benchmark)",
     )
     parser.add_argument("--backbone", default="small_cnn", help="encoder (default: %(default)s)")
-    parser.add_argument("--epochs", type=_positive, default=10,
-                        help="epochs the fine-tuning is split into; it sees as many samples as "
-                        "the library's converged rule says, whatever the number "
-                        "(default: %(default)s)")
-    parser.add_argument("--train-samples", default="auto",
-                        type=lambda t: t if t == "auto" else _positive(t),
-                        help="labelled samples the fine-tuning sees (default: %(default)s, the "
-                        "library's converged rule)")
-    parser.add_argument("--pretrain-epochs", type=_positive, default=None,
-                        help="pretraining epochs (default: enough for 40,000 views, 2 to 200)")
+    parser.add_argument(
+        "--epochs",
+        type=_positive,
+        default=10,
+        help="epochs the fine-tuning is split into; it sees as many samples as "
+        "the library's converged rule says, whatever the number "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-samples",
+        default="auto",
+        type=lambda t: t if t == "auto" else _positive(t),
+        help="labelled samples the fine-tuning sees (default: %(default)s, the "
+        "library's converged rule)",
+    )
+    parser.add_argument(
+        "--pretrain-epochs",
+        type=_positive,
+        default=None,
+        help="pretraining epochs (default: enough for 40,000 views, 2 to 200)",
+    )
 
 
 def add_label_command(commands: Any) -> list[argparse.ArgumentParser]:
@@ -69,33 +80,48 @@ def add_label_command(commands: Any) -> list[argparse.ArgumentParser]:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text)
         parsers.append(parser)
-        parser.add_argument("--workdir", default=".",
-                            help="the work folder (default: the current folder)")
+        parser.add_argument(
+            "--workdir", default=".", help="the work folder (default: the current folder)"
+        )
         return parser
 
     init = command("init", "index an image folder and start a work folder")
     init.add_argument("--images", required=True, help="folder of images (searched recursively)")
-    init.add_argument("--classes", required=True,
-                      help="class names, comma-separated, or a file with one name a line")
-    init.add_argument("--keys", default=None,
-                      help="one key per class, comma-separated (default: 1..9, 0, then letters)")
+    init.add_argument(
+        "--classes",
+        required=True,
+        help="class names, comma-separated, or a file with one name a line",
+    )
+    init.add_argument(
+        "--keys",
+        default=None,
+        help="one key per class, comma-separated (default: 1..9, 0, then letters)",
+    )
     init.add_argument("--labels", default=None, help="CSV (path,label) of labels already known")
-    init.add_argument("--image-size", type=_positive, default=32,
-                      help="side of the square the images are resized to (default: %(default)s)")
-    init.add_argument("--budget", type=_positive, default=None,
-                      help="labels you plan to give, shown on the page")
+    init.add_argument(
+        "--image-size",
+        type=_positive,
+        default=32,
+        help="side of the square the images are resized to (default: %(default)s)",
+    )
+    init.add_argument(
+        "--budget", type=_positive, default=None, help="labels you plan to give, shown on the page"
+    )
 
     serve = command("serve", "show the images to label in a local web page")
     serve.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8765,
-                       help="port (default: %(default)s; 0 picks a free one)")
-    serve.add_argument("--n", type=_positive, default=50,
-                       help="batch size the page offers (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8765, help="port (default: %(default)s; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--n", type=_positive, default=50, help="batch size the page offers (default: %(default)s)"
+    )
     _add_training_options(serve)
 
     nxt = command("next", "train on the labels so far and queue the next batch")
-    nxt.add_argument("--n", type=_positive, default=50,
-                     help="images to queue (default: %(default)s)")
+    nxt.add_argument(
+        "--n", type=_positive, default=50, help="images to queue (default: %(default)s)"
+    )
     nxt.add_argument("--job", type=int, default=None, help=argparse.SUPPRESS)
     _add_training_options(nxt)
 
@@ -103,8 +129,11 @@ def add_label_command(commands: Any) -> list[argparse.ArgumentParser]:
 
     export = command("export", "write the answers as a CSV or as a folder per class")
     export.add_argument("--format", choices=("csv", "folders"), default="csv")
-    export.add_argument("--output", default="-",
-                        help="CSV file ('-': standard output) or, for folders, the new folder")
+    export.add_argument(
+        "--output",
+        default="-",
+        help="CSV file ('-': standard output) or, for folders, the new folder",
+    )
 
     imp = command("import", "add labels from a CSV with columns path,label")
     imp.add_argument("file", help="CSV file with a header naming path and label")
@@ -187,16 +216,23 @@ def _init(args: argparse.Namespace) -> int:
     if (workdir / "labels.sqlite").exists():
         raise LabellingError(f"{workdir} already holds a labelling database")
     print(f"indexing {args.images} ...", flush=True)
-    index = index_folder(args.images, progress=lambda done, total: print(
-        f"  {done} of {total} files", flush=True))
+    index = index_folder(
+        args.images, progress=lambda done, total: print(f"  {done} of {total} files", flush=True)
+    )
     meta = {
         "images_root": os.path.abspath(args.images),
         "image_size": args.image_size,
         "mode": "L" if index.single_channel else "RGB",
         **({"budget": args.budget} if args.budget else {}),
     }
-    store = LabelStore.create(workdir, classes=classes, keys=keys, meta=meta,
-                              images=index.images, unreadable=index.unreadable)
+    store = LabelStore.create(
+        workdir,
+        classes=classes,
+        keys=keys,
+        meta=meta,
+        images=index.images,
+        unreadable=index.unreadable,
+    )
     try:
         with store:
             imported = store.import_labels(known) if known else 0
@@ -228,8 +264,16 @@ def _init(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- serve
 def _training_options(args: argparse.Namespace) -> list[str]:
-    options = ["--strategy", args.strategy, "--backbone", args.backbone,
-               "--epochs", str(args.epochs), "--train-samples", str(args.train_samples)]
+    options = [
+        "--strategy",
+        args.strategy,
+        "--backbone",
+        args.backbone,
+        "--epochs",
+        str(args.epochs),
+        "--train-samples",
+        str(args.train_samples),
+    ]
     if args.pretrain_epochs is not None:
         options += ["--pretrain-epochs", str(args.pretrain_epochs)]
     return options
@@ -239,15 +283,17 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import create_app, make_local_server, make_token
 
     token = make_token()
-    app = create_app(args.workdir, token, next_options=_training_options(args),
-                     default_n=args.n)
+    app = create_app(args.workdir, token, next_options=_training_options(args), default_n=args.n)
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback
     except ValueError:
         loopback = args.host == "localhost"
     if not loopback:
-        print(f"warning: serving on {args.host}: anyone who can reach it and has the token "
-              "can change your labels", file=sys.stderr)
+        print(
+            f"warning: serving on {args.host}: anyone who can reach it and has the token "
+            "can change your labels",
+            file=sys.stderr,
+        )
     server = make_local_server(app, args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"labelling page: http://{host}:{server.server_port}/?token={token}", flush=True)
@@ -263,9 +309,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ next
 def _next(args: argparse.Namespace) -> int:
-    settings = RoundSettings(n=args.n, strategy=args.strategy, backbone=args.backbone,
-                             epochs=args.epochs, train_samples=args.train_samples,
-                             pretrain_epochs=args.pretrain_epochs)
+    settings = RoundSettings(
+        n=args.n,
+        strategy=args.strategy,
+        backbone=args.backbone,
+        epochs=args.epochs,
+        train_samples=args.train_samples,
+        pretrain_epochs=args.pretrain_epochs,
+    )
     with LabelStore(args.workdir) as store:
         if args.job is None:
             settings.validate()
@@ -285,13 +336,17 @@ def _next(args: argparse.Namespace) -> int:
             store.finish_job(job, "failed", str(exc) or type(exc).__name__)
             raise
         waiting = len(store.pending())
-        message = (f"queued {len(result.queued)} images in batch {result.batch_id}"
-                   + (" (cold start: no model yet)" if result.cold_start else "")
-                   + f"; {waiting} waiting for an answer")
+        message = (
+            f"queued {len(result.queued)} images in batch {result.batch_id}"
+            + (" (cold start: no model yet)" if result.cold_start else "")
+            + f"; {waiting} waiting for an answer"
+        )
         store.finish_job(job, "done", message)
     if result.pending_before:
-        print(f"{result.pending_before} images of earlier batches were still unanswered; they "
-              "stay in the queue, before the new ones")
+        print(
+            f"{result.pending_before} images of earlier batches were still unanswered; they "
+            "stay in the queue, before the new ones"
+        )
     print(message + f" ({result.seconds['total']:.0f} s)")
     return 0
 
@@ -302,15 +357,19 @@ def _status(args: argparse.Namespace) -> int:
         found = verify_images(store)
         counts = store.status_counts()
         print(f"work folder {store.workdir} (images in {store.images_root})")
-        print(f"images: {counts.images} indexed, {counts.unreadable} unreadable at init, "
-              f"{len(found['changed'])} changed and {len(found['missing'])} missing since init")
+        print(
+            f"images: {counts.images} indexed, {counts.unreadable} unreadable at init, "
+            f"{len(found['changed'])} changed and {len(found['missing'])} missing since init"
+        )
         for state in ("changed", "missing"):
             for path in found[state]:
                 print(f"  {state}: {path} (skipped, never labelled)")
-        print(f"answers: {counts.labelled} labelled"
-              + (f" of a budget of {counts.budget}" if counts.budget is not None else "")
-              + f", {counts.skipped} skipped; {counts.pending} queued images wait "
-              f"for an answer ({counts.batches} batches so far)")
+        print(
+            f"answers: {counts.labelled} labelled"
+            + (f" of a budget of {counts.budget}" if counts.budget is not None else "")
+            + f", {counts.skipped} skipped; {counts.pending} queued images wait "
+            f"for an answer ({counts.batches} batches so far)"
+        )
         for name, n in store.class_histogram().items():
             print(f"  {name}: {n}")
         job = store.active_job() or store.last_job()
@@ -328,12 +387,14 @@ def _export(args: argparse.Namespace) -> int:
         # a file changed since init is not the image that was labelled
         gone = set(found["changed"]) | set(found["missing"])
         for path in sorted(gone & {a.path for a in answers}):
-            print(f"left out: {path} changed or disappeared since it was labelled",
-                  file=sys.stderr)
+            print(f"left out: {path} changed or disappeared since it was labelled", file=sys.stderr)
         answers = [a for a in answers if a.path not in gone]
     if args.format == "csv":
-        handle = sys.stdout if args.output == "-" else open(args.output, "w", newline="",
-                                                            encoding="utf-8")
+        handle = (
+            sys.stdout
+            if args.output == "-"
+            else open(args.output, "w", newline="", encoding="utf-8")
+        )
         try:
             writer = csv.writer(handle)
             writer.writerow(["path", "label", "answered_at", "source"])

@@ -102,15 +102,25 @@ def index_folder(root: str | os.PathLike, progress: Any = None) -> FolderIndex:
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             index.unreadable.append((relative, f"{type(exc).__name__}: {exc}"))
             continue
-        index.images.append({"path": relative, "sha256": digest, "bytes": stat.st_size,
-                             "mtime_ns": stat.st_mtime_ns, **described})
+        index.images.append(
+            {
+                "path": relative,
+                "sha256": digest,
+                "bytes": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns,
+                **described,
+            }
+        )
         by_hash[digest].append(relative)
         if progress is not None and count % 500 == 0:
             progress(count, len(files))
     index.duplicates = [paths for paths in by_hash.values() if len(paths) > 1]
     if not index.images:
-        found = f"{len(index.unreadable)} unreadable image file(s)" if index.unreadable else (
-            "no image file")
+        found = (
+            f"{len(index.unreadable)} unreadable image file(s)"
+            if index.unreadable
+            else ("no image file")
+        )
         raise LabellingError(
             f"{folder} holds {found}; image files end in {', '.join(sorted(IMAGE_EXTENSIONS))}"
         )
@@ -206,8 +216,9 @@ def read_pixels(store: LabelStore, image_ids: list[int]) -> np.ndarray:
     root = store.images_root
     paths = store.image_paths()
     first = read_image(root / paths[image_ids[0]], mode, size) if image_ids else None
-    X = np.empty((len(image_ids), *(first.shape if first is not None else (size, size))),
-                 dtype=np.uint8)
+    X = np.empty(
+        (len(image_ids), *(first.shape if first is not None else (size, size))), dtype=np.uint8
+    )
     for i, image_id in enumerate(image_ids):
         X[i] = first if i == 0 else read_image(root / paths[image_id], mode, size)
     return X

@@ -90,8 +90,12 @@ def create_app(
 
     @app.before_request
     def check_token() -> Any:
-        given = (request.args.get("token") or request.headers.get("X-Token")
-                 or request.cookies.get(COOKIE) or "")
+        given = (
+            request.args.get("token")
+            or request.headers.get("X-Token")
+            or request.cookies.get(COOKIE)
+            or ""
+        )
         if not hmac.compare_digest(given.encode(), token.encode()):
             return jsonify(error="missing or wrong token; open the URL that serve printed"), 403
         return None
@@ -164,8 +168,9 @@ def create_app(
         if label is not None and not isinstance(label, str):
             abort(400, f"'label' must be a class name or null, got {label!r}")
         at = store().answer(data["image_id"], label)
-        return jsonify(image_id=data["image_id"], label=label, answered_at=at,
-                       counts=_counts(store()))
+        return jsonify(
+            image_id=data["image_id"], label=label, answered_at=at, counts=_counts(store())
+        )
 
     @app.post("/api/undo")
     def undo() -> Any:
@@ -187,12 +192,28 @@ def create_app(
             abort(409, str(exc))
         log_dir = workdir / "logs"
         log_dir.mkdir(exist_ok=True)
-        command = [sys.executable, "-m", "moby_al_plugin", "label", "next",
-                   "--workdir", str(workdir), "--n", str(n), "--job", str(job_id),
-                   *next_options]
+        command = [
+            sys.executable,
+            "-m",
+            "moby_al_plugin",
+            "label",
+            "next",
+            "--workdir",
+            str(workdir),
+            "--n",
+            str(n),
+            "--job",
+            str(job_id),
+            *next_options,
+        ]
         with open(log_dir / f"job-{job_id}.log", "ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         store().adopt_job(job_id, process.pid)
         training["process"] = process
         return jsonify(job=job_id, state="running"), 202
@@ -224,22 +245,30 @@ def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
     job = store.active_job() or store.last_job()
     pending = store.pending()
     return {
-        "classes": [{"name": name, "key": key, "examples": examples[name]}
-                    for _, name, key in classes],
+        "classes": [
+            {"name": name, "key": key, "examples": examples[name]} for _, name, key in classes
+        ],
         "pending": [
-            {"image_id": int(r["image_id"]), "batch": int(r["batch_id"]),
-             "suggestion": None if r["suggestion"] is None else names[int(r["suggestion"])]}
+            {
+                "image_id": int(r["image_id"]),
+                "batch": int(r["batch_id"]),
+                "suggestion": None if r["suggestion"] is None else names[int(r["suggestion"])],
+            }
             for r in pending
         ],
         "recent": [
-            {"image_id": a.image_id, "label": a.label, "answered_at": a.answered_at}
-            for a in recent
+            {"image_id": a.image_id, "label": a.label, "answered_at": a.answered_at} for a in recent
         ],
         "counts": _counts(store, len(pending)),
         "histogram": histogram,
-        "job": None if job is None else {
-            "id": job["id"], "state": job["state"], "progress": job["progress"],
-            "message": job["message"], "size": job["size"],
+        "job": None
+        if job is None
+        else {
+            "id": job["id"],
+            "state": job["state"],
+            "progress": job["progress"],
+            "message": job["message"],
+            "size": job["size"],
         },
         "default_n": default_n,
     }

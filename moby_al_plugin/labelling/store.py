@@ -221,8 +221,9 @@ class LabelStore:
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         # autocommit mode: every write below opens its own explicit transaction
-        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            str(path), timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -257,10 +258,13 @@ class LabelStore:
             conn.executescript(_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
             rows = {"schema_version": SCHEMA_VERSION, "created_at": now_utc(), **meta}
-            conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                             [(k, str(v)) for k, v in rows.items()])
-            conn.executemany("INSERT INTO classes (id, name, key) VALUES (?, ?, ?)",
-                             [(i, n, k) for i, (n, k) in enumerate(zip(classes, keys))])
+            conn.executemany(
+                "INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in rows.items()]
+            )
+            conn.executemany(
+                "INSERT INTO classes (id, name, key) VALUES (?, ?, ?)",
+                [(i, n, k) for i, (n, k) in enumerate(zip(classes, keys))],
+            )
             conn.executemany(
                 "INSERT INTO images (path, sha256, bytes, mtime_ns, width, height, mode) "
                 "VALUES (:path, :sha256, :bytes, :mtime_ns, :width, :height, :mode)",
@@ -355,8 +359,7 @@ class LabelStore:
             (relative to :attr:`images_root`, POSIX), ``sha256``, ``bytes``,
             ``mtime_ns`` and ``state`` (``'ok'``, ``'changed'`` or ``'missing'``).
         """
-        return self.query(
-            "SELECT id, path, sha256, bytes, mtime_ns, state FROM images ORDER BY id")
+        return self.query("SELECT id, path, sha256, bytes, mtime_ns, state FROM images ORDER BY id")
 
     def record_image_states(self, updates: Iterable[tuple[int, str, int]]) -> None:
         """Record the states of images found by a new look at their files, in one transaction.
@@ -393,8 +396,7 @@ class LabelStore:
             Image id to hexadecimal digest, in id order, whatever the image's
             state (a changed file keeps the digest of its content at ``init``).
         """
-        return {int(r[0]): r[1]
-                for r in self.query("SELECT id, sha256 FROM images ORDER BY id")}
+        return {int(r[0]): r[1] for r in self.query("SELECT id, sha256 FROM images ORDER BY id")}
 
     def usable_images(self) -> list[int]:
         """Ids of the images unchanged on disk (state ``ok``) when last checked.
@@ -404,8 +406,9 @@ class LabelStore:
         list of int
             In id order; changed and missing images are left out.
         """
-        return [int(r[0]) for r in self.query(
-            "SELECT id FROM images WHERE state = 'ok' ORDER BY id")]
+        return [
+            int(r[0]) for r in self.query("SELECT id FROM images WHERE state = 'ok' ORDER BY id")
+        ]
 
     # ------------------------------------------------------------- classes
     def class_table(self) -> list[tuple[int, str, str]]:
@@ -417,8 +420,10 @@ class LabelStore:
             The class id (as stored in answers, suggestions and
             :meth:`labelled`), its name and the key that answers it.
         """
-        return [(int(r[0]), r[1], r[2])
-                for r in self.query("SELECT id, name, key FROM classes ORDER BY id")]
+        return [
+            (int(r[0]), r[1], r[2])
+            for r in self.query("SELECT id, name, key FROM classes ORDER BY id")
+        ]
 
     def class_histogram(self) -> dict[str, int]:
         """How many images are labelled with each class, whatever their state on disk.
@@ -430,9 +435,13 @@ class LabelStore:
             present (0 for one without labels), in class order; skips are
             not counted.
         """
-        return {r[0]: int(r[1]) for r in self.query(
-            "SELECT c.name, COUNT(a.image_id) FROM classes c LEFT JOIN answers a "
-            "ON a.class_id = c.id GROUP BY c.id ORDER BY c.id")}
+        return {
+            r[0]: int(r[1])
+            for r in self.query(
+                "SELECT c.name, COUNT(a.image_id) FROM classes c LEFT JOIN answers a "
+                "ON a.class_id = c.id GROUP BY c.id ORDER BY c.id"
+            )
+        }
 
     def class_examples(self, per_class: int) -> dict[str, list[int]]:
         """The latest labelled images of each class, to show next to its button.
@@ -461,10 +470,18 @@ class LabelStore:
         return examples
 
     # ------------------------------------------------------------- answers
-    def _set_answer(self, conn: sqlite3.Connection, image_id: int, class_id: int | None,
-                    action: str, source: str, at: str) -> None:
-        before = conn.execute("SELECT class_id FROM answers WHERE image_id = ?",
-                              (image_id,)).fetchone()
+    def _set_answer(
+        self,
+        conn: sqlite3.Connection,
+        image_id: int,
+        class_id: int | None,
+        action: str,
+        source: str,
+        at: str,
+    ) -> None:
+        before = conn.execute(
+            "SELECT class_id FROM answers WHERE image_id = ?", (image_id,)
+        ).fetchone()
         previous = "none" if before is None else ("skip" if before[0] is None else "label")
         conn.execute(
             "INSERT INTO history (image_id, action, class_id, previous, previous_class_id, at) "
@@ -494,8 +511,9 @@ class LabelStore:
             )
         at = now_utc()
         with self.transaction() as conn:
-            self._set_answer(conn, image_id, class_id, "skip" if label is None else "label",
-                             source, at)
+            self._set_answer(
+                conn, image_id, class_id, "skip" if label is None else "label", source, at
+            )
         return at
 
     def undo(self) -> int | None:
@@ -513,7 +531,8 @@ class LabelStore:
                 return None
             later = conn.execute(
                 "SELECT 1 FROM history WHERE image_id = ? AND id > ? AND undone = 0 "
-                "AND action != 'undo'", (row["image_id"], row["id"])
+                "AND action != 'undo'",
+                (row["image_id"], row["id"]),
             ).fetchone()
             if later is not None:  # an import changed it since: nothing safe to restore
                 return None
@@ -527,8 +546,9 @@ class LabelStore:
                 )
                 conn.execute("DELETE FROM answers WHERE image_id = ?", (image_id,))
             else:
-                self._set_answer(conn, image_id, row["previous_class_id"], "undo", "undo",
-                                 now_utc())
+                self._set_answer(
+                    conn, image_id, row["previous_class_id"], "undo", "undo", now_utc()
+                )
             return image_id
 
     def import_labels(self, rows: Sequence[tuple[str, str]], *, source: str = "import") -> int:
@@ -540,8 +560,10 @@ class LabelStore:
             Naming the first line (1-based, after the header) whose path was
             not indexed or whose class is unknown; nothing is changed then.
         """
-        paths = {r["path"]: (int(r["id"]), r["state"])
-                 for r in self.query("SELECT id, path, state FROM images")}
+        paths = {
+            r["path"]: (int(r["id"]), r["state"])
+            for r in self.query("SELECT id, path, state FROM images")
+        }
         resolved = []
         for line, (path, label) in enumerate(rows, start=2):
             key = Path(path).as_posix()
@@ -592,7 +614,8 @@ class LabelStore:
         rows = self.query(
             "SELECT a.image_id, i.path, c.name, a.answered_at, a.source FROM answers a "
             "JOIN images i ON i.id = a.image_id LEFT JOIN classes c ON c.id = a.class_id "
-            "ORDER BY a.answered_at DESC, a.image_id DESC LIMIT ?", (int(limit),)
+            "ORDER BY a.answered_at DESC, a.image_id DESC LIMIT ?",
+            (int(limit),),
         )
         return [Answer(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
@@ -671,8 +694,14 @@ class LabelStore:
         )
         return [int(r[0]) for r in rows]
 
-    def add_batch(self, image_ids: Sequence[int], suggestions: Sequence[int | None],
-                  *, strategy: str, cold_start: bool) -> int:
+    def add_batch(
+        self,
+        image_ids: Sequence[int],
+        suggestions: Sequence[int | None],
+        *,
+        strategy: str,
+        cold_start: bool,
+    ) -> int:
         """Queue a batch in one transaction; images answered or queued meanwhile are left out."""
         with self.transaction() as conn:
             cur = conn.execute(
@@ -680,12 +709,18 @@ class LabelStore:
                 (now_utc(), strategy, int(cold_start), len(image_ids)),
             )
             batch_id = int(cur.lastrowid)
-            taken = {int(r[0]) for r in conn.execute(
-                "SELECT image_id FROM queue UNION SELECT image_id FROM answers")}
+            taken = {
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT image_id FROM queue UNION SELECT image_id FROM answers"
+                )
+            }
             for position, (image_id, suggestion) in enumerate(zip(image_ids, suggestions)):
                 if int(image_id) not in taken:
-                    conn.execute("INSERT INTO queue VALUES (?, ?, ?, ?)",
-                                 (int(image_id), batch_id, position, suggestion))
+                    conn.execute(
+                        "INSERT INTO queue VALUES (?, ?, ?, ?)",
+                        (int(image_id), batch_id, position, suggestion),
+                    )
         return batch_id
 
     # ---------------------------------------------------------------- jobs
@@ -712,7 +747,9 @@ class LabelStore:
                 )
             cur = conn.execute(
                 "INSERT INTO jobs (state, pid, size, started_at, message) "
-                "VALUES ('running', ?, ?, ?, 'starting')", (pid, size, now_utc()))
+                "VALUES ('running', ?, ?, ?, 'starting')",
+                (pid, size, now_utc()),
+            )
             return int(cur.lastrowid)
 
     def adopt_job(self, job_id: int, pid: int) -> None:
@@ -721,8 +758,10 @@ class LabelStore:
 
     def job_progress(self, job_id: int, progress: float, message: str) -> None:
         with self.transaction() as conn:
-            conn.execute("UPDATE jobs SET progress = ?, message = ? WHERE id = ?",
-                         (float(progress), message, job_id))
+            conn.execute(
+                "UPDATE jobs SET progress = ?, message = ? WHERE id = ?",
+                (float(progress), message, job_id),
+            )
 
     def finish_job(self, job_id: int, state: str, message: str) -> None:
         with self.transaction() as conn:

@@ -74,8 +74,11 @@ class RoundSettings:
                 f"{', '.join(sorted(LABEL_STRATEGIES))}"
             )
         counts = ["n", "epochs", "pretrain_samples", "batch_size"]
-        counts += [name for name in ("train_samples", "pretrain_epochs")
-                   if getattr(self, name) not in ("auto", None)]
+        counts += [
+            name
+            for name in ("train_samples", "pretrain_epochs")
+            if getattr(self, name) not in ("auto", None)
+        ]
         for name in counts:
             value = getattr(self, name)
             try:
@@ -116,8 +119,13 @@ def _cache_key(payload: dict) -> str:
 def _pixels(store: LabelStore, ids: list[int], cache: Path) -> np.ndarray:
     """All usable images, decoded once and cached by their content and the size."""
     hashes = store.image_hashes()
-    key = _cache_key({"images": [hashes[i] for i in ids], "mode": store.meta("mode"),
-                      "size": store.meta("image_size")})
+    key = _cache_key(
+        {
+            "images": [hashes[i] for i in ids],
+            "mode": store.meta("mode"),
+            "size": store.meta("image_size"),
+        }
+    )
     path = cache / f"pixels-{key}.npy"
     if path.exists():
         return np.load(path)
@@ -126,8 +134,9 @@ def _pixels(store: LabelStore, ids: list[int], cache: Path) -> np.ndarray:
     return X
 
 
-def _encoder(store: LabelStore, X: np.ndarray, settings: RoundSettings, cache: Path,
-             progress: Progress) -> MoBYEncoder:
+def _encoder(
+    store: LabelStore, X: np.ndarray, settings: RoundSettings, cache: Path, progress: Progress
+) -> MoBYEncoder:
     """The encoder pretrained once per image folder, from its checkpoint or trained now.
 
     The key is the folder's images at ``init`` and the settings, so later
@@ -136,8 +145,15 @@ def _encoder(store: LabelStore, X: np.ndarray, settings: RoundSettings, cache: P
     """
     every = list(store.image_hashes().values())  # in image id order
     epochs = settings.pretrain_epochs_for(len(X))
-    key = _cache_key({"images": every, "backbone": settings.backbone, "epochs": epochs,
-                      "mode": store.meta("mode"), "size": store.meta("image_size")})
+    key = _cache_key(
+        {
+            "images": every,
+            "backbone": settings.backbone,
+            "epochs": epochs,
+            "mode": store.meta("mode"),
+            "size": store.meta("image_size"),
+        }
+    )
     path = cache / f"encoder-{key}.pt"
     encoder = MoBYEncoder(
         backbone=settings.backbone,
@@ -218,9 +234,16 @@ def query_next_batch(
         contrastive_weight=0.0,
         classes=list(range(len(classes))),
         random_state=settings.random_state,
-        callbacks=[("report", _EpochReport(
-            lambda epoch, total: report(0.6 + 0.3 * epoch / total,
-                                        f"fine-tuning: epoch {epoch} of {total}")))],
+        callbacks=[
+            (
+                "report",
+                _EpochReport(
+                    lambda epoch, total: report(
+                        0.6 + 0.3 * epoch / total, f"fine-tuning: epoch {epoch} of {total}"
+                    )
+                ),
+            )
+        ],
     )
     clock = time.perf_counter()
     if cold:
@@ -228,8 +251,12 @@ def query_next_batch(
     else:
         report(0.6, f"fine-tuning on {len(labelled)} labelled images")
         rows = [row_of[i] for i in labelled]
-        learner = ActiveLearner(estimator=net, query_strategy=query, X_training=X[rows],
-                                y_training=np.asarray(labels, dtype=np.int64))
+        learner = ActiveLearner(
+            estimator=net,
+            query_strategy=query,
+            X_training=X[rows],
+            y_training=np.asarray(labels, dtype=np.int64),
+        )
     seconds["fine_tune"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
