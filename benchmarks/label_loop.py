@@ -124,7 +124,7 @@ def measure(size: int, batch: int, answers: int, options: list[str], quick: bool
         )
         first = _next_until_first_image(work, batch, options)
         with LabelStore(work) as store:
-            paths = {int(i): p for i, p in store.query("SELECT id, path FROM images")}
+            paths = store.image_paths()
         page = _Page(work)
         try:
             pending = [p["image_id"] for p in json.loads(page.get("/api/state"))["pending"]]

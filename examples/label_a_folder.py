@@ -76,7 +76,7 @@ class ScriptedAnnotator:
         self.base = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         with LabelStore(workdir) as store:
-            self.paths = {int(i): p for i, p in store.query("SELECT id, path FROM images")}
+            self.paths = store.image_paths()
 
     def _call(self, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(

@@ -125,7 +125,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
     Schedule: each fit sees ``train_samples`` labelled samples, by default
     the converged rule of :func:`moby_al_plugin.schedule.converged_train_samples`
     (the least compute after which more no longer raises test accuracy,
-    measured at 200 to 5,000 Fashion-MNIST labels), split into
+    from ``benchmarks/learner.py --study convergence``), split into
     ``max_epochs`` epochs. An epoch draws ``max(len(X), min_samples_per_epoch,
     ceil(train_samples / max_epochs))`` labelled samples (whole passes over a
     fresh permutation, the last one partial), and the unlabelled stream

@@ -45,11 +45,9 @@ __all__ = [
 #: single Linear-BN-ReLU layer, whose final ReLU makes every query-key
 #: similarity non-negative; "linear" is the bare Linear of the authors' code.
 HEAD_LAYOUTS = ("mlp", "bn_relu", "linear")
-#: The layout used when none is given. Measured against "mlp" in one short
-#: run (MoBYEncoder, small_cnn, 2 epochs on 15,000 Fashion-MNIST images, a
-#: logistic regression on 200 random labels, one seed): "bn_relu" 65.4 %,
-#: "mlp" 63.0 % test accuracy. The gap is small and from one seed; the
-#: learner benchmark's ``--head-layout`` reruns the comparison at full length.
+#: The layout used when none is given: the paper's, which led "mlp" in a
+#: short one-seed probe (README, "Results"); the learner benchmark's
+#: ``--head-layout`` reruns the comparison at full length.
 DEFAULT_HEAD_LAYOUT = "bn_relu"
 
 
