@@ -8,39 +8,58 @@ plain arrays, as ``sklearn.datasets`` does.
 This package is the library. The experiment runner, its results, plots and
 the ``moby-al`` command live in :mod:`moby_al_plugin.experiments`, which
 builds on the library; the library never imports it.
+
+The public names are imported on first use (PEP 562), so that
+``import moby_al_plugin`` and the ``moby-al`` command's help and bookkeeping
+subcommands do not wait for torch: ``from moby_al_plugin import
+MoBYClassifier`` imports what it needs then.
 """
 
-from .augment import ViewAugmenter, get_view_pair
-from .backbones import available_backbones, build_backbone, register_backbone
-from .datasets import available_datasets, load_dataset
-from .encoder import MoBYEncoder, load_encoder
-from .estimator import MoBYClassifier
-from .exceptions import DataNotFoundError, MoBYALError
-from .features import extract_features
-from .image_dataset import ImageDataset
-from .image_reading import read_image
-from .kcenter import k_center_greedy
-from .learner import ActiveLearner
-from .loaders import (
-    load_digits_dataset,
-    load_fashion_mnist,
-    load_image_folder,
-    load_npz,
-    load_torchvision_dataset,
-)
-from .moby import MoBYNetwork
-from .pool_sampling import initial_labeled_indices, subsample_indices
-from .registry import STRATEGIES, StrategyEntry, get_strategy
-from .strategies import (
-    budget_aware_sampling,
-    coreset_sampling,
-    maxherding_sampling,
-    mobyv2al_sampling,
-    random_sampling,
-    typiclust_sampling,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
+
+# public name -> the submodule that defines it
+_SOURCES = {
+    "MoBYClassifier": "estimator",
+    "MoBYEncoder": "encoder",
+    "load_encoder": "encoder",
+    "MoBYNetwork": "moby",
+    "ActiveLearner": "learner",
+    "mobyv2al_sampling": "strategies",
+    "coreset_sampling": "strategies",
+    "random_sampling": "strategies",
+    "typiclust_sampling": "strategies",
+    "maxherding_sampling": "strategies",
+    "budget_aware_sampling": "strategies",
+    "STRATEGIES": "registry",
+    "StrategyEntry": "registry",
+    "get_strategy": "registry",
+    "extract_features": "features",
+    "k_center_greedy": "kcenter",
+    "ViewAugmenter": "augment",
+    "get_view_pair": "augment",
+    "available_backbones": "backbones",
+    "build_backbone": "backbones",
+    "register_backbone": "backbones",
+    "ImageDataset": "image_dataset",
+    "available_datasets": "datasets",
+    "load_dataset": "datasets",
+    "load_digits_dataset": "loaders",
+    "load_fashion_mnist": "loaders",
+    "load_torchvision_dataset": "loaders",
+    "load_image_folder": "loaders",
+    "load_npz": "loaders",
+    "read_image": "image_reading",
+    "subsample_indices": "pool_sampling",
+    "initial_labeled_indices": "pool_sampling",
+    "MoBYALError": "exceptions",
+    "DataNotFoundError": "exceptions",
+}
 
 __all__ = [
     "MoBYClassifier",
@@ -79,3 +98,38 @@ __all__ = [
     "DataNotFoundError",
     "__version__",
 ]
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, _SOURCES, globals())
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
+    from .augment import ViewAugmenter, get_view_pair
+    from .backbones import available_backbones, build_backbone, register_backbone
+    from .datasets import available_datasets, load_dataset
+    from .encoder import MoBYEncoder, load_encoder
+    from .estimator import MoBYClassifier
+    from .exceptions import DataNotFoundError, MoBYALError
+    from .features import extract_features
+    from .image_dataset import ImageDataset
+    from .image_reading import read_image
+    from .kcenter import k_center_greedy
+    from .learner import ActiveLearner
+    from .loaders import (
+        load_digits_dataset,
+        load_fashion_mnist,
+        load_image_folder,
+        load_npz,
+        load_torchvision_dataset,
+    )
+    from .moby import MoBYNetwork
+    from .pool_sampling import initial_labeled_indices, subsample_indices
+    from .registry import STRATEGIES, StrategyEntry, get_strategy
+    from .strategies import (
+        budget_aware_sampling,
+        coreset_sampling,
+        maxherding_sampling,
+        mobyv2al_sampling,
+        random_sampling,
+        typiclust_sampling,
+    )

@@ -4,19 +4,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from ._lazy import lazy_attributes
+
+# only what every parser needs: the experiments' configuration (scikit-learn),
+# the runner, the plots and torch are imported by the commands that use them,
+# so that --help and the labelling bookkeeping answer at once
 from .exceptions import MoBYALError
-from .experiments.config import INITIAL_SETS, ExperimentConfig, ExperimentError
-from .experiments.plots import plot_learning_curves
-from .experiments.results import format_table, summarize
-from .experiments.runner import load_experiment, run_experiment
 from .labelling.commands import add_label_command, run_label_command
 from .registry import STRATEGIES
 
+if TYPE_CHECKING:
+    from .experiments.config import ExperimentConfig
+
 __all__ = ["main", "build_parser"]
+
+# the functions of run, compare and plot, module attributes imported on first use
+_COMMAND_FUNCTIONS = {
+    "run_experiment": "experiments.runner",
+    "load_experiment": "experiments.runner",
+    "plot_learning_curves": "experiments.plots",
+    "format_table": "experiments.results",
+    "summarize": "experiments.results",
+}
+
+
+__getattr__, _ = lazy_attributes(__package__, _COMMAND_FUNCTIONS, globals())
+
+
+def _command_function(name: str) -> Callable:
+    # through the module's namespace, where a test may have replaced it
+    return globals()[name] if name in globals() else __getattr__(name)
+
 
 # one line per registry entry: name, network, whether it picks with no label
 _STRATEGY_HELP = "strategies (network; * picks the first labels too):\n" + "\n".join(
@@ -59,8 +84,41 @@ def _strategy_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
+class _SubcommandParser(argparse.ArgumentParser):
+    """A parser that adds its options the first time it parses or prints its help.
+
+    ``run`` and ``compare`` take their defaults from
+    :class:`~moby_al_plugin.experiments.ExperimentConfig`, whose module
+    imports scikit-learn (seconds): adding those options only when one of
+    them is used keeps ``moby-al --help`` and ``moby-al label ...`` fast.
+    """
+
+    def __init__(self, *args: Any, add_options: Callable | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._add_options = add_options
+
+    def _complete(self) -> None:
+        if self._add_options is not None:
+            add, self._add_options = self._add_options, None
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+
 def _typed_options(group: argparse._ArgumentGroup, *rows: tuple[str, type, str]) -> None:
     """Options whose default is the configuration's field of the same name."""
+    from .experiments.config import ExperimentConfig
+
     defaults = ExperimentConfig()
     for flag, kind, text in rows:
         default = getattr(defaults, flag[2:].replace("-", "_"))
@@ -70,6 +128,8 @@ def _typed_options(group: argparse._ArgumentGroup, *rows: tuple[str, type, str])
 def _add_experiment_options(
     parser: argparse.ArgumentParser, strategies: tuple[str, ...], trials: int
 ) -> None:
+    from .experiments.config import INITIAL_SETS, ExperimentConfig
+
     d = ExperimentConfig()
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -243,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-supervised active learning (MoBYv2AL) with modAL.",
     )
     _add_debug_option(parser, default=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_SubcommandParser
+    )
     run = commands.add_parser(
         "run",
         help="run an active-learning experiment (default: digits, TypiClust on the "
@@ -253,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         "once on the pool, against random picks and the paper's MoBYv2AL.",
         epilog=_STRATEGY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_options=functools.partial(_add_experiment_options, strategies=RUN_STRATEGIES, trials=1),
     )
-    _add_experiment_options(run, RUN_STRATEGIES, trials=1)
     compare = commands.add_parser(
         "compare",
         help="compare several strategies over several trials",
@@ -262,8 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
         "sets; print a table with the area under each learning curve.",
         epilog=_STRATEGY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_options=functools.partial(
+            _add_experiment_options, strategies=COMPARE_STRATEGIES, trials=3
+        ),
     )
-    _add_experiment_options(compare, COMPARE_STRATEGIES, trials=3)
     plot = commands.add_parser(
         "plot",
         help="redraw the learning curves of a results folder",
@@ -296,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> ExperimentConfig:
+    from .experiments.config import ExperimentConfig
+
     # the options are named after the configuration's fields, but for the seeds
     fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields}
@@ -304,6 +370,10 @@ def _config_from(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .experiments.config import ExperimentError
+
+    run_experiment = _command_function("run_experiment")
+    format_table, summarize = _command_function("format_table"), _command_function("summarize")
     if args.trials < 1:
         raise ExperimentError(f"--trials must be at least 1, got {args.trials}")
     if args.resume and args.output is None:
@@ -336,6 +406,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    load_experiment = _command_function("load_experiment")
+    plot_learning_curves = _command_function("plot_learning_curves")
+    format_table, summarize = _command_function("format_table"), _command_function("summarize")
     config, records = load_experiment(args.folder)
     files = plot_learning_curves(
         records, Path(args.folder) / "learning_curves", title=f"{config.dataset}, {config.backbone}"

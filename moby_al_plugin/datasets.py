@@ -27,7 +27,13 @@ from typing import Any
 
 from .exceptions import MoBYALError
 from .image_dataset import ImageDataset, PathLike, _need_root
-from .image_reading import IMAGE_EXTENSIONS, read_image, single_channel_mode
+from .image_reading import (
+    IMAGE_EXTENSIONS,
+    READ_ERRORS,
+    describe_image,
+    read_image,
+    single_channel_mode,
+)
 from .loaders import (
     DEFAULT_FASHION_MNIST_ROOT,
     FASHION_MNIST_CLASSES,
@@ -58,6 +64,8 @@ __all__ = [
     "load_npz",
     # re-exported from moby_al_plugin.image_reading
     "IMAGE_EXTENSIONS",
+    "READ_ERRORS",
+    "describe_image",
     "read_image",
     "single_channel_mode",
     # re-exported from moby_al_plugin.pool_sampling

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._atomic import atomic_write
-from ._validation import check_device, check_images
+from ._validation import check_device, check_images, check_integer
 from .augment import get_view_pair
 from .callbacks import EpochProgress, LRSchedule
 from .core import FitState, IndexStream, MoBYNetBase, unlabeled_batch
@@ -294,8 +294,10 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
     def _check_settings(self) -> None:
         for name in ("max_epochs", "batch_size", "projection_dim", "queue_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise MoBYALError(f"{name} must be an int, got {value!r}.")
+            try:
+                check_integer(value, name, minimum=None)
+            except TypeError:  # a setting: reported as the user's error, before training
+                raise MoBYALError(f"{name} must be an int, got {value!r}.") from None
         if self.batch_size < 2:
             raise MoBYALError(
                 f"batch_size must be at least 2 (batch norm and the contrastive loss need "
@@ -588,6 +590,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         """
         payload = _read(path)
         params = dict(payload["params"])
+        params.pop("refit", None)  # files saved before FrozenEstimator replaced it
         if device is not None:
             params["device"] = device
         encoder = cls(**params)

@@ -1,25 +1,89 @@
 """Reading one image file into a ``uint8`` array, as an image viewer shows it.
 
 Shared by the image-folder loader (:mod:`moby_al_plugin.loaders.image_folder`)
-and the labelling application, so that both see the same pixels.
+and the labelling application (:mod:`moby_al_plugin.labelling.folder`), so
+that both see the same pixels.
+
+How each kind of image becomes 8-bit (:func:`read_image`):
+
+- 8-bit images (``L``, ``RGB``) are kept as they are; bilevel (``1``) gives
+  0 and 255; palette images (``P``), ``CMYK`` (PIL's conversion,
+  R = (255 - C) (255 - K) / 255; an embedded ICC profile is not applied) and
+  the other colour modes are converted to RGB.
+- Integer images with more than 8 bits are scaled by the full range of their
+  declared bit depth: ``I;16``, ``I;16B`` (16-bit PNG and TIFF) map 0..65535
+  to 0..255, ``v8 = floor(v * 255 / 65535 + 1/2)``; a 32-bit ``I`` image
+  whose file declares at most 16 bits (a TIFF's BitsPerSample, a 16-bit PNG
+  that an older Pillow opens as ``I``) maps that depth's range (signed when
+  the TIFF says so). The same sensor value gives the same grey in every image
+  of a folder, so differences in brightness between images, which may be what
+  tells the classes apart, survive; a dark 12-bit image stays dark.
+- Images with no nominal white, float (``F``) and 32-bit integer (``I``
+  without a smaller declared depth), are scaled by their own finite minimum
+  and maximum: ``v8 = floor((v - min) * 255 / (max - min) + 1/2)``. A
+  constant image (max = min) is all 0; NaN and -inf give 0, +inf gives 255.
+  The full int32 or float range would squash any real data into one grey.
+- Transparency (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa``/``La``,
+  ``P``, ``L`` or ``RGB`` with a transparent colour) is composited on white,
+  ``c8 = floor((c * a + 255 * (255 - a)) / 255 + 1/2)``: the background of
+  pages and of most viewers, where dark drawings, text and cut-outs on a
+  transparent background stay visible. The colour under fully transparent
+  pixels is arbitrary (often black) and is never shown.
+- The EXIF orientation is applied; an animated image (GIF, WebP, PNG) gives
+  its first frame.
+
+Grey images stay one channel until the caller's ``mode`` asks for RGB (three
+equal channels); colour images become grey by PIL's ITU-R 601-2 luma.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageMode, ImageOps
+from PIL import Image, ImageMode
 
 from .exceptions import MoBYALError
-from .image_dataset import PathLike
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "single_channel_mode"]
+if TYPE_CHECKING:  # annotations only: image_dataset imports scikit-learn, slow to load
+    from .image_dataset import PathLike
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "READ_ERRORS",
+    "describe_image",
+    "read_image",
+    "single_channel_mode",
+]
 
 #: File name endings (lower case) read by
 #: :func:`~moby_al_plugin.loaders.load_image_folder` and the labelling application.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
+
+#: What PIL raises for a file it cannot open or decode (truncated, not an image, too big).
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+)
+
+_ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the PIL operation that shows the image upright
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_TIFF_BITS_PER_SAMPLE = 258
+_TIFF_SAMPLE_FORMAT = 339  # 1 unsigned integer, 2 signed integer, 3 float
 
 
 def _check_image_size(image_size: Any) -> tuple[int, int] | None:
@@ -37,14 +101,91 @@ def _check_image_size(image_size: Any) -> tuple[int, int] | None:
     return int(pair[0]), int(pair[1])
 
 
+def _declared_range(img: Image.Image) -> tuple[int, int] | None:
+    """The nominal (black, white) of a mode-``I`` image, if its file declares one."""
+    if img.format == "PNG":  # older Pillow versions open 16-bit grey PNG as "I"
+        return 0, 65535
+    if img.format == "TIFF":
+        tags = getattr(img, "tag_v2", {})
+        bits = tags.get(_TIFF_BITS_PER_SAMPLE)
+        bits = bits[0] if isinstance(bits, (tuple, list)) and bits else bits
+        sample_format = tags.get(_TIFF_SAMPLE_FORMAT, 1)
+        if isinstance(sample_format, (tuple, list)):
+            sample_format = sample_format[0] if sample_format else 1
+        if isinstance(bits, numbers.Integral) and 8 < bits <= 16:
+            if sample_format == 2:
+                return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            return 0, (1 << bits) - 1
+    return None
+
+
+def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` from ``low``..``high`` to 0..255, rounded half up; a constant image is 0."""
+    values = np.asarray(values, dtype=np.float64)
+    if not high > low:
+        return np.zeros(values.shape, np.uint8)
+    scaled = (values - low) * (255.0 / (high - low))
+    scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.floor(scaled + 0.5), 0, 255).astype(np.uint8)
+
+
+def _on_white(img: Image.Image, grey: bool) -> Image.Image:
+    """An image with alpha or a transparent colour composited on white, "L" or "RGB"."""
+    with_alpha = img.convert("LA" if img.mode in ("LA", "La") else "RGBA")
+    values = np.asarray(with_alpha, dtype=np.uint32)
+    channels, alpha = values[..., :-1], values[..., -1:]
+    shown = ((channels * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    return Image.fromarray(shown[..., 0], "L") if grey else Image.fromarray(shown, "RGB")
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """A decoded image as the "L" or "RGB" image shown, by the rules of the module docstring."""
+    mode = img.mode
+    transparent = "transparency" in img.info
+    if mode in ("L", "RGB") and not transparent:
+        return img
+    if mode == "1":
+        return img.convert("L")
+    if mode.startswith("I;16"):
+        return Image.fromarray(_scale(np.asarray(img), 0, 65535), "L")
+    if mode in ("I", "F"):
+        values = np.asarray(img)
+        declared = _declared_range(img) if mode == "I" else None
+        if declared is None:
+            finite = values[np.isfinite(values)]
+            declared = (finite.min(), finite.max()) if finite.size else (0, 0)
+        return Image.fromarray(_scale(values, *declared), "L")
+    if mode in ("LA", "La") or (mode == "L" and transparent):
+        return _on_white(img, grey=True)
+    if mode in ("RGBA", "RGBa", "PA") or transparent:  # or P, RGB with a transparent colour
+        return _on_white(img, grey=False)
+    return img.convert("RGB")  # P, CMYK, YCbCr, HSV, RGBX, ...
+
+
+@contextmanager
+def _opened(path: PathLike) -> Iterator[tuple[Image.Image, str]]:
+    """The first frame of a file, upright, as the 8-bit "L" or "RGB" image shown, and its mode.
+
+    The image is valid inside the ``with`` block only. PIL's errors
+    (:data:`READ_ERRORS`) are raised for a file that cannot be decoded whole.
+    """
+    with Image.open(path) as img:
+        img.load()  # every pixel: a truncated file fails here
+        shown = _eight_bit(img)
+        method = _UPRIGHT.get(img.getexif().get(_ORIENTATION_TAG))
+        yield (shown if method is None else shown.transpose(method)), img.mode
+
+
 def read_image(
     path: PathLike, mode: str = "RGB", size: int | tuple[int, int] | None = None
 ) -> np.ndarray:
     """Read one image file as a ``uint8`` array, as an image viewer shows it.
 
-    The camera's EXIF orientation is applied, the image is converted to
-    ``mode`` (alpha is dropped) and, when ``size`` is given, resized with
-    bilinear filtering.
+    The first frame is decoded, mapped to 8 bits by its real range (16-bit by
+    0..65535, float by its own min-max; see the rules in
+    :mod:`moby_al_plugin.image_reading`), transparency composited on white,
+    the camera's EXIF orientation applied, the image converted to ``mode``
+    and, when ``size`` is given, resized with bilinear filtering.
 
     Parameters
     ----------
@@ -62,22 +203,34 @@ def read_image(
     Raises
     ------
     MoBYALError
-        If the file cannot be opened or decoded, or ``mode`` or ``size`` is
-        invalid.
+        If the file cannot be opened or decoded (the message names it), or
+        ``mode`` or ``size`` is invalid.
     """
     if mode not in ("RGB", "L"):
         raise MoBYALError(f"mode must be 'RGB' or 'L', got {mode!r}")
     target = _check_image_size(size)
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img).convert(mode)
+        with _opened(path) as (shown, _):
+            img = shown.convert(mode)  # a copy, valid after the file is closed
             if target is not None and img.size != (target[1], target[0]):
                 img = img.resize((target[1], target[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except READ_ERRORS as exc:
         raise MoBYALError(f"cannot read image {path}: {exc}") from exc
+
+
+def describe_image(path: PathLike) -> dict[str, Any]:
+    """``width`` and ``height`` as shown (EXIF orientation applied) and PIL's ``mode``.
+
+    Decodes and maps the file as :func:`read_image` does, so that a file
+    described here also reads there. Raises PIL's errors
+    (:data:`READ_ERRORS`), not :class:`MoBYALError`.
+    """
+    with _opened(path) as (shown, mode):
+        width, height = shown.size
+    return {"width": width, "height": height, "mode": mode}
 
 
 def single_channel_mode(mode: str) -> bool:
     """Whether images of PIL ``mode`` have one colour band (alpha aside, palette is colour)."""
-    return mode != "P" and len(set(ImageMode.getmode(mode).bands) - {"A", "a"}) == 1
+    return not mode.startswith("P") and len(set(ImageMode.getmode(mode).bands) - {"A", "a"}) == 1

@@ -460,3 +460,59 @@ def test_status_prints_the_counts_and_the_histogram(tmp_path, digit_image_folder
         "  a: 0",
         "  b: 1",
     ]
+
+
+def test_the_pretraining_grows_with_the_folder_and_is_bounded():
+    from moby_al_plugin.labelling import RoundSettings
+
+    rule = RoundSettings()
+    # views = clip(25 x images, 10,000, 40,000); epochs = ceil(views / images), 1 to 200
+    assert [rule.pretrain_views_for(n) for n in (100, 400, 10_000)] == [10_000, 10_000, 40_000]
+    assert [rule.pretrain_epochs_for(n) for n in (100, 400, 10_000)] == [100, 25, 4]
+    assert rule.pretrain_epochs_for(1_000) == 25  # 25,000 views
+    assert rule.pretrain_epochs_for(10) == 200  # 1,000 epochs asked, 200 at most
+    assert rule.pretrain_epochs_for(100_000) == 1  # one pass: every image is seen
+    assert RoundSettings(pretrain_epochs=3).pretrain_epochs_for(10_000) == 3
+    with pytest.raises(Exception, match="pretrain_min_views"):
+        RoundSettings(pretrain_min_views=50_000).validate()
+
+
+def test_the_next_round_continues_the_kept_model(tmp_path, digit_image_folder):
+    from dataclasses import replace
+
+    from moby_al_plugin.labelling import RoundSettings, query_next_batch
+
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    settings = RoundSettings(n=10, pretrain_epochs=1, epochs=1, train_samples=400)
+
+    def answer_and_query(settings: RoundSettings):
+        with LabelStore(work) as store:
+            paths = store.image_paths()
+            for row in store.pending():
+                store.answer(row["image_id"], truth[paths[row["image_id"]]])
+            return query_next_batch(store, settings)
+
+    with LabelStore(work) as store:
+        assert query_next_batch(store, settings).cold_start
+    first = answer_and_query(settings)  # 10 labels: fine-tuned from the encoder
+    assert not first.warm_start and first.train_samples == 400
+    assert (work / "cache" / "finetuned-model.pkl").is_file()
+    second = answer_and_query(settings)  # 20 labels, 10 of them new: half the samples
+    assert second.warm_start and second.train_samples == 200
+    assert main(["label", "next", "--workdir", str(work), "--n", "5", *FAST]) == 0
+
+    # another encoder (another pretraining) starts again from the encoder
+    settings = replace(settings, pretrain_epochs=2)
+    other = answer_and_query(settings)
+    assert not other.warm_start and other.train_samples == 400
+    assert answer_and_query(settings).warm_start
+    # so does another class list
+    with LabelStore(work) as store, store.transaction() as db:
+        db.execute("UPDATE classes SET name = 'nine' WHERE name = '9'")
+    truth = {path: "nine" if label == "9" else label for path, label in truth.items()}
+    assert not answer_and_query(settings).warm_start
+    assert answer_and_query(settings).warm_start
+    # and so does warm_start=False (next --no-warm-start)
+    assert not answer_and_query(replace(settings, warm_start=False)).warm_start

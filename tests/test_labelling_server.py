@@ -1,11 +1,22 @@
-"""The labelling page's HTTP API: the token, ids not paths, and bad requests change nothing."""
+"""The labelling page's HTTP API: the token, ids not paths, and bad requests change nothing.
+
+Also the page's defences against other pages of the same machine (a header
+token for every change, ``Host``, ``Origin`` and ``Sec-Fetch-Site``
+checks, a cookie per port) and a property test that throws random ids,
+paths, bodies and headers at every route: never a 5xx, and nothing changes
+but through a valid answer or undo.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from moby_al_plugin.cli import main
@@ -15,7 +26,7 @@ from moby_al_plugin.labelling.server import COOKIE, create_app
 from .conftest import DIGIT_CLASSES
 
 TOKEN = "s3cret-token"
-AUTH = {"X-Token": TOKEN}
+AUTH = {"X-Moby-Token": TOKEN}
 
 
 @pytest.fixture
@@ -52,12 +63,18 @@ def client(workdir):
     return create_app(workdir, TOKEN).test_client()
 
 
-def _snapshot(workdir: Path) -> tuple:
+def _snapshot(workdir: Path, tables: tuple = ("answers", "history", "queue", "jobs")) -> tuple:
     with LabelStore(workdir) as store:
         return tuple(
-            tuple(map(tuple, store.query(f"SELECT * FROM {table} ORDER BY 1")))
-            for table in ("answers", "history", "queue", "jobs")
+            tuple(map(tuple, store.query(f"SELECT * FROM {table} ORDER BY 1"))) for table in tables
         )
+
+
+def _whole(workdir: Path) -> tuple:
+    """Every row of every table."""
+    with LabelStore(workdir) as store:
+        tables = store.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    return _snapshot(workdir, tuple(t["name"] for t in tables))
 
 
 def test_every_route_needs_the_token(client, workdir):
@@ -294,3 +311,403 @@ def test_an_image_path_that_leads_outside_the_folder_is_refused(tmp_path):
         response = client.get(f"/image/{image_id}", headers=AUTH)
         assert response.status_code == 404, image_id
         assert response.data != outside.read_bytes()
+
+
+# ------------------------------------------------- other pages of this machine
+PORT = 8765
+SERVED = f"http://127.0.0.1:{PORT}"
+CHANGES = [
+    ("/api/undo", {}),
+    ("/api/answer", {"image_id": 2, "label": "4"}),
+    ("/api/train", {"n": 5}),
+]
+
+
+def _something_to_undo(client) -> None:
+    assert client.post("/api/answer", json={"image_id": 1, "label": "3"}, headers=AUTH).status_code
+    assert client.get("/api/state", headers=AUTH).get_json()["counts"]["labelled"] == 1
+
+
+def test_a_change_needs_the_token_in_a_header_the_cookie_is_not_enough(client, workdir):
+    _something_to_undo(client)
+    # the browser holds the page's cookie and sends it with any request to this host
+    assert client.get(f"/?token={TOKEN}").status_code == 200
+    assert client.get("/api/state").status_code == 200  # reading with the cookie is fine
+    before = _snapshot(workdir)
+    for path, body in CHANGES:
+        for headers in ({}, {"X-Moby-Token": "wrong"}, {"X-Moby-Token": ""}):
+            response = client.post(path, json=body, headers=headers)
+            assert response.status_code == 403, (path, headers)
+            assert "X-Moby-Token" in response.get_json()["error"]
+        # a body-less POST (what a no-cors fetch of undo sends) and the token in the query
+        assert client.post(path).status_code == 403, path
+        assert client.post(f"{path}?token={TOKEN}", json=body).status_code == 403, path
+    assert _snapshot(workdir) == before
+    # a CORS preflight for the header is refused and grants nothing
+    preflight = client.options(
+        "/api/undo",
+        headers={
+            "Origin": "http://127.0.0.1:9999",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-moby-token, content-type",
+        },
+    )
+    assert preflight.status_code == 403
+    assert not [h for h in preflight.headers.keys() if h.lower().startswith("access-control-")]
+    # the header makes the change; scripts written for the X-Token header still work
+    assert client.post("/api/undo", headers=AUTH).status_code == 200
+    _something_to_undo(client)
+    assert client.post("/api/undo", headers={"X-Token": TOKEN}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:80", "127.0.0.1.nip.io", "127.0.0.2", "localhost:81", ""]
+)
+def test_a_request_for_another_host_name_is_refused(client, workdir, host):
+    # DNS rebinding: evil.example resolved to 127.0.0.1, the browser sends its own name
+    _something_to_undo(client)
+    before = _snapshot(workdir)
+    for method, path in (("GET", "/"), ("GET", "/api/state"), ("GET", "/image/1")):
+        response = client.open(path, method=method, headers={**AUTH, "Host": host})
+        assert response.status_code == 400, (host, path)
+        assert "Host" in response.get_json()["error"]
+    assert client.post("/api/undo", headers={**AUTH, "Host": host}).status_code == 400
+    assert _snapshot(workdir) == before
+
+
+def test_only_the_served_address_and_port_are_answered(workdir):
+    client = create_app(workdir, TOKEN, port=PORT).test_client()
+    for host in ("127.0.0.1", "localhost", "[::1]", "LOCALHOST"):
+        assert (
+            client.get("/api/state", headers={**AUTH, "Host": f"{host}:{PORT}"}).status_code == 200
+        )
+    for host in ("127.0.0.1", "localhost", "127.0.0.1:8766", "evil.example:8765", "[::2]:8765"):
+        assert client.get("/api/state", headers={**AUTH, "Host": host}).status_code == 400, host
+    # a server bound to a specific address answers to it as well
+    lan = create_app(workdir, TOKEN, host="192.168.1.5", port=PORT).test_client()
+    assert lan.get("/api/state", headers={**AUTH, "Host": f"192.168.1.5:{PORT}"}).status_code == 200
+    assert lan.get("/api/state", headers={**AUTH, "Host": f"192.168.1.6:{PORT}"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:9999",  # another port of this machine: the same site
+        "http://localhost:8888",
+        "http://evil.example",
+        "https://localhost",
+        "null",  # a sandboxed frame or a file
+        "http://localhost.evil.example",
+    ],
+)
+def test_a_request_from_another_origin_is_refused(client, workdir, origin):
+    _something_to_undo(client)
+    before = _snapshot(workdir)
+    headers = {**AUTH, "Origin": origin}
+    for path, body in CHANGES:
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 403, path
+        assert "another page" in response.get_json()["error"]
+    for path in ("/api/state", "/image/1", f"/?token={TOKEN}"):
+        assert client.get(path, headers=headers).status_code == 403, path
+    assert _snapshot(workdir) == before
+    # the page's own origin (the test client's http://localhost) is served
+    assert (
+        client.post("/api/undo", headers={**AUTH, "Origin": "http://localhost"}).status_code == 200
+    )
+
+
+def test_the_origin_must_be_exactly_the_served_one(workdir):
+    client = create_app(workdir, TOKEN, port=PORT).test_client()
+    host = {"Host": f"127.0.0.1:{PORT}"}
+    assert client.get("/api/state", headers={**AUTH, **host, "Origin": SERVED}).status_code == 200
+    for origin in (
+        "http://127.0.0.1:8766",
+        f"http://localhost:{PORT}",
+        f"https://127.0.0.1:{PORT}",
+    ):
+        response = client.get("/api/state", headers={**AUTH, **host, "Origin": origin})
+        assert response.status_code == 403, origin
+
+
+@pytest.mark.parametrize("site", ["same-site", "cross-site", "something-else"])
+def test_a_request_another_site_or_port_sent_is_refused(client, workdir, site):
+    # Sec-Fetch-Site: same-site is what another port of 127.0.0.1 gets
+    _something_to_undo(client)
+    before = _snapshot(workdir)
+    headers = {**AUTH, "Sec-Fetch-Site": site}
+    for path, body in CHANGES:
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 403, path
+        assert site in response.get_json()["error"]
+    image = {**headers, "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+    assert client.get("/image/1", headers=image).status_code == 403  # an <img> elsewhere
+    frame = {**headers, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}
+    assert client.get(f"/?token={TOKEN}", headers=frame).status_code == 403  # framed
+    assert client.get("/api/state", headers=headers).status_code == 403
+    assert _snapshot(workdir) == before
+    # following a link to the page is fine: it changes nothing
+    link = {**headers, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    assert client.get(f"/?token={TOKEN}", headers=link).status_code == 200
+    for own in ("same-origin", "none"):
+        assert client.get("/api/state", headers={**AUTH, "Sec-Fetch-Site": own}).status_code == 200
+    assert (
+        client.post("/api/undo", headers={**AUTH, "Sec-Fetch-Site": "same-origin"}).status_code
+        == 200
+    )
+
+
+def test_two_pages_on_two_ports_keep_their_own_cookie(workdir):
+    from moby_al_plugin.labelling.server import make_local_server
+
+    jar: dict[str, str] = {}
+    pages = []
+    for token in ("token-a", "token-b"):
+        app = create_app(workdir, token)
+        server = make_local_server(app, "127.0.0.1", 0)  # binds a free port, not served
+        base = f"http://127.0.0.1:{server.server_port}"
+        server.server_close()
+        page = app.test_client().get(f"/?token={token}", base_url=base)
+        assert page.status_code == 200
+        # one browser: a later cookie of the same name replaces the earlier one
+        jar.update({name: c.value for name, c in SimpleCookie(page.headers["Set-Cookie"]).items()})
+        pages.append((app, base, server.server_port))
+    assert len(jar) == 2 and all(name.startswith(COOKIE) for name in jar)
+    # the browser sends every cookie of 127.0.0.1 to both ports; both pages stay logged in
+    cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
+    for app, base, port in pages:
+        assert any(name.endswith(f"_{port}") for name in jar)
+        client = app.test_client(use_cookies=False)  # the Cookie header as given
+        state = client.get("/api/state", base_url=base, headers={"Cookie": cookie})
+        assert state.status_code == 200, base
+
+
+def test_the_page_carries_the_token_for_its_header_and_cannot_be_framed(client):
+    page = client.get(f"/?token={TOKEN}")
+    assert f'<meta name="moby-al-token" content="{TOKEN}">' in page.get_data(as_text=True)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+    script = client.get("/static/label.js").get_data(as_text=True)
+    assert '"X-Moby-Token": TOKEN' in script
+
+
+def test_huge_negative_and_odd_ids_get_a_4xx_not_a_500(client, workdir):
+    before = _snapshot(workdir)
+    for path in (
+        "/image/99999999999999999999999",
+        f"/image/{2**63}",
+        f"/image/{2**63 - 1}",
+        f"/image/{2**64 + 1}",
+        "/image/0",
+        "/image/" + "9" * 5000,
+    ):
+        response = client.get(path, headers=AUTH)
+        assert response.status_code == 404, path
+        assert "error" in response.get_json()
+    for image_id in (2**63, 2**64, -(2**63) - 1, 10**30, 2**63 - 1, 0, -1, 10**4000):
+        response = client.post(
+            "/api/answer", json={"image_id": image_id, "label": "3"}, headers=AUTH
+        )
+        assert response.status_code == 404, image_id
+        assert "no image" in response.get_json()["error"]
+    for image_id in (1.5, 1e300, "1", [1], {"id": 1}, None):
+        response = client.post(
+            "/api/answer", json={"image_id": image_id, "label": "3"}, headers=AUTH
+        )
+        assert response.status_code == 400, image_id
+    odd = [
+        json.dumps({"image_id": 1, "label": "\ud800"}),  # a lone surrogate SQLite cannot store
+        '{"image_id": 1, "label": "3", "x": ' + "[" * 30000 + "]" * 30000 + "}",  # deep
+        '{"image_id": ' + "9" * 5000 + ', "label": "3"}',  # past Python's digit limit
+        '{"image_id": NaN, "label": "3"}',
+        '{"image_id": 1, "label": "3"',
+    ]
+    for data in odd:
+        response = client.post(
+            "/api/answer", data=data, content_type="application/json", headers=AUTH
+        )
+        assert response.status_code == 400, data[:40]
+        assert "error" in response.get_json()
+    for n in (10**30, 2**63, 10**4000):
+        response = client.post("/api/train", json={"n": n}, headers=AUTH)
+        assert response.status_code == 400, n
+    assert _snapshot(workdir) == before
+
+
+def test_an_answer_for_an_image_in_no_batch_is_refused(client, workdir):
+    with LabelStore(workdir) as store:
+        outside, imported = store.candidates()[:2]  # indexed, never queued
+        store.import_labels([(store.image(imported)["path"], "5")])
+    before = _snapshot(workdir)
+    for label in ("3", None):
+        response = client.post(
+            "/api/answer", json={"image_id": outside, "label": label}, headers=AUTH
+        )
+        assert response.status_code == 409
+        assert "in no batch" in response.get_json()["error"]
+    assert _snapshot(workdir) == before
+    # an image with an answer (here imported) may be changed, as the list of answers does
+    changed = client.post("/api/answer", json={"image_id": imported, "label": "6"}, headers=AUTH)
+    assert changed.status_code == 200
+    # and a queued one answered
+    assert (
+        client.post("/api/answer", json={"image_id": 1, "label": "3"}, headers=AUTH).status_code
+        == 200
+    )
+
+
+# ------------------------------------------------------ property-based requests
+GOOD_HEADERS = {**AUTH, "Content-Type": "application/json"}
+_header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
+_ids = st.one_of(
+    st.integers(min_value=1, max_value=260),  # mostly real images (240), queued or not
+    st.integers(),
+    st.integers(min_value=2**62, max_value=2**70),
+    st.integers(max_value=0),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=3),
+)
+_labels = st.one_of(
+    st.sampled_from([*DIGIT_CLASSES.split(","), None]),
+    st.text(max_size=12),
+    st.integers(),
+    st.booleans(),
+    st.lists(st.text(max_size=3), max_size=2),
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_valid = st.fixed_dictionaries(  # images 1 to 5 are queued
+    {"image_id": st.integers(1, 5), "label": st.sampled_from([*DIGIT_CLASSES.split(","), None])}
+)
+_answers = st.one_of(
+    _valid,
+    _valid,
+    st.fixed_dictionaries({"image_id": _ids, "label": _labels}),
+    st.fixed_dictionaries({"image_id": _ids}, optional={"label": _labels, "n": _ids}),
+    st.dictionaries(st.sampled_from(["image_id", "label", "n", "x"]), _json, max_size=4),
+    _json,
+)
+_trains = st.one_of(st.fixed_dictionaries({"n": _ids}), _answers)
+# raw bytes in the body: not JSON, broken JSON, or a JSON text with odd bytes
+_raw = st.one_of(st.binary(max_size=64), _json.map(lambda v: json.dumps(v).encode()[:-1]))
+_headers = st.one_of(
+    st.just(GOOD_HEADERS),
+    st.just(GOOD_HEADERS),
+    st.just(GOOD_HEADERS),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "X-Moby-Token": st.sampled_from([TOKEN, "", "wrong", TOKEN + " "]) | _header_text,
+            "Host": st.sampled_from(["localhost", "127.0.0.1:80", "[::1]", "evil.example"])
+            | _header_text,
+            "Origin": st.sampled_from(["http://localhost", "null", "http://127.0.0.1:9"])
+            | _header_text,
+            "Sec-Fetch-Site": st.sampled_from(["same-origin", "same-site", "none"]) | _header_text,
+            "Content-Type": st.sampled_from(["application/json", "text/plain"]) | _header_text,
+            "Cookie": _header_text.map(lambda v: f"{COOKIE}_80={v}"),
+            "Content-Length": _header_text,
+        },
+    ),
+)
+_segment = st.lists(
+    st.sampled_from([*"abz019-_.~%:@!$&'()*+,;=/", "%2e", "%2F", "%00", "..", "%ff", "\u00e9"]),
+    max_size=12,
+).map("".join)
+_paths = st.one_of(
+    _ids.map(lambda i: f"/image/{i}"),
+    _segment.map(lambda s: f"/image/{s}"),
+    _segment.map(lambda s: f"/static/{s}"),
+    _segment.map(lambda s: f"/api/{s}"),
+    # "//host" would name a host: the test client, not the server, refuses it
+    _segment.map(lambda s: f"/{s}").filter(lambda p: not p.startswith("//")),
+    st.sampled_from(["/", "/api/state", "/static/label.js", "/image/1", "/labels.sqlite"]),
+)
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,  # no example folder left in the checkout
+    derandomize=True,  # the same examples on every run: CI cannot fail by chance
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.fixture
+def busy_workdir(workdir):
+    """The work folder with a training that runs (this process): no request starts one."""
+    with LabelStore(workdir) as store:
+        store.start_job(5, os.getpid())
+    return workdir
+
+
+def _check(client, workdir, method, path, headers, **body):
+    before = _whole(workdir)
+    response = client.open(path, method=method, headers=headers, **body)
+    after = _whole(workdir)
+    event(f"{method} {path if path.startswith('/api/') else path[:7]}: {response.status_code}")
+    assert response.status_code < 500, (method, path, headers, body, response.data[:200])
+    if response.status_code >= 400 and method != "HEAD":
+        data = response.get_json(silent=True)
+        assert isinstance(data, dict) and data.get("error"), response.data[:200]
+    if after != before:
+        # only a valid answer or undo changes the database, and it says so
+        assert method == "POST" and path in ("/api/answer", "/api/undo"), (path, body)
+        assert response.status_code == 200
+    return response
+
+
+@PROPERTY
+@given(path=_paths, headers=_headers, method=st.sampled_from(["GET", "HEAD", "POST", "PUT"]))
+def test_random_paths_and_headers_never_get_a_5xx(busy_workdir, path, headers, method):
+    client = create_app(busy_workdir, TOKEN).test_client()
+    _check(client, busy_workdir, method, path, headers)
+
+
+@PROPERTY
+@given(body=_answers, headers=_headers)
+def test_random_answers_never_get_a_5xx_and_only_valid_ones_change_anything(
+    busy_workdir, body, headers
+):
+    client = create_app(busy_workdir, TOKEN).test_client()
+    response = _check(client, busy_workdir, "POST", "/api/answer", headers, json=body)
+    if response.status_code == 200:
+        with LabelStore(busy_workdir) as store:
+            assert store.queued_or_answered(body["image_id"])
+            answers = {a.image_id: a.label for a in store.answers()}
+        assert answers[body["image_id"]] == body["label"]
+
+
+@PROPERTY
+@given(
+    route=st.sampled_from(["/api/answer", "/api/train", "/api/undo"]), data=_raw, headers=_headers
+)
+def test_random_bytes_in_a_body_never_get_a_5xx(busy_workdir, route, data, headers):
+    client = create_app(busy_workdir, TOKEN).test_client()
+    _check(client, busy_workdir, "POST", route, headers, data=data)
+
+
+@PROPERTY
+@given(body=_trains, headers=_headers, answer=_valid)
+def test_random_trainings_and_undos_never_get_a_5xx(busy_workdir, body, headers, answer):
+    client = create_app(busy_workdir, TOKEN).test_client()
+    response = _check(client, busy_workdir, "POST", "/api/train", headers, json=body)
+    assert response.status_code != 202  # the training that runs refuses a second one
+    # something to undo, then an undo with random headers and body
+    assert client.post("/api/answer", json=answer, headers=AUTH).status_code == 200
+    _check(client, busy_workdir, "POST", "/api/undo", headers, json=body)
+
+
+@PROPERTY
+@given(image_id=_ids, headers=_headers)
+def test_random_image_ids_never_get_a_5xx(busy_workdir, image_id, headers):
+    client = create_app(busy_workdir, TOKEN).test_client()
+    _check(client, busy_workdir, "GET", f"/image/{image_id}", headers)
+    _check(client, busy_workdir, "GET", "/api/state", headers)

@@ -120,3 +120,30 @@ def test_image_folder_single_image_class_is_not_stratified(tmp_path):
     save_png(root / "one" / "0.png", 200)
     data = load_image_folder(root, test_fraction=0.4, random_state=3)
     assert len(data.y_train) == 3 and len(data.y_test) == 3
+
+
+def test_image_folder_reads_16_bit_and_transparent_images_by_their_range(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "deep"
+    for label, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True)
+        for i in range(2):
+            # 16-bit grey: 257 * v is v in 8 bits; the old reading made every non-zero 255
+            value = 257 * (10 * i + 100 * label + 1)
+            Image.fromarray(np.full((3, 4), value, np.uint16)).save(root / name / f"{i}.png")
+    data = load_image_folder(root, test_fraction=0.5)
+    assert data.X_train.shape[1:] == (3, 4)  # I;16 counts as one channel
+    X = np.concatenate([data.X_train, data.X_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    assert sorted(X[:, 0, 0].tolist()) == [1, 11, 101, 111]
+    assert np.array_equal(X[:, 0, 0] // 100, y)
+    # a transparent RGBA image in the folder: composited on white, and the folder is RGB
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[0, 0] = (0, 100, 200, 51)  # 0.2 * c + 0.8 * 255
+    Image.fromarray(rgba, "RGBA").save(root / "cat" / "cut-out.png")
+    mixed = load_image_folder(root, test_fraction=0.4)
+    X = np.concatenate([mixed.X_train, mixed.X_test])
+    assert X.shape == (5, 3, 4, 3)
+    cut_out = X[(X[:, 1, 1] == 255).all(axis=-1)]
+    assert cut_out.tolist() == [[[[204, 224, 244]] + [[255] * 3] * 3] + [[[255] * 3] * 4] * 2]

@@ -7,26 +7,34 @@ them, and :mod:`.cli` is the ``moby-al`` command. Nothing in
 :mod:`moby_al_plugin` (the library) imports this package.
 """
 
-from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
-from .pictures import (
-    FeatureProjection,
-    PickHistory,
-    draw_run_pictures,
-    plot_class_histogram,
-    plot_feature_map,
-    plot_gallery,
-)
-from .plots import plot_learning_curves
-from .results import (
-    class_histograms,
-    format_table,
-    labels_to_reach,
-    learning_curve_area,
-    read_records,
-    summarize,
-    write_records,
-)
-from .runner import load_experiment, run_experiment
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+# public name -> the submodule that defines it; imported on first use (PEP 562)
+_SOURCES = {
+    "ExperimentConfig": "config",
+    "ExperimentError": "config",
+    "STRATEGY_NAMES": "config",
+    "run_experiment": "runner",
+    "load_experiment": "runner",
+    "plot_learning_curves": "plots",
+    "PickHistory": "pictures",
+    "FeatureProjection": "pictures",
+    "plot_gallery": "pictures",
+    "plot_feature_map": "pictures",
+    "plot_class_histogram": "pictures",
+    "draw_run_pictures": "pictures",
+    "summarize": "results",
+    "format_table": "results",
+    "learning_curve_area": "results",
+    "labels_to_reach": "results",
+    "class_histograms": "results",
+    "read_records": "results",
+    "write_records": "results",
+}
 
 __all__ = [
     "ExperimentConfig",
@@ -49,3 +57,29 @@ __all__ = [
     "read_records",
     "write_records",
 ]
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, _SOURCES, globals())
+
+
+if TYPE_CHECKING:
+    from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
+    from .pictures import (
+        FeatureProjection,
+        PickHistory,
+        draw_run_pictures,
+        plot_class_histogram,
+        plot_feature_map,
+        plot_gallery,
+    )
+    from .plots import plot_learning_curves
+    from .results import (
+        class_histograms,
+        format_table,
+        labels_to_reach,
+        learning_curve_area,
+        read_records,
+        summarize,
+        write_records,
+    )
+    from .runner import load_experiment, run_experiment

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .folder import index_folder, verify_images
+# the image reading (PIL) and the training (torch) are imported by the
+# subcommands that use them: the parser and status, export and import start at once
 from .store import LabellingError, LabelStore
-from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings, query_next_batch
+from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings
 
 __all__ = ["DEFAULT_KEYS", "add_label_command", "run_label_command"]
 
@@ -57,7 +58,9 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "--pretrain-epochs",
         type=_positive,
         default=None,
-        help="pretraining epochs (default: enough for 40,000 views, 2 to 200)",
+        help="pretraining epochs (default: 25 views per image, at least 10,000 and at most "
+        "40,000 views in all, in whole epochs: 100 images 100 epochs, 400 images 25, "
+        "10,000 images 4)",
     )
 
 
@@ -124,6 +127,20 @@ def add_label_command(commands: Any) -> list[argparse.ArgumentParser]:
     )
     nxt.add_argument("--job", type=int, default=None, help=argparse.SUPPRESS)
     _add_training_options(nxt)
+    nxt.add_argument(
+        "--warm-start",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue from the model of the last next, with the share of new answers of "
+        "the fine-tuning samples (at least a quarter); --no-warm-start fine-tunes the encoder "
+        "anew (default: warm start)",
+    )
+    nxt.epilog = (
+        "The encoder is pretrained once per folder (cached in WORKDIR/cache) on "
+        "clip(25 x images, 10,000, 40,000) augmented views, in whole epochs (1 to 200): 400 "
+        "images take 25 epochs, 10,000 images 4. The fine-tuned model is kept there too; "
+        "a changed class list or encoder starts again from the encoder."
+    )
 
     command("status", "images, answers, batches and training of the work folder")
 
@@ -215,6 +232,8 @@ def _init(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir)
     if (workdir / "labels.sqlite").exists():
         raise LabellingError(f"{workdir} already holds a labelling database")
+    from .folder import index_folder
+
     print(f"indexing {args.images} ...", flush=True)
     index = index_folder(
         args.images, progress=lambda done, total: print(f"  {done} of {total} files", flush=True)
@@ -309,6 +328,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ next
 def _next(args: argparse.Namespace) -> int:
+    from .training import query_next_batch
+
     settings = RoundSettings(
         n=args.n,
         strategy=args.strategy,
@@ -316,6 +337,7 @@ def _next(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         train_samples=args.train_samples,
         pretrain_epochs=args.pretrain_epochs,
+        warm_start=args.warm_start,
     )
     with LabelStore(args.workdir) as store:
         if args.job is None:
@@ -339,6 +361,7 @@ def _next(args: argparse.Namespace) -> int:
         message = (
             f"queued {len(result.queued)} images in batch {result.batch_id}"
             + (" (cold start: no model yet)" if result.cold_start else "")
+            + (" (continued the last model)" if result.warm_start else "")
             + f"; {waiting} waiting for an answer"
         )
         store.finish_job(job, "done", message)
@@ -353,6 +376,8 @@ def _next(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------- status, i/o
 def _status(args: argparse.Namespace) -> int:
+    from .folder import verify_images
+
     with LabelStore(args.workdir) as store:
         found = verify_images(store)
         counts = store.status_counts()
@@ -379,6 +404,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from .folder import verify_images
+
     with LabelStore(args.workdir) as store:
         answers = store.answers(include_skipped=False)
         root = store.images_root
@@ -421,6 +448,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from .folder import verify_images
+
     rows = _read_label_csv(args.file)
     with LabelStore(args.workdir) as store:
         verify_images(store)

@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
 
-from ..image_reading import IMAGE_EXTENSIONS, read_image, single_channel_mode
+from ..image_reading import (
+    IMAGE_EXTENSIONS,
+    READ_ERRORS,
+    describe_image,
+    read_image,
+    single_channel_mode,
+)
 from .store import LabellingError, LabelStore
 
 __all__ = ["FolderIndex", "index_folder", "read_pixels", "verify_image", "verify_images"]
@@ -56,13 +61,8 @@ def _sha256(path: Path) -> str:
 
 
 def _describe(path: Path) -> dict[str, Any]:
-    """Size and mode of an image as a viewer shows it; decodes it whole to prove it reads."""
-    with Image.open(path) as img:
-        img.load()
-        mode = img.mode
-        shown = ImageOps.exif_transpose(img)
-        width, height = shown.size
-    return {"width": width, "height": height, "mode": mode}
+    """Size and mode of an image as a viewer shows it; decodes and maps it as training reads it."""
+    return describe_image(path)
 
 
 def index_folder(root: str | os.PathLike, progress: Any = None) -> FolderIndex:
@@ -99,7 +99,7 @@ def index_folder(root: str | os.PathLike, progress: Any = None) -> FolderIndex:
             stat = path.stat()
             described = _describe(path)
             digest = _sha256(path)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except READ_ERRORS as exc:
             index.unreadable.append((relative, f"{type(exc).__name__}: {exc}"))
             continue
         index.images.append(
@@ -208,8 +208,9 @@ def _check_file(root: Path, row: Any) -> tuple[str, tuple[int, str, int] | None]
 def read_pixels(store: LabelStore, image_ids: list[int]) -> np.ndarray:
     """The images as one uint8 array in the work folder's mode and size.
 
-    Read with :func:`moby_al_plugin.read_image` (EXIF orientation applied,
-    one mode, one size), as the image-folder loader reads them.
+    Read with :func:`moby_al_plugin.read_image` (first frame, mapped to 8 bits
+    by its real range, transparency on white, EXIF orientation applied, one
+    mode, one size), as the image-folder loader reads them.
     """
     mode = store.meta("mode")
     size = int(store.meta("image_size"))

@@ -1,10 +1,19 @@
 """The local labelling page: a Flask app over a work folder's database.
 
 Every request needs the token printed with the URL (as a ``token`` query
-parameter, an ``X-Token`` header, or the cookie the page sets); images are
-served by id only, never by path. Answers are committed when they arrive.
-"Train and query" runs ``moby-al label next`` in a separate process, so
-the page keeps taking answers while the network trains.
+parameter, an ``X-Moby-Token`` header, or the cookie the page sets); images
+are served by id only, never by path. Answers are committed when they
+arrive. "Train and query" runs ``moby-al label next`` in a separate
+process, so the page keeps taking answers while the network trains.
+
+The page trusts nobody but its user. Browsers send a SameSite cookie to
+every port of the same host, so the cookie alone never changes anything: a
+POST needs the token in the ``X-Moby-Token`` header, which a page of
+another origin cannot add without a CORS preflight that this server never
+grants. Requests whose ``Host`` is not the served address (DNS rebinding),
+whose ``Origin`` is not exactly the served origin, or whose
+``Sec-Fetch-Site`` says another site or port sent them are refused, and
+each port has its own cookie name.
 """
 
 from __future__ import annotations
@@ -17,24 +26,71 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, g, jsonify, request, send_file
+from flask import Flask, Response, abort, g, jsonify, request, send_file
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .folder import verify_image
 from .store import ImageChangedError, LabellingError, LabelStore, UnknownImageError
 
-__all__ = ["COOKIE", "create_app", "make_local_server", "make_token"]
+__all__ = [
+    "COOKIE",
+    "TOKEN_HEADER",
+    "allowed_hosts",
+    "cookie_name",
+    "create_app",
+    "make_local_server",
+    "make_token",
+]
 
-COOKIE = "moby_al_token"
+COOKIE = "moby_al_token"  # the prefix: the cookie of the page on port P is COOKIE_P
+TOKEN_HEADER = "X-Moby-Token"
+_OLD_TOKEN_HEADER = "X-Token"  # still read: scripts written before X-Moby-Token use it
 _STATIC = Path(__file__).with_name("static")
 _RECENT = 200
 _EXAMPLES = 4
+_MAX_ID = 2**63 - 1  # SQLite's largest integer: no image has a larger id
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+_SAFE_METHODS = ("GET", "HEAD")
+# Sec-Fetch-Site values of the page itself ("none": the user typed or pasted the URL)
+_OWN_SITE = ("same-origin", "none")
+_TOKEN_META = '<meta name="moby-al-token" content="">'
 
 
 def make_token() -> str:
     """A random token for the page's URL (as Jupyter prints one)."""
     return secrets.token_urlsafe(24)
+
+
+def cookie_name(port: int | None) -> str:
+    """The page's cookie on ``port``: one name per port, so two serves never share one."""
+    return f"{COOKIE}_{80 if port is None else int(port)}"
+
+
+def allowed_hosts(host: str, port: int | None) -> frozenset[str]:
+    """The ``Host`` header values a server bound to ``host:port`` answers (lower case).
+
+    The loopback names with the port, and the bound address itself when it
+    is a specific one; a port of None stands for 80, which a ``Host`` may
+    leave out. Any other name (``evil.example`` resolved to 127.0.0.1 by a
+    DNS rebinding) is refused.
+    """
+    port = 80 if port is None else int(port)
+    names = set(_LOOPBACK)
+    if host not in _ANY_ADDRESS:
+        names.add(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+    hosts = {f"{name}:{port}" for name in names}
+    if port == 80:
+        hosts |= names
+    return frozenset(h.lower() for h in hosts)
+
+
+def _same_token(given: str | None, token: str) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode())
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -45,8 +101,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def make_local_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
-    """A threaded WSGI server for ``app`` (port 0: a free one, read ``server_port``)."""
-    return make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    """A threaded WSGI server for ``app`` (port 0: a free one, read ``server_port``).
+
+    The app then answers only to this address and port (``Host``, ``Origin``
+    and its cookie's name follow them).
+    """
+    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    app.config.update(MOBY_AL_HOST=host, MOBY_AL_PORT=server.server_port)
+    return server
 
 
 def create_app(
@@ -55,6 +117,8 @@ def create_app(
     *,
     next_options: Sequence[str] = (),
     default_n: int = 50,
+    host: str = "127.0.0.1",
+    port: int | None = None,
 ) -> Flask:
     """The labelling page and its JSON API for the work folder ``workdir``.
 
@@ -69,11 +133,16 @@ def create_app(
         query" starts (``--strategy``, ``--epochs``, ...).
     default_n : int
         The batch size offered on the page.
+    host, port : str and int or None
+        The address the page is served on; requests whose ``Host`` or
+        ``Origin`` name another are refused. :func:`make_local_server` sets
+        them to the address it binds. A port of None stands for 80 (as a
+        test client without a port sends).
     """
     workdir = Path(workdir)
     LabelStore(workdir).close()  # a clear error now rather than at the first request
     app = Flask(__name__, static_folder=str(_STATIC), static_url_path="/static")
-    app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MOBY_AL_HOST=host, MOBY_AL_PORT=port)
     # the last training started, kept to reap it (no zombie) once it ends
     training: dict[str, subprocess.Popen | None] = {"process": None}
 
@@ -88,16 +157,50 @@ def create_app(
         if opened is not None:
             opened.close()
 
+    def refuse(status: int, message: str) -> Any:
+        return jsonify(error=message), status
+
     @app.before_request
-    def check_token() -> Any:
-        given = (
-            request.args.get("token")
-            or request.headers.get("X-Token")
-            or request.cookies.get(COOKIE)
-            or ""
+    def check_request() -> Any:
+        served_port = app.config["MOBY_AL_PORT"]
+        hosts = allowed_hosts(app.config["MOBY_AL_HOST"], served_port)
+        host = request.headers.get("Host", "").lower()
+        if host not in hosts:
+            # a DNS rebinding: another name that resolves to this address
+            return refuse(
+                400, f"this page answers only to {', '.join(sorted(hosts))}, not Host {host!r}"
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() != f"http://{host}":
+            return refuse(
+                403, f"a request from another page ({origin!r}) is refused; use the page itself"
+            )
+        site = request.headers.get("Sec-Fetch-Site")
+        # following a link to the page (not framing it) is fine from anywhere: it changes
+        # nothing, and the page then acts only on its user's keys and clicks
+        navigation = (
+            request.method == "GET"
+            and request.path == "/"
+            and request.headers.get("Sec-Fetch-Mode") == "navigate"
+            and request.headers.get("Sec-Fetch-Dest") == "document"
         )
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return jsonify(error="missing or wrong token; open the URL that serve printed"), 403
+        if site is not None and site not in _OWN_SITE and not navigation:
+            return refuse(
+                403, f"a request sent by another site or port ({site}) is refused; use the page"
+            )
+        header = request.headers.get(TOKEN_HEADER) or request.headers.get(_OLD_TOKEN_HEADER)
+        if request.method not in _SAFE_METHODS:
+            # a cookie goes with any request to this host: a change needs the header
+            if not _same_token(header, token):
+                return refuse(
+                    403,
+                    f"a change needs the token in the {TOKEN_HEADER} header; open the URL "
+                    "that serve printed",
+                )
+            return None
+        given = request.args.get("token") or header or request.cookies.get(cookie_name(served_port))
+        if not _same_token(given, token):
+            return refuse(403, "missing or wrong token; open the URL that serve printed")
         return None
 
     @app.after_request
@@ -106,6 +209,9 @@ def create_app(
             response.headers["Cache-Control"] = "no-store"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
+        # no other page may frame this one (and have its user click in it)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
         return response
 
     @app.errorhandler(HTTPException)
@@ -122,20 +228,34 @@ def create_app(
         return jsonify(error=str(exc)), status
 
     def body() -> dict:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # nested deeper than the JSON parser goes
+            data = None
         if not isinstance(data, dict):
             abort(400, "the body must be a JSON object")
         return data
 
+    html = (_STATIC / "index.html").read_text(encoding="utf-8")
+    if _TOKEN_META not in html:
+        raise RuntimeError(f"index.html lacks {_TOKEN_META}")
+    # the page reads the token here for its header; other pages cannot read this page
+    html = html.replace(_TOKEN_META, f'<meta name="moby-al-token" content="{escape(token)}">')
+
     @app.get("/")
     def page() -> Any:
-        response = send_file(_STATIC / "index.html", mimetype="text/html", max_age=0)
+        response = Response(html, mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
         if request.args.get("token"):
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
+            response.set_cookie(
+                cookie_name(app.config["MOBY_AL_PORT"]), token, httponly=True, samesite="Strict"
+            )
         return response
 
     @app.get("/image/<int:image_id>")
     def image(image_id: int) -> Any:
+        if not 0 < image_id <= _MAX_ID:
+            abort(404, f"no image with id {_short(image_id)}")
         row = store().image(image_id)
         root = store().images_root.resolve()
         path = (root / row["path"]).resolve()
@@ -165,12 +285,22 @@ def create_app(
         label = data.get("label")
         if "image_id" not in data or "label" not in data:
             abort(400, "an answer needs 'image_id' and 'label' (a class name, or null to skip)")
-        if label is not None and not isinstance(label, str):
-            abort(400, f"'label' must be a class name or null, got {label!r}")
-        at = store().answer(data["image_id"], label)
-        return jsonify(
-            image_id=data["image_id"], label=label, answered_at=at, counts=_counts(store())
-        )
+        image_id = data["image_id"]
+        if isinstance(image_id, bool) or not isinstance(image_id, int):
+            abort(400, f"'image_id' must be an integer id, got {_short(image_id)}")
+        if label is not None and not _text(label):
+            abort(400, f"'label' must be a class name or null, got {_short(label)}")
+        if not 0 < image_id <= _MAX_ID:
+            abort(404, f"no image with id {_short(image_id)}")
+        store().image(image_id)  # 404 for an id without an image
+        if not store().queued_or_answered(image_id):
+            abort(
+                409,
+                f"image {image_id} is in no batch: the page answers the images queued for it "
+                "(or changes an earlier answer)",
+            )
+        at = store().answer(image_id, label)
+        return jsonify(image_id=image_id, label=label, answered_at=at, counts=_counts(store()))
 
     @app.post("/api/undo")
     def undo() -> Any:
@@ -184,7 +314,9 @@ def create_app(
         data = body()
         n = data.get("n", default_n)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            abort(400, f"'n' must be a positive integer, got {n!r}")
+            abort(400, f"'n' must be a positive integer, got {_short(n)}")
+        if n > _MAX_ID:  # past what the jobs table holds
+            abort(400, f"'n' must be at most {_MAX_ID}, got {_short(n)}")
         # the job row comes first: a second request meanwhile finds it and is refused
         try:
             job_id = store().start_job(n, None)
@@ -219,6 +351,26 @@ def create_app(
         return jsonify(job=job_id, state="running"), 202
 
     return app
+
+
+def _text(value: Any) -> bool:
+    """A string SQLite can store (no lone surrogate from a JSON escape)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A value for an error message, cut short (a body may hold 64 KiB)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit, deep nesting
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _counts(store: LabelStore, n_pending: int | None = None) -> dict[str, Any]:

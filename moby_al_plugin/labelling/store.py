@@ -685,6 +685,15 @@ class LabelStore:
             "WHERE a.image_id IS NULL AND i.state = 'ok' ORDER BY q.batch_id, q.position"
         )
 
+    def queued_or_answered(self, image_id: int) -> bool:
+        """Whether an image is in a batch or has an answer: the images the page may answer."""
+        row = self._conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM queue WHERE image_id = ?) "
+            "OR EXISTS (SELECT 1 FROM answers WHERE image_id = ?)",
+            (image_id, image_id),
+        ).fetchone()
+        return bool(row[0])
+
     def candidates(self) -> list[int]:
         """Images a query may choose: unchanged, unanswered and not queued."""
         rows = self.query(

@@ -1,6 +1,9 @@
 """Images sorted into one sub-folder per class, as an :class:`~moby_al_plugin.ImageDataset`.
 
-Each file is read with :func:`moby_al_plugin.image_reading.read_image`.
+Each file is read with :func:`moby_al_plugin.image_reading.read_image`, the reader
+the labelling application uses too (16-bit, float, transparent, CMYK, animated and
+EXIF-oriented images mapped to 8 bits by the rules of
+:mod:`moby_al_plugin.image_reading`).
 """
 
 from __future__ import annotations
@@ -15,17 +18,23 @@ from PIL import Image
 
 from ..exceptions import DataNotFoundError, MoBYALError
 from ..image_dataset import ImageDataset, PathLike, _as_path, _check_fraction, _split
-from ..image_reading import IMAGE_EXTENSIONS, _check_image_size, read_image, single_channel_mode
+from ..image_reading import (
+    IMAGE_EXTENSIONS,
+    READ_ERRORS,
+    _check_image_size,
+    read_image,
+    single_channel_mode,
+)
 
 __all__ = ["load_image_folder"]
 
 
 def _is_single_channel(path: str) -> bool:
-    # the header is enough: no pixel is decoded
+    # the header is enough: no pixel is decoded (read_image decodes them)
     try:
         with Image.open(path) as img:
             return single_channel_mode(img.mode)
-    except (OSError, SyntaxError, ValueError) as exc:
+    except READ_ERRORS as exc:
         raise MoBYALError(f"cannot read image {path}: {exc}") from exc
 
 

@@ -8,9 +8,15 @@ let current = null;    // image id on screen
 let focus = null;      // an image to show first (after an undo)
 let busy = false;      // a change is on its way
 
+// the server writes the token into the page; every change carries it in a header,
+// which no other page can add (the cookie alone changes nothing)
+const TOKEN = document.querySelector('meta[name="moby-al-token"]').content;
+
 async function api(path, body) {
   const options = body === undefined ? {} : {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+    method: "POST",
+    headers: {"Content-Type": "application/json", "X-Moby-Token": TOKEN},
+    body: JSON.stringify(body),
   };
   const response = await fetch(path, {credentials: "same-origin", ...options});
   const data = await response.json().catch(() => ({}));
