@@ -711,3 +711,24 @@ def test_random_image_ids_never_get_a_5xx(busy_workdir, image_id, headers):
     client = create_app(busy_workdir, TOKEN).test_client()
     _check(client, busy_workdir, "GET", f"/image/{image_id}", headers)
     _check(client, busy_workdir, "GET", "/api/state", headers)
+
+
+def test_redo_through_the_api_needs_the_token_and_something_undone(client, workdir):
+    assert client.post("/api/redo", json={}, headers=AUTH).status_code == 409
+    client.post("/api/answer", json={"image_id": 3, "label": "1"}, headers=AUTH)
+    client.post("/api/answer", json={"image_id": 4, "label": None}, headers=AUTH)
+    assert client.post("/api/redo", json={}, headers=AUTH).status_code == 409  # nothing undone
+    assert client.post("/api/undo", json={}, headers=AUTH).get_json()["image_id"] == 4
+    before = _snapshot(workdir)
+    for headers in ({}, {"X-Moby-Token": "wrong"}, {"Origin": "http://127.0.0.1:9999", **AUTH}):
+        assert client.post("/api/redo", json={}, headers=headers).status_code == 403, headers
+    assert client.post(f"/api/redo?token={TOKEN}", json={}).status_code == 403
+    assert _snapshot(workdir) == before
+    redone = client.post("/api/redo", json={}, headers=AUTH)
+    assert redone.status_code == 200
+    assert redone.get_json()["image_id"] == 4
+    assert redone.get_json()["counts"]["batch_answered"] == 2
+    with LabelStore(workdir) as store:
+        assert {a.image_id: a.label for a in store.answers()} == {3: "1", 4: None}
+    assert client.post("/api/redo", json={}, headers=AUTH).status_code == 409
+    assert client.get("/api/redo", headers=AUTH).status_code == 405

@@ -476,3 +476,67 @@ def test_status_counts_after_batches_answers_and_a_removed_file(worked):
     worked.undo()  # 5 is no longer answered, and its file is gone: not pending
     counts = worked.status_counts()
     assert (counts.labelled, counts.pending, counts.batch_answered) == (3, 1, 1)
+
+
+def _history(store) -> list[tuple]:
+    """(image, action, class, previous, previous class, undone) of every history row."""
+    names = {None: None, **{i: n for i, n, _ in store.class_table()}}
+    return [
+        (r[0], r[1], names[r[2]], r[3], names[r[4]], r[5])
+        for r in store.query(
+            "SELECT image_id, action, class_id, previous, previous_class_id, undone "
+            "FROM history ORDER BY id"
+        )
+    ]
+
+
+def test_redo_gives_back_what_undo_took_latest_undo_first(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    a, b = _id(store, "colour-0.png"), _id(store, "colour-1.png")
+    assert store.redo() is None  # nothing undone yet
+    store.answer(a, "cat")  # row 1
+    store.answer(b, None)  # row 2: skipped
+    store.answer(a, "dog")  # row 3: changed
+    assert store.undo() == a  # row 4: a back to cat
+    assert store.undo() == b  # row 5: b unanswered
+    assert {x.image_id: x.label for x in store.answers()} == {a: "cat"}
+    assert store.redo() == b  # the latest undo first: row 2 counts again, row 6
+    assert {x.image_id: x.label for x in store.answers()} == {a: "cat", b: None}
+    assert store.redo() == a  # row 3 counts again, row 7
+    assert {x.image_id: x.label for x in store.answers()} == {a: "dog", b: None}
+    assert store.redo() is None  # everything undone is back
+    assert _history(store) == [
+        (a, "label", "cat", "none", None, 0),
+        (b, "skip", None, "none", None, 0),
+        (a, "label", "dog", "label", "cat", 0),
+        (a, "undo", "cat", "label", "dog", 0),
+        (b, "undo", None, "skip", None, 0),
+        (b, "undo", None, "none", None, 0),
+        (a, "undo", "dog", "label", "cat", 0),
+    ]
+    # undo after a redo takes back the redone answer, with what was there before it
+    assert store.undo() == a
+    assert {x.image_id: x.label for x in store.answers()} == {a: "cat", b: None}
+    assert store.redo() == a
+    # a new answer ends what can be redone
+    assert store.undo() == a
+    store.answer(b, "cat")
+    assert store.redo() is None
+    assert store.undo() == b
+    assert {x.image_id: x.label for x in store.answers()} == {a: "cat", b: None}
+    assert store.redo() == b  # the undo of the new answer can be redone, not the older one
+    assert store.redo() is None
+    assert {x.image_id: x.label for x in store.answers()} == {a: "cat", b: "cat"}
+    assert [row[5] for row in _history(store)] == [0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_redo_leaves_an_answer_that_an_import_changed_since(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    a = _id(store, "colour-0.png")
+    store.answer(a, "cat")
+    assert store.undo() == a
+    assert store.import_labels([("colour-0.png", "dog")]) == 1
+    before = _history(store)
+    assert store.redo() is None
+    assert _history(store) == before
+    assert {x.image_id: (x.label, x.source) for x in store.answers()} == {a: ("dog", "import")}

@@ -309,6 +309,13 @@ def create_app(
             abort(409, "nothing to undo")
         return jsonify(image_id=image_id, counts=_counts(store()))
 
+    @app.post("/api/redo")
+    def redo() -> Any:
+        image_id = store().redo()
+        if image_id is None:
+            abort(409, "nothing to redo")
+        return jsonify(image_id=image_id, counts=_counts(store()))
+
     @app.post("/api/train")
     def train() -> Any:
         data = body()

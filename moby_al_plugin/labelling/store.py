@@ -62,7 +62,8 @@ CREATE TABLE answers (
     answered_at TEXT NOT NULL,
     source TEXT NOT NULL
 );
--- every change of an answer, so that undo can restore what was there before
+-- every change of an answer, so that undo can restore what was there before;
+-- undone: 0 counts, 1 taken back by undo (redo can give it again), 2 undone for good
 CREATE TABLE history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     image_id INTEGER NOT NULL REFERENCES images (id),
@@ -511,6 +512,8 @@ class LabelStore:
             )
         at = now_utc()
         with self.transaction() as conn:
+            # a new answer ends what redo can bring back (undone = 2: undone for good)
+            conn.execute("UPDATE history SET undone = 2 WHERE undone = 1")
             self._set_answer(
                 conn, image_id, class_id, "skip" if label is None else "label", source, at
             )
@@ -549,6 +552,38 @@ class LabelStore:
                 self._set_answer(
                     conn, image_id, row["previous_class_id"], "undo", "undo", now_utc()
                 )
+            return image_id
+
+    def redo(self) -> int | None:
+        """Give again the answer that the latest undo took back; the image's id, or None.
+
+        Undos since the last answer given (``answer``) can be redone, latest
+        undo first; a new answer ends them. Like undo, redo leaves an image
+        that an import changed since: nothing is redone then. The answer
+        comes back as it was (its history row counts again, ``undone`` 0);
+        the change is recorded as a history row of action ``undo``.
+        """
+        with self.transaction() as conn:
+            # undo takes back the latest answer still counted, so the undone rows after
+            # every counted one are a stack whose latest undo is the earliest row
+            row = conn.execute(
+                "SELECT * FROM history WHERE undone = 1 AND action IN ('label', 'skip') "
+                "AND id > (SELECT COALESCE(MAX(id), 0) FROM history "
+                "WHERE undone = 0 AND action IN ('label', 'skip')) "
+                "ORDER BY id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            later = conn.execute(
+                "SELECT 1 FROM history WHERE image_id = ? AND id > ? AND undone = 0 "
+                "AND action != 'undo'",
+                (row["image_id"], row["id"]),
+            ).fetchone()
+            if later is not None:  # an import changed it since: nothing safe to redo
+                return None
+            image_id = int(row["image_id"])
+            conn.execute("UPDATE history SET undone = 0 WHERE id = ?", (row["id"],))
+            self._set_answer(conn, image_id, row["class_id"], "undo", "redo", now_utc())
             return image_id
 
     def import_labels(self, rows: Sequence[tuple[str, str]], *, source: str = "import") -> int:

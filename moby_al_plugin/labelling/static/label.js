@@ -6,7 +6,6 @@ const $ = (id) => document.getElementById(id);
 let state = null;      // the last /api/state
 let current = null;    // image id on screen
 let focus = null;      // an image to show first (after an undo)
-let busy = false;      // a change is on its way
 
 // the server writes the token into the page; every change carries it in a header,
 // which no other page can add (the cookie alone changes nothing)
@@ -26,8 +25,9 @@ async function api(path, body) {
 
 function say(text) { $("message").textContent = text || ""; }
 
+// the images waiting for an answer, less those answered here whose answers are queued
 function pending() {
-  return state ? state.pending : [];
+  return state ? state.pending.filter((p) => !given.has(p.image_id)) : [];
 }
 
 function choose() {
@@ -145,7 +145,7 @@ async function refresh() {
   const seen = edits;
   try {
     const fresh = await api("/api/state");
-    if (seen !== edits) return;
+    if (seen !== edits || working) return;  // a change came in between
     const first = state === null;
     state = fresh;
     if (first) $("train-n").value = state.default_n;
@@ -153,56 +153,128 @@ async function refresh() {
   } catch (error) { say(error.message); }
 }
 
-// one change at a time; keys pressed meanwhile are ignored rather than
-// applied to an image the person has not seen yet
-async function mutate(path, body) {
-  if (busy) return null;
-  busy = true; edits += 1;
-  try {
-    const done = await api(path, body);
-    say("");
-    return done;
-  } catch (error) { say(error.message); return null; } finally { busy = false; }
+// Changes go to the server one at a time, in the order they were asked for; a key
+// pressed while one is on its way waits in this queue, none is dropped. An answer
+// goes to the image on screen when its key was pressed, and the next image comes on
+// screen at once, so that keys typed in a burst answer successive images of the
+// batch, one each. Only an answer typed while an undo or redo is still waiting (it
+// changes what comes on screen) is given to the image on screen once that is done.
+const queue = [];         // changes not sent yet, oldest first
+let working = false;      // the queue is being worked off
+const given = new Set();  // images whose answers are queued or on their way
+let moving = 0;           // undos and redos queued or on their way
+
+function enqueue(change) {
+  queue.push(change);
+  work();
 }
 
-async function answer(label) {
-  if (current === null) return;
-  const imageId = current;
-  if (await mutate("/api/answer", {image_id: imageId, label})) {
-    state.pending = state.pending.filter((p) => p.image_id !== imageId);
-    draw();
+async function work() {
+  if (working) return;
+  working = true;
+  while (queue.length) {
+    const change = queue.shift();
+    const body = change.body();
+    if (body === null) { if (change.always) change.always(); continue; }
+    edits += 1;
+    try {
+      const done = await api(change.path, body);
+      say("");
+      if (change.done) await change.done(done);
+    } catch (error) {
+      say(error.message);
+      if (change.failed) change.failed();
+    } finally {
+      edits += 1;  // a state fetched while it was on its way is stale
+      if (change.always) change.always();
+    }
   }
+  working = false;
   refresh();
 }
 
-async function change(imageId, label) {
-  // refused: draw the list again so the drop-down shows the answer kept
-  if (!await mutate("/api/answer", {image_id: imageId, label})) drawn.recent = null;
-  refresh();
+async function reload() {
+  // undo and redo change what waits: fetch it before the next change is resolved
+  try { state = await api("/api/state"); draw(); } catch (error) { say(error.message); }
 }
 
-async function undo() {
-  const done = await mutate("/api/undo", {});
-  if (done) focus = done.image_id;
-  refresh();
+function answer(label) {
+  if (!state) return;
+  let imageId = null;
+  if (!moving) {
+    if (current === null) return;
+    imageId = current;
+    given.add(imageId);
+    draw();  // the next image, before the answer is saved
+  }
+  enqueue({
+    path: "/api/answer",
+    body() {
+      if (imageId === null) {
+        if (current === null) return null;
+        imageId = current;
+        given.add(imageId);
+      }
+      return {image_id: imageId, label};
+    },
+    done(result) {
+      state.pending = state.pending.filter((p) => p.image_id !== imageId);
+      state.counts = result.counts;
+    },
+    always() {
+      if (imageId !== null) given.delete(imageId);  // refused: it waits again
+      draw();
+    },
+  });
 }
 
-async function train() {
+function change(imageId, label) {
+  enqueue({
+    path: "/api/answer",
+    body: () => ({image_id: imageId, label}),
+    // refused: draw the list again so the drop-down shows the answer kept
+    failed() { drawn.recent = null; },
+  });
+}
+
+function step(path, show) {
+  moving += 1;
+  enqueue({
+    path,
+    body: () => ({}),
+    async done(result) {
+      if (show) focus = result.image_id;
+      await reload();
+    },
+    always() { moving -= 1; },
+  });
+}
+
+function undo() { step("/api/undo", true); }
+function redo() { step("/api/redo", false); }
+
+function train() {
   const n = parseInt($("train-n").value, 10);
-  await mutate("/api/train", {n});
-  refresh();
+  enqueue({path: "/api/train", body: () => ({n})});
 }
 
 document.addEventListener("keydown", (event) => {
   if (!state || event.target.closest("input, select, textarea") || event.ctrlKey
       || event.metaKey || event.altKey) return;
   const match = state.classes.find((c) => c.key === event.key);
-  if (match) { event.preventDefault(); answer(match.name); }
-  else if (event.key === " ") { event.preventDefault(); answer(null); }
-  else if (event.key === "Backspace") { event.preventDefault(); undo(); }
+  const known = match || event.key === " " || event.key === "Backspace";
+  if (!known) return;
+  event.preventDefault();
+  // a key held down answers (or undoes) once: its repeats are not presses
+  if (event.repeat) return;
+  if (match) answer(match.name);
+  else if (event.key === " ") answer(null);
+  else if (event.shiftKey) redo();
+  else undo();
 });
 $("skip").addEventListener("click", () => answer(null));
 $("undo").addEventListener("click", undo);
+$("redo").addEventListener("click", redo);
 $("train").addEventListener("click", train);
 
 // training runs in another process: poll often while it runs, rarely otherwise
