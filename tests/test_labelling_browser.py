@@ -49,6 +49,26 @@ def _browser_paths() -> tuple[str, str]:
     return found[0], found[1]
 
 
+def page_helpers(driver: Any) -> tuple[Callable[..., Any], Callable[[], int | None]]:
+    """``until(condition, what)``, a wait that names what it waited for, and ``shown()``,
+    the id of the image on screen (None while none waits or the page has not drawn yet)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def until(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
+        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+            lambda _: condition(), message=f"waited {timeout} s for {what}"
+        )
+
+    def shown() -> int | None:
+        value = driver.execute_script(
+            "const img = document.getElementById('image');"
+            "return img.hidden ? null : (img.dataset.image || null);"
+        )
+        return None if value is None else int(value)
+
+    return until, shown
+
+
 class Database:
     """Plain read-only queries on the work folder's database, one connection each."""
 
@@ -174,7 +194,7 @@ def test_labelling_page_records_exactly_what_was_typed_and_clicked(
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     workdir, url = served
     _, truth = digit_image_folder
@@ -182,18 +202,7 @@ def test_labelling_page_records_exactly_what_was_typed_and_clicked(
     keys = db.keys()
     driver = browser
 
-    def until(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-            lambda _: condition(), message=f"waited {timeout} s for {what}"
-        )
-
-    def shown() -> int | None:
-        # the image on screen; None while none waits (or the page has not drawn yet)
-        value = driver.execute_script(
-            "const img = document.getElementById('image');"
-            "return img.hidden ? null : (img.dataset.image || null);"
-        )
-        return None if value is None else int(value)
+    until, shown = page_helpers(driver)
 
     def answered(image_id: int, label: str | None) -> None:
         # the page moved on and the answer is committed

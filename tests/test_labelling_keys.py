@@ -16,25 +16,13 @@ from .test_labelling_browser import (  # noqa: F401 (fixtures)
     WAIT_S,
     Database,
     browser,
+    page_helpers,
     served,
 )
 
 
 def _page(driver: Any, url: str) -> tuple[Callable, Callable]:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    def until(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-            lambda _: condition(), message=f"waited {timeout} s for {what}"
-        )
-
-    def shown() -> int | None:
-        value = driver.execute_script(
-            "const img = document.getElementById('image');"
-            "return img.hidden ? null : (img.dataset.image || null);"
-        )
-        return None if value is None else int(value)
-
+    until, shown = page_helpers(driver)
     driver.get(url)
     until(shown, "an image on screen")
     return until, shown

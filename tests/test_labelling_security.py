@@ -34,7 +34,12 @@ from moby_al_plugin.labelling import LabelStore
 from moby_al_plugin.labelling.server import cookie_name, create_app, make_local_server, make_token
 
 from .conftest import DIGIT_CLASSES
-from .test_labelling_browser import WAIT_S, Database, browser  # noqa: F401 (a fixture)
+from .test_labelling_browser import (  # noqa: F401 (a fixture)
+    WAIT_S,
+    Database,
+    browser,
+    page_helpers,
+)
 
 BATCH = 12
 
@@ -268,7 +273,6 @@ def test_a_page_on_another_port_changes_nothing(
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
     workdir, url, recorder = labelling
     _, truth = digit_image_folder
@@ -276,17 +280,7 @@ def test_a_page_on_another_port_changes_nothing(
     keys = db.keys()
     driver = browser
 
-    def until(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-            lambda _: condition(), message=f"waited {timeout} s for {what}"
-        )
-
-    def shown() -> int | None:
-        value = driver.execute_script(
-            "const img = document.getElementById('image');"
-            "return img.hidden ? null : (img.dataset.image || null);"
-        )
-        return None if value is None else int(value)
+    until, shown = page_helpers(driver)
 
     def press(key: str) -> None:
         driver.execute_script("document.activeElement.blur();")

@@ -188,6 +188,15 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def _changed_since(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
+    """Whether a later change that counts (an import) touched the image of history ``row``."""
+    later = conn.execute(
+        "SELECT 1 FROM history WHERE image_id = ? AND id > ? AND undone = 0 AND action != 'undo'",
+        (row["image_id"], row["id"]),
+    ).fetchone()
+    return later is not None
+
+
 class LabelStore:
     """The labelling database of a work folder.
 
@@ -532,12 +541,7 @@ class LabelStore:
             ).fetchone()
             if row is None:
                 return None
-            later = conn.execute(
-                "SELECT 1 FROM history WHERE image_id = ? AND id > ? AND undone = 0 "
-                "AND action != 'undo'",
-                (row["image_id"], row["id"]),
-            ).fetchone()
-            if later is not None:  # an import changed it since: nothing safe to restore
+            if _changed_since(conn, row):  # an import changed it: nothing safe to restore
                 return None
             conn.execute("UPDATE history SET undone = 1 WHERE id = ?", (row["id"],))
             image_id = int(row["image_id"])
@@ -574,12 +578,7 @@ class LabelStore:
             ).fetchone()
             if row is None:
                 return None
-            later = conn.execute(
-                "SELECT 1 FROM history WHERE image_id = ? AND id > ? AND undone = 0 "
-                "AND action != 'undo'",
-                (row["image_id"], row["id"]),
-            ).fetchone()
-            if later is not None:  # an import changed it since: nothing safe to redo
+            if _changed_since(conn, row):  # an import changed it: nothing safe to redo
                 return None
             image_id = int(row["image_id"])
             conn.execute("UPDATE history SET undone = 0 WHERE id = ?", (row["id"],))
