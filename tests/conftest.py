@@ -77,3 +77,11 @@ def digit_image_folder(tmp_path_factory, digits):
 
 
 DIGIT_CLASSES = ",".join(str(d) for d in range(10))
+
+
+def label_init(work, folder, classes: str, *extra: str) -> int:
+    """``moby-al label init`` of ``folder`` into ``work`` with ``classes``; its status."""
+    from moby_al_plugin.cli import main
+
+    command = ["label", "init", "--workdir", str(work), "--images", str(folder)]
+    return main([*command, "--classes", classes, *extra])

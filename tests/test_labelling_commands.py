@@ -23,27 +23,13 @@ from moby_al_plugin import load_image_folder
 from moby_al_plugin.cli import main
 from moby_al_plugin.labelling import LabelStore
 
-from .conftest import DIGIT_CLASSES
+from .conftest import DIGIT_CLASSES, label_init
 
 FAST = ["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"]
 
 
 def _init(work: Path, folder: Path, *extra: str) -> int:
-    return main(
-        [
-            "label",
-            "init",
-            "--workdir",
-            str(work),
-            "--images",
-            str(folder),
-            "--classes",
-            DIGIT_CLASSES,
-            "--image-size",
-            "16",
-            *extra,
-        ]
-    )
+    return label_init(work, folder, DIGIT_CLASSES, "--image-size", "16", *extra)
 
 
 def _next(work: Path, n: int, *extra: str) -> int:
@@ -211,63 +197,21 @@ def test_a_second_next_keeps_unanswered_images(tmp_path, digit_image_folder, cap
 )
 def test_init_refuses_bad_classes(tmp_path, digit_image_folder, capsys, classes, message):
     folder, _ = digit_image_folder
-    assert (
-        main(
-            [
-                "label",
-                "init",
-                "--workdir",
-                str(tmp_path / "w"),
-                "--images",
-                str(folder),
-                "--classes",
-                classes,
-            ]
-        )
-        == 2
-    )
+    assert label_init(tmp_path / "w", folder, classes) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "w" / "labels.sqlite").exists()
 
 
 def test_init_refuses_an_empty_folder_and_reports_unreadable_files(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert (
-        main(
-            [
-                "label",
-                "init",
-                "--workdir",
-                str(tmp_path / "w"),
-                "--images",
-                str(tmp_path / "empty"),
-                "--classes",
-                "a,b",
-            ]
-        )
-        == 2
-    )
+    assert label_init(tmp_path / "w", tmp_path / "empty", "a,b") == 2
     assert "no image file" in capsys.readouterr().err
     images = tmp_path / "images"
     images.mkdir()
     for name in ("one.png", "two.png"):
         Image.new("RGB", (5, 5), "red" if name == "one.png" else "blue").save(images / name)
     (images / "three.png").write_bytes(b"\x89PNG truncated")
-    assert (
-        main(
-            [
-                "label",
-                "init",
-                "--workdir",
-                str(tmp_path / "w"),
-                "--images",
-                str(images),
-                "--classes",
-                "a,b",
-            ]
-        )
-        == 0
-    )
+    assert label_init(tmp_path / "w", images, "a,b") == 0
     out = capsys.readouterr().out
     assert "2 images indexed (RGB" in out and "three.png" in out
     assert "three.png" in (tmp_path / "w" / "init-report.txt").read_text()
@@ -277,23 +221,7 @@ def test_class_names_with_spaces_and_commas_come_from_a_file(tmp_path, digit_ima
     folder, _ = digit_image_folder
     names = tmp_path / "classes.txt"
     names.write_text("hot dog, with mustard\nnot a hot dog\n\n")
-    assert (
-        main(
-            [
-                "label",
-                "init",
-                "--workdir",
-                str(tmp_path / "w"),
-                "--images",
-                str(folder),
-                "--classes",
-                str(names),
-                "--keys",
-                "h,n",
-            ]
-        )
-        == 0
-    )
+    assert label_init(tmp_path / "w", folder, str(names), "--keys", "h,n") == 0
     with LabelStore(tmp_path / "w") as store:
         assert store.classes == ["hot dog, with mustard", "not a hot dog"]
         assert store.keys == ["h", "n"]
@@ -427,25 +355,7 @@ def test_status_prints_the_counts_and_the_histogram(tmp_path, digit_image_folder
     known = tmp_path / "known.csv"
     known.write_text("path,label\ndigit-004.png,b\n")
     work = tmp_path / "work"
-    assert (
-        main(
-            [
-                "label",
-                "init",
-                "--workdir",
-                str(work),
-                "--images",
-                str(copy),
-                "--classes",
-                "a,b",
-                "--budget",
-                "5",
-                "--labels",
-                str(known),
-            ]
-        )
-        == 0
-    )
+    assert label_init(work, copy, "a,b", "--budget", "5", "--labels", str(known)) == 0
     with LabelStore(work) as store:
         ids = store.candidates()
         store.add_batch(ids, [None] * len(ids), strategy="random", cold_start=True)

@@ -19,11 +19,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from moby_al_plugin.cli import main
 from moby_al_plugin.labelling import LabelStore
 from moby_al_plugin.labelling.server import COOKIE, create_app
 
-from .conftest import DIGIT_CLASSES
+from .conftest import DIGIT_CLASSES, label_init
 
 TOKEN = "s3cret-token"
 AUTH = {"X-Moby-Token": TOKEN}
@@ -33,25 +32,7 @@ AUTH = {"X-Moby-Token": TOKEN}
 def workdir(tmp_path, digit_image_folder):
     folder, _ = digit_image_folder
     work = tmp_path / "work"
-    assert (
-        main(
-            [
-                "label",
-                "init",
-                "--workdir",
-                str(work),
-                "--images",
-                str(folder),
-                "--classes",
-                DIGIT_CLASSES,
-                "--image-size",
-                "16",
-                "--budget",
-                "100",
-            ]
-        )
-        == 0
-    )
+    assert label_init(work, folder, DIGIT_CLASSES, "--image-size", "16", "--budget", "100") == 0
     with LabelStore(work) as store:
         ids = store.candidates()[:5]
         store.add_batch(ids, [3, None, None, None, None], strategy="typiclust", cold_start=False)
@@ -269,23 +250,7 @@ def test_an_image_path_that_leads_outside_the_folder_is_refused(tmp_path):
     for i in range(4):
         Image.new("L", (8, 8), 40 * i).save(images / f"img-{i}.png")
     work = tmp_path / "work"
-    assert (
-        main(
-            [
-                "label",
-                "init",
-                "--workdir",
-                str(work),
-                "--images",
-                str(images),
-                "--classes",
-                "a,b",
-                "--image-size",
-                "8",
-            ]
-        )
-        == 0
-    )
+    assert label_init(work, images, "a,b", "--image-size", "8") == 0
     with LabelStore(work) as store:
         rows = {r["path"]: int(r["id"]) for r in store.query("SELECT id, path FROM images")}
     escaped, linked, kept = rows["img-0.png"], rows["img-1.png"], rows["img-2.png"]
