@@ -61,6 +61,7 @@ the targets checked on all rows together; it writes ``label_efficiency-joined.js
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -140,6 +141,11 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--pretrain-epochs", type=int, default=10)
     parser.add_argument("--pretrain-size", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument(
+        "--seeds",
+        default=None,
+        help="seeds to run, e.g. 1,2 (default: 0 .. trials-1); join folders with --summarize",
+    )
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--budgets", default="10,20,50,100", help="low-budget variant only")
     parser.add_argument("--pool-size", type=int, default=None, help="default: all")
@@ -154,13 +160,15 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--summarize",
         default=None,
-        help="a run folder, finished or stopped: write DIR.json from its complete curves",
+        help="run folders, finished or stopped, comma-separated (same settings, other "
+        "seeds): write FIRST.json, or --output, from their complete curves",
     )
     args = parser.parse_args(argv)
     if args.join:
         return [join_parts(args.join.split(","), output=args.output)]
     if args.summarize:
-        return [summarize_folder(Path(args.summarize))]
+        folders = [Path(f) for f in args.summarize.split(",") if f]
+        return [summarize_folder(*folders, output=args.output)]
 
     rows, settings = VARIANTS[args.variant]
     strategies = tuple(s for s in (args.strategies or ",".join(rows)).split(",") if s)
@@ -179,7 +187,7 @@ def main(argv=None) -> list[dict]:
         queue_size=1024 if digits else 4096,
         pool_size=args.pool_size,
         test_size=args.test_size,
-        seeds=tuple(range(args.trials)),
+        seeds=_seeds(args.seeds, args.trials),
         min_samples_per_epoch=args.min_samples_per_epoch,
         train_samples=args.train_samples,
         lr_schedule=args.lr_schedule,
@@ -196,7 +204,7 @@ def main(argv=None) -> list[dict]:
             queue_size=64,
             pool_size=300,
             test_size=150,
-            seeds=(0,),
+            seeds=_seeds(args.seeds, 1),
             min_samples_per_epoch=64,
             train_samples=None,
             pretrain_epochs=1,
@@ -276,12 +284,26 @@ def join_parts(parts: list[str], results=RESULTS, output: str | None = None) -> 
     return joined
 
 
-def summarize_folder(folder: Path) -> dict:
-    """``folder.json`` from the records of a run folder, keeping complete curves only.
+def _seeds(text: str | None, trials: int) -> tuple[int, ...]:
+    if text is None:
+        return tuple(range(trials))
+    try:
+        seeds = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise SystemExit(f"--seeds must be integers separated by commas, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise SystemExit(f"--seeds must be distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def summarize_folder(folder: Path, *more: Path, output: str | None = None) -> dict:
+    """``folder.json`` from the records of run folders, keeping complete curves only.
 
     A run stopped between strategies (a long benchmark split by time) still
     gives the summary of every strategy whose every trial reached the last
-    cycle; the rest is left out and named.
+    cycle; the rest is left out and named. Further folders (the same settings
+    run on other seeds, e.g. ``--seeds 1,2``) add their trials to the same
+    rows; the summary goes to ``output`` when given.
     """
     from moby_al_plugin.experiments import (
         ExperimentConfig,
@@ -293,6 +315,27 @@ def summarize_folder(folder: Path) -> dict:
 
     config = ExperimentConfig.from_dict(json.loads((folder / "config.json").read_text()))
     records = read_records(folder)
+    for other in more:
+        other_config = ExperimentConfig.from_dict(
+            json.loads((other / "config.json").read_text())
+        )
+        changed = [
+            key
+            for key, value in config.to_dict().items()
+            if key not in ("seeds", "strategies") and other_config.to_dict()[key] != value
+        ]
+        if changed:
+            raise SystemExit(f"{other} was run with other settings ({', '.join(changed)})")
+        if set(other_config.seeds) & set(config.seeds):
+            raise SystemExit(f"{other} repeats seeds of {folder}; each seed once")
+        records += [r for r in read_records(other) if r["strategy"] in other_config.strategies]
+        config = dataclasses.replace(
+            config,
+            seeds=tuple(sorted(config.seeds + other_config.seeds)),
+            strategies=tuple(
+                dict.fromkeys(config.strategies + other_config.strategies)
+            ),
+        )
     wanted = {(seed, cycle) for seed in config.seeds for cycle in range(config.cycles + 1)}
     complete, partial = [], []
     for name in config.strategies:
@@ -312,7 +355,8 @@ def summarize_folder(folder: Path) -> dict:
         "class_histograms": class_histograms(kept),
         "targets": _targets(summary),
     }
-    path = folder.parent / f"{folder.name}.json"
+    path = Path(output) if output else folder.parent / f"{folder.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
     return payload

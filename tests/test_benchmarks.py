@@ -56,6 +56,30 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
         assert again.returncode == 0, again.stderr[-3000:]
         rewritten = json.loads((tmp_path / "out.json").read_text())
         assert rewritten["summary"] == payload["summary"] and rewritten["left_out"] == []
+        # another seed in another folder joins the same rows as a second trial
+        seed1 = tmp_path / "seed1"
+        more = _run(
+            script, "--quick", "--strategies", "random", "--seeds", "1", "--output", str(seed1),
+            tmp_path=tmp_path,
+        )
+        assert more.returncode == 0, more.stderr[-3000:]
+        both = tmp_path / "both.json"
+        joined = _run(
+            script, "--summarize", f"{out},{seed1}", "--output", str(both), tmp_path=tmp_path
+        )
+        assert joined.returncode == 0, joined.stderr[-3000:]
+        merged = json.loads(both.read_text())
+        assert merged["config"]["seeds"] == [0, 1]
+        assert merged["summary"]["random"]["trials"] == [2, 2]
+        alone = json.loads((tmp_path / "seed1.json").read_text())["summary"]["random"]["mean"]
+        first = payload["summary"]["random"]["mean"]
+        assert merged["summary"]["random"]["mean"] == pytest.approx(
+            [(a + b) / 2 for a, b in zip(first, alone)], abs=1e-4
+        )
+        # seeds of one trial only once; rows another folder lacks stay one-trial or are left out
+        assert set(merged["summary"]) | set(merged["left_out"]) == set(payload["summary"])
+        repeated = _run(script, "--summarize", f"{out},{out}", tmp_path=tmp_path)
+        assert repeated.returncode != 0 and "repeats seeds" in repeated.stderr
         # the best plug-in row is the one of largest area, whatever its place in the table
         auc = {
             name: payload["summary"][name]["auc_mean"]
