@@ -54,6 +54,9 @@ _SOURCES = {
     "load_torchvision_dataset": "loaders",
     "load_image_folder": "loaders",
     "load_npz": "loaders",
+    "ImagePool": "pools",
+    "open_memmap_pool": "pools",
+    "write_features": "features",
     "read_image": "image_reading",
     "subsample_indices": "pool_sampling",
     "initial_labeled_indices": "pool_sampling",
@@ -91,6 +94,9 @@ __all__ = [
     "load_torchvision_dataset",
     "load_image_folder",
     "load_npz",
+    "ImagePool",
+    "open_memmap_pool",
+    "write_features",
     "read_image",
     "subsample_indices",
     "initial_labeled_indices",
@@ -110,7 +116,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from .encoder import MoBYEncoder, load_encoder
     from .estimator import MoBYClassifier
     from .exceptions import DataNotFoundError, MoBYALError
-    from .features import extract_features
+    from .features import extract_features, write_features
     from .image_dataset import ImageDataset
     from .image_reading import read_image
     from .kcenter import k_center_greedy
@@ -124,6 +130,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     )
     from .moby import MoBYNetwork
     from .pool_sampling import initial_labeled_indices, subsample_indices
+    from .pools import ImagePool, open_memmap_pool
     from .registry import STRATEGIES, StrategyEntry, get_strategy
     from .strategies import (
         budget_aware_sampling,

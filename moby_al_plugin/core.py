@@ -24,7 +24,7 @@ The learning rate follows :class:`moby_al_plugin.callbacks.LRSchedule`
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from skorch.utils import to_tensor
 
 from .exceptions import MoBYALError
 from .moby import advance_key_branch, cosine_momentum
+from .pools import LazyImages, iter_chunks
 
 __all__ = [
     "UNLABELED",
@@ -106,11 +107,12 @@ class IndexStream:
 
 
 def unlabeled_batch(
-    X: np.ndarray, stream: IndexStream, size: int, sort: bool = False
+    X: np.ndarray | LazyImages, stream: IndexStream, size: int, sort: bool = False
 ) -> UnlabeledBatch:
     """The next ``size`` images of ``X`` drawn by ``stream``, as an :class:`UnlabeledBatch`.
 
     ``sort=True`` reads the rows in index order (friendlier to a memmap).
+    ``X`` may be a lazy pool: only the batch's rows are read.
     """
     rows = stream.take(size).numpy()
     if sort:
@@ -125,19 +127,30 @@ def channel_statistics(parts: Iterable[np.ndarray]) -> tuple[list[float], list[f
     Parameters
     ----------
     parts : iterable of ndarray of shape (N_i, C, H, W)
-        Same C, H and W in every part.
+        Same C, H and W in every part; read once, one part at a time (the
+        chunks of a lazy pool work).
 
     Returns
     -------
     mean, std : list of float, length C
     """
-    parts = list(parts)
-    count = sum(p.shape[0] * p.shape[2] * p.shape[3] for p in parts)
-    total = sum(p.sum(axis=(0, 2, 3), dtype=np.float64) for p in parts)
-    squares = sum(np.einsum("nchw,nchw->c", p, p, dtype=np.float64) for p in parts)
+    count, total, squares = 0, 0.0, 0.0
+    for p in parts:
+        count += p.shape[0] * p.shape[2] * p.shape[3]
+        total = total + p.sum(axis=(0, 2, 3), dtype=np.float64)
+        squares = squares + np.einsum("nchw,nchw->c", p, p, dtype=np.float64)
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
     return mean.tolist(), std.tolist()
+
+
+def _statistics_parts(parts: Iterable[np.ndarray | LazyImages]) -> Iterator[np.ndarray]:
+    # a lazy pool gives its statistics chunk by chunk (a sample of a large one)
+    for part in parts:
+        if isinstance(part, LazyImages):
+            yield from part.statistics_chunks()
+        else:
+            yield part
 
 
 class FitState:
@@ -197,12 +210,17 @@ class MoBYNetBase(NeuralNet):
         return state
 
     # ------------------------------------------------------------- network
-    def _record_images(self, parts: Iterable[np.ndarray]) -> None:
-        """Record the image shape and the per-channel statistics of the training images."""
-        parts = list(parts)
+    def _record_images(self, parts: list[np.ndarray | LazyImages]) -> None:
+        """Record the image shape and the per-channel statistics of the training images.
+
+        ``parts`` are checked images in memory or lazy pools
+        (:class:`moby_al_plugin.pools.LazyImages`); a lazy pool of more than
+        :data:`~moby_al_plugin.pools.STATISTICS_SAMPLE` images gives its
+        statistics from that many evenly spaced images.
+        """
         self.n_channels_in_ = int(parts[0].shape[1])
         self.image_shape_ = (int(parts[0].shape[2]), int(parts[0].shape[3]))
-        self.input_mean_, self.input_std_ = channel_statistics(parts)
+        self.input_mean_, self.input_std_ = channel_statistics(_statistics_parts(parts))
 
     def _network_kwargs(self, n_classes: int = 1) -> dict[str, Any]:
         """The network's arguments: each of the four shared names has one route."""
@@ -309,8 +327,11 @@ class MoBYNetBase(NeuralNet):
         self.__dict__.pop("_fit_state", None)
 
     # ----------------------------------------------------------- inference
-    def _embed(self, X: np.ndarray) -> np.ndarray:
-        """Encoder features of clean images in eval mode, shape (N, F), float32."""
+    def _embed(self, X: np.ndarray | LazyImages) -> np.ndarray:
+        """Encoder features of clean images in eval mode, shape (N, F), float32.
+
+        ``X`` is read in chunks, so a lazy pool is never held whole.
+        """
         module = self.module_
         was_training = module.training
         module.eval()
@@ -318,8 +339,8 @@ class MoBYNetBase(NeuralNet):
         out = []
         try:
             with torch.no_grad():
-                for start in range(0, X.shape[0], chunk):
-                    batch = torch.as_tensor(X[start : start + chunk], device=self.device)
+                for images in iter_chunks(X, chunk):
+                    batch = torch.as_tensor(images, device=self.device)
                     out.append(module.embed(batch).float().cpu().numpy())
         finally:
             module.train(was_training)

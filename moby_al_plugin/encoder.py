@@ -26,12 +26,13 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._atomic import atomic_write
-from ._validation import check_device, check_images, check_integer
+from ._validation import check_device, check_integer
 from .augment import get_view_pair
 from .callbacks import EpochProgress, LRSchedule
 from .core import FitState, IndexStream, MoBYNetBase, unlabeled_batch
 from .exceptions import MoBYALError
 from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
+from .pools import LazyImages, check_pool
 from .schedule import even_batches
 
 __all__ = ["MoBYEncoder", "load_encoder", "check_fitted_encoder", "load_pretrained_weights"]
@@ -43,8 +44,11 @@ _FILE_VERSION = 1
 _RESUME_NEUTRAL = ("verbose", "checkpoint")
 
 
-def _fingerprint(X: np.ndarray) -> str:
-    """A cheap identity of an image array: its shape and 64 spread-out images."""
+def _fingerprint(X: np.ndarray | LazyImages) -> str:
+    """A cheap identity of an image array: its shape and 64 spread-out images.
+
+    A lazy pool gives the same identity as the same images in memory.
+    """
     rows = X[:: max(1, X.shape[0] // 64)]
     digest = hashlib.sha1(np.ascontiguousarray(rows).tobytes())
     digest.update(repr(X.shape).encode())
@@ -312,9 +316,10 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         check_device(self.device)
 
     @staticmethod
-    def _checked_images(X: Any) -> np.ndarray:
+    def _checked_images(X: Any) -> np.ndarray | LazyImages:
+        # a memmap or an ImagePool stays on disk, read batch by batch
         try:
-            return check_images(X)
+            return check_pool(X)
         except MoBYALError:
             raise
         except ValueError as err:  # the shared checks predate MoBYALError
@@ -372,7 +377,9 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         Parameters
         ----------
         X : array-like of shape (N, H, W), (N, C, H, W) or (N, H, W, C)
-            Unlabelled images, uint8 or float in [0, 1], N >= 2.
+            Unlabelled images, uint8 or float in [0, 1], N >= 2. A pool
+            on disk (a numpy memmap or a :class:`moby_al_plugin.ImagePool`)
+            is read batch by batch, never whole.
         y : ignored
             Accepted for ``Pipeline`` compatibility.
         on_epoch_end : callable or None
@@ -510,7 +517,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         Parameters
         ----------
         X : array-like of images
-            Same channels and size as the training images.
+            Same channels and size as the training images; a memmap or an
+            :class:`moby_al_plugin.ImagePool` is read in chunks.
 
         Returns
         -------

@@ -22,6 +22,7 @@ from .core import UNLABELED, FitState, IndexStream, MoBYNetBase, UnlabeledBatch,
 from .encoder import MoBYEncoder, check_fitted_encoder, load_pretrained_weights
 from .exceptions import MoBYALError
 from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
+from .pools import CHUNK_SIZE, LazyImages, check_pool
 from .schedule import check_schedule, epoch_size, even_batches
 
 __all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED"]
@@ -460,7 +461,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         X = check_images(X)
         y = check_labels(y, X.shape[0])
         if X_unlabeled is not None:
-            X_unlabeled = check_images(X_unlabeled, name="X_unlabeled", allow_empty=True)
+            # a pool on disk (memmap, ImagePool) stays there: batches read their rows
+            X_unlabeled = check_pool(X_unlabeled, name="X_unlabeled", allow_empty=True)
             if X_unlabeled.shape[1:] != X.shape[1:]:
                 raise MoBYALError(
                     f"X_unlabeled images have shape {X_unlabeled.shape[1:]} (C, H, W) but "
@@ -597,15 +599,24 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         return {"loss": loss, "y_pred": y_pred}
 
     # ------------------------------------------------------------- inference
-    def _check_inference_input(self, X) -> np.ndarray:
+    def _check_inference_input(self, X) -> np.ndarray | LazyImages:
         self.check_is_fitted()
-        X = check_images(X)
+        X = check_pool(X)
         self._check_fitted_shape(X)
         return X
 
     def predict_proba(self, X):
-        """Class probabilities of shape (N, n_classes), columns in ``classes_`` order."""
-        return super().predict_proba(self._check_inference_input(X))
+        """Class probabilities of shape (N, n_classes), columns in ``classes_`` order.
+
+        A pool on disk (memmap, :class:`moby_al_plugin.ImagePool`) is read
+        in chunks.
+        """
+        X = self._check_inference_input(X)
+        if isinstance(X, LazyImages):
+            chunk = max(int(self.batch_size), CHUNK_SIZE)
+            parent = super().predict_proba  # (a comprehension has no zero-argument super)
+            return np.concatenate([parent(part) for part in X.chunks(chunk)])
+        return super().predict_proba(X)
 
     def predict(self, X):
         """Predicted labels of shape (N,), taken from ``classes_``."""

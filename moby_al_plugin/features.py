@@ -8,6 +8,7 @@ strategy of the package reads the same features from the same estimator.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .exceptions import MoBYALError
 
-__all__ = ["extract_features", "l2_normalize", "resolve_feature_map", "apply_feature_map"]
+__all__ = [
+    "extract_features",
+    "l2_normalize",
+    "resolve_feature_map",
+    "apply_feature_map",
+    "write_features",
+]
 
 FeatureMap = Callable[[Any], Any]
 
@@ -239,3 +246,67 @@ def l2_normalize(features: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     norms = np.where(norms < eps, 1.0, norms)
     return (features / norms).astype(features.dtype, copy=False)
+
+
+def write_features(
+    estimator: Any,
+    X: Any,
+    path: str | os.PathLike,
+    *,
+    chunk_size: int = 4096,
+    dtype: Any = np.float16,
+) -> np.memmap:
+    """Features of a large pool, computed chunk by chunk into a ``.npy`` file on disk.
+
+    The images are read one chunk at a time (a memmap or an
+    :class:`moby_al_plugin.ImagePool` is never held whole) and each chunk's
+    features, from the same map as :func:`extract_features`, are written to
+    ``path``; the images and the features are never in memory together.
+    float16 halves the file; k-Center-Greedy and TypiClust read such a
+    memmap chunk-wise.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted estimator with features (see :func:`extract_features`).
+    X : array-like, memmap or ImagePool
+        The pool.
+    path : str or os.PathLike
+        The ``.npy`` file to write (replaced if it exists).
+    chunk_size : int, default 4096
+        Images per chunk.
+    dtype : numpy dtype, default float16
+
+    Returns
+    -------
+    numpy.memmap of shape (N, d)
+        The features, opened read-only.
+    """
+    from ._validation import check_integer
+    from .pools import check_pool, is_image_pool_on_disk
+
+    chunk_size = check_integer(chunk_size, "chunk_size")
+    n = len(X)
+    if n == 0:
+        raise MoBYALError("X is empty: it holds 0 images.")
+    # an image folder has no raw array: its chunks are the checked images
+    chunks = (
+        check_pool(X).chunks(chunk_size)
+        if is_image_pool_on_disk(X) and not isinstance(X, np.memmap)
+        else (X[start : start + chunk_size] for start in range(0, n, chunk_size))
+    )
+    out = None
+    feature_map, source, start = None, "", 0
+    for chunk in chunks:
+        if feature_map is None:
+            features, feature_map, source = resolve_feature_map(estimator, chunk)
+            out = np.lib.format.open_memmap(
+                path, mode="w+", dtype=np.dtype(dtype), shape=(n, features.shape[1])
+            )
+        else:
+            features = apply_feature_map(feature_map, chunk, source)
+        out[start : start + len(features)] = features
+        start += len(features)
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")

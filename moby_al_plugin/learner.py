@@ -76,6 +76,26 @@ class ActiveLearner(_ModALActiveLearner):
         learner.teach(X_pool[idx], y_oracle[idx])
     """
 
+    def query(self, X_pool: Any, *query_args: Any, **query_kwargs: Any):
+        """modAL's ``query``; a :class:`moby_al_plugin.ImagePool` gives its own rows.
+
+        modAL reads the picked rows with ``retrieve_rows``, which knows
+        arrays (memmaps included), data frames, lists and sparse matrices
+        only; the rows of an image folder are read here, by the pool.
+        Returns ``(indices, rows)``.
+        """
+        if not isinstance(X_pool, (np.ndarray, list)):
+            from .pools import ImagePool  # torch is imported only for a pool that needs it
+
+            if isinstance(X_pool, ImagePool):
+                if query_kwargs.pop("return_metrics", False):
+                    raise TypeError("return_metrics is not supported for an ImagePool pool")
+                result = self.query_strategy(self, X_pool, *query_args, **query_kwargs)
+                # strategies return the indices, or (indices, rows) as modAL's older ones did
+                indices = np.asarray(result[0] if isinstance(result, tuple) else result)
+                return indices, X_pool[indices]
+        return super().query(X_pool, *query_args, **query_kwargs)
+
     def _check_rows(self, X: Any, y: Any) -> None:
         check_labelled_rows(X, y, all_finite=getattr(self, "force_all_finite", True))
 

@@ -39,6 +39,7 @@ from .exceptions import MoBYALError
 from .features import apply_feature_map, l2_normalize, resolve_feature_map
 from .herding import max_herding_select
 from .kcenter import k_center_greedy
+from .pools import check_pool, is_image_pool_on_disk
 from .typicality import kmeans_labels, typiclust_select
 
 __all__ = [
@@ -67,6 +68,15 @@ def _take(X: Any, indices: np.ndarray) -> Any:
     if hasattr(X, "iloc"):
         return X.iloc[indices]
     return X[indices]
+
+
+def _candidate_rows(X: Any, indices: np.ndarray) -> Any:
+    """The candidates' rows; of a pool on disk a view, read later in chunks."""
+    if len(indices) == len(X) and np.array_equal(indices, np.arange(len(X))):
+        return X  # the whole pool: no copy, whatever its kind
+    if is_image_pool_on_disk(X):
+        return check_pool(X).take(indices)
+    return _take(X, indices)
 
 
 def _unwrap(classifier: Any, X_labeled: Any) -> tuple[Any, Any]:
@@ -150,7 +160,7 @@ def _prepare(
     n = check_n_instances(n_instances, len(X_pool))
     rng = check_random_state(random_state)
     cand = _candidate_indices(len(X_pool), n, subset_size, candidates, rng)
-    X_cand = _take(X_pool, cand)
+    X_cand = _candidate_rows(X_pool, cand)
     features, feature_map, source = resolve_feature_map(estimator, X_cand)
     labeled = None
     if X_labeled is not None:
