@@ -32,6 +32,7 @@ def _run(script, *args, tmp_path):
         # two plug-in rows, the first of them not expected to be the best
         ("label_efficiency.py", ["--strategies", "random,kcenter_pretrained,typiclust"]),
         ("paper_protocol.py", []),
+        ("scale.py", ["--no-ddp"]),
     ],
 )
 def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
@@ -59,7 +60,14 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
         # another seed in another folder joins the same rows as a second trial
         seed1 = tmp_path / "seed1"
         more = _run(
-            script, "--quick", "--strategies", "random", "--seeds", "1", "--output", str(seed1),
+            script,
+            "--quick",
+            "--strategies",
+            "random",
+            "--seeds",
+            "1",
+            "--output",
+            str(seed1),
             tmp_path=tmp_path,
         )
         assert more.returncode == 0, more.stderr[-3000:]
@@ -89,6 +97,21 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
         assert payload["targets"]["best_plug_in"] == max(auc, key=auc.get)
         histogram = payload["class_histograms"]["typiclust"]
         assert sum(histogram["initial"]) == 30 and sum(histogram["queried"]) == 20
+    elif script == "scale.py":
+        stages = {row["stage"]: row for row in payload["stages"]}
+        assert list(stages) == [
+            "imports",
+            "make-pool",
+            "pretrain",
+            "features",
+            "kcenter",
+            "typiclust",
+        ]
+        assert all(row["peak_rss_mib"] > 0 and row["seconds"] > 0 for row in stages.values())
+        assert (
+            stages["features"]["shape"] == [5000, 128] and stages["features"]["dtype"] == "float16"
+        )
+        assert stages["kcenter"]["picked"] == stages["typiclust"]["picked"] == 20
     else:
         assert "mobyv2al" in payload["summary"]
 
