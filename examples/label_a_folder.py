@@ -47,8 +47,7 @@ def write_image_folder(folder: Path, n: int, seed: int = 0) -> tuple[dict[str, s
     """``n`` images as PNG files in ``folder``; returns each file's true class and the classes."""
     try:
         data = load_fashion_mnist()
-        # a class name becomes a folder name on export: no '/'
-        names = [name.replace("/", " or ") for name in FASHION_MNIST_CLASSES]
+        names = list(FASHION_MNIST_CLASSES)  # "T-shirt/top" too: export escapes the "/"
         X = data.X_train
         y = data.y_train
     except DataNotFoundError:

@@ -39,8 +39,10 @@ equal channels); colour images become grey by PIL's ITU-R 601-2 luma.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +57,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "READ_ERRORS",
     "describe_image",
+    "list_image_files",
     "read_image",
     "single_channel_mode",
 ]
@@ -234,3 +237,43 @@ def describe_image(path: PathLike) -> dict[str, Any]:
 def single_channel_mode(mode: str) -> bool:
     """Whether images of PIL ``mode`` have one colour band (alpha aside, palette is colour)."""
     return not mode.startswith("P") and len(set(ImageMode.getmode(mode).bands) - {"A", "a"}) == 1
+
+
+def list_image_files(
+    root: str | os.PathLike,
+) -> tuple[list[Path], list[str], list[tuple[str, str]]]:
+    """The image files under ``root``, recursively, in sorted order.
+
+    Hidden files and folders are left out, and so are files whose ending is
+    not one of :data:`~moby_al_plugin.image_reading.IMAGE_EXTENSIONS`; links
+    that lead outside ``root`` are refused (a pool must not read a system file
+    through a link).
+
+    Returns
+    -------
+    files : list of Path
+        The image files, in the order of a sorted walk.
+    ignored : list of str
+        Files that are not images, relative to ``root``.
+    refused : list of (str, str)
+        Links outside ``root``, relative to it, with the reason.
+    """
+    folder = Path(root)
+    real_root = folder.resolve()
+    files: list[Path] = []
+    ignored: list[str] = []
+    refused: list[tuple[str, str]] = []
+    for directory, subdirs, names in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(directory) / name
+            relative = path.relative_to(folder).as_posix()
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                ignored.append(relative)
+            elif not path.resolve().is_relative_to(real_root):
+                refused.append((relative, "a link to a file outside the images folder"))
+            else:
+                files.append(path)
+    return files, ignored, refused

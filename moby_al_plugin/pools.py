@@ -36,6 +36,7 @@ from .image_reading import (
     IMAGE_EXTENSIONS,
     READ_ERRORS,
     _check_image_size,
+    list_image_files,
     read_image,
     single_channel_mode,
 )
@@ -48,7 +49,6 @@ __all__ = [
     "check_pool",
     "is_image_pool_on_disk",
     "iter_chunks",
-    "list_image_files",
     "open_memmap_pool",
 ]
 
@@ -58,47 +58,6 @@ CHUNK_SIZE = 1024
 #: this many evenly spaced images: the statistics only standardise the
 #: inputs, and a sample of 50,000 fixes them to about 0.5 % of their spread.
 STATISTICS_SAMPLE = 50_000
-
-
-# ---------------------------------------------------------------- folders
-def list_image_files(
-    root: str | os.PathLike,
-) -> tuple[list[Path], list[str], list[tuple[str, str]]]:
-    """The image files under ``root``, recursively, in sorted order.
-
-    Hidden files and folders are left out, and so are files whose ending is
-    not one of :data:`~moby_al_plugin.image_reading.IMAGE_EXTENSIONS`; links
-    that lead outside ``root`` are refused (a pool must not read a system file
-    through a link).
-
-    Returns
-    -------
-    files : list of Path
-        The image files, in the order of a sorted walk.
-    ignored : list of str
-        Files that are not images, relative to ``root``.
-    refused : list of (str, str)
-        Links outside ``root``, relative to it, with the reason.
-    """
-    folder = Path(root)
-    real_root = folder.resolve()
-    files: list[Path] = []
-    ignored: list[str] = []
-    refused: list[tuple[str, str]] = []
-    for directory, subdirs, names in os.walk(folder):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.startswith("."):
-                continue
-            path = Path(directory) / name
-            relative = path.relative_to(folder).as_posix()
-            if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                ignored.append(relative)
-            elif not path.resolve().is_relative_to(real_root):
-                refused.append((relative, "a link to a file outside the images folder"))
-            else:
-                files.append(path)
-    return files, ignored, refused
 
 
 class _DecodeCheck(torch.utils.data.Dataset):
@@ -137,7 +96,7 @@ class ImagePool(torch.utils.data.Dataset):
     ----------
     folder : str or os.PathLike
         Folder of image files, searched recursively (see
-        :func:`list_image_files`); sub-folders are not classes here.
+        :func:`~moby_al_plugin.image_reading.list_image_files`); sub-folders are not classes here.
     image_size : int or (int, int), default 32
         Every image is resized to this (height, width) (bilinear) so that
         the pool has one shape.

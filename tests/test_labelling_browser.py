@@ -8,8 +8,10 @@ Selenium the test is skipped, except on CI (``CI`` set) where it fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import re
 import shutil
 import signal
 import sqlite3
@@ -131,15 +133,13 @@ def _read_url(process: subprocess.Popen, timeout: float = 60.0) -> str:
             return line.split(": ", 1)[1].strip()
 
 
-@pytest.fixture
-def served(tmp_path: Path, digit_image_folder: tuple[Path, dict[str, str]]) -> Iterator[Any]:
-    """A work folder with a first batch of 12, served on a free port: (workdir, URL)."""
-    folder, _ = digit_image_folder
-    workdir = tmp_path / "work"
+@contextlib.contextmanager
+def serve_page(workdir: Path) -> Iterator[str]:
+    """``moby-al label serve`` of ``workdir`` on a free port, for the block: its URL.
+
+    Afterwards serve is stopped, and so is a training the page started.
+    """
     work = ["--workdir", str(workdir)]
-    images = ["--images", str(folder), "--classes", DIGIT_CLASSES, "--image-size", "16"]
-    assert main(["label", "init", *work, *images]) == 0
-    assert main(["label", "next", *work, "--n", "12", *OPTIONS]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     serve = [sys.executable, "-m", "moby_al_plugin", "label", "serve", *work, "--port", "0"]
     process = subprocess.Popen(
@@ -151,7 +151,7 @@ def served(tmp_path: Path, digit_image_folder: tuple[Path, dict[str, str]]) -> I
         env=env,
     )
     try:
-        yield workdir, _read_url(process)
+        yield _read_url(process)
     finally:
         # a training the page started runs in its own session: end it too
         for pid in Database(workdir).running_jobs():
@@ -165,6 +165,22 @@ def served(tmp_path: Path, digit_image_folder: tuple[Path, dict[str, str]]) -> I
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _init(workdir: Path, folder: Path, classes: str) -> None:
+    command = ["label", "init", "--workdir", str(workdir), "--images", str(folder)]
+    assert main([*command, "--classes", classes, "--image-size", "16"]) == 0
+
+
+@pytest.fixture
+def served(tmp_path: Path, digit_image_folder: tuple[Path, dict[str, str]]) -> Iterator[Any]:
+    """A work folder with a first batch of 12, served on a free port: (workdir, URL)."""
+    folder, _ = digit_image_folder
+    workdir = tmp_path / "work"
+    _init(workdir, folder, DIGIT_CLASSES)
+    assert main(["label", "next", "--workdir", str(workdir), "--n", "12", *OPTIONS]) == 0
+    with serve_page(workdir) as url:
+        yield workdir, url
 
 
 @pytest.fixture
@@ -344,3 +360,138 @@ def test_labelling_page_records_exactly_what_was_typed_and_clicked(
     assert png.startswith(b"\x89PNG") and len(png) > 1000
     target.write_bytes(png)
     assert target.stat().st_size == len(png)
+
+
+# Fashion-MNIST's classes in their order (keys 1 to 0); alphabetically Ankle boot comes first
+FASHION = "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot"
+
+
+@pytest.fixture
+def two_batches(tmp_path: Path, digit_image_folder: tuple[Path, dict[str, str]]) -> Iterator[Any]:
+    """Batch 1 (12 images) and batch 2 (6), both unanswered, served: (workdir, URL)."""
+    folder, _ = digit_image_folder
+    workdir = tmp_path / "work"
+    _init(workdir, folder, FASHION)
+    for n in ("12", "6"):
+        assert main(["label", "next", "--workdir", str(workdir), "--n", n, *OPTIONS]) == 0
+    with serve_page(workdir) as url:
+        yield workdir, url
+
+
+def test_the_counter_and_the_histogram_follow_the_batch_on_screen(
+    two_batches: tuple[Path, str], browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    workdir, url = two_batches
+    db = Database(workdir)
+    classes = FASHION.split(",")
+    assert db.keys() == dict(zip(classes, "1234567890"))  # key 0 is Ankle boot's
+    batch_of = dict(db.rows("SELECT image_id, batch_id FROM queue"))
+    until, shown = page_helpers(browser)
+
+    def header() -> str:
+        return browser.find_element(By.TAG_NAME, "header").text
+
+    def waiting() -> list[int]:
+        """Every 'N waiting' the header shows, the counter's and the job message's."""
+        return [int(n) for n in re.findall(r"(\d+) waiting", header())]
+
+    def histogram() -> list[tuple[str, int]]:
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll('#histogram .bar')]"
+            ".map((r) => [r.children[0].textContent, r.children[2].textContent]);"
+        )
+        return [(name, int(n)) for name, n in rows]
+
+    def counts() -> list[tuple[str, int]]:
+        labelled = dict(
+            db.rows(
+                "SELECT c.name, COUNT(a.image_id) FROM classes c LEFT JOIN answers a "
+                "ON a.class_id = c.id GROUP BY c.id"
+            )
+        )
+        return [(name, labelled[name]) for name in classes]
+
+    def answer(key: str) -> None:
+        image_id = until(shown, "an image on screen")
+        browser.execute_script("document.activeElement.blur();")
+        browser.find_element(By.TAG_NAME, "body").send_keys(key)
+        until(lambda: image_id in db.answers(), f"the answer of image {image_id}")
+
+    browser.get(url)
+    until(shown, "an image on screen")
+    until(lambda: "queued 6 images in batch 2" in header(), "the last job's message")
+    # batch 1 is on screen, though batch 2 is the latest: the counter counts batch 1
+    assert batch_of[shown()] == 1
+    until(lambda: "0 / 12 answered in this batch" in header(), "the counter of batch 1")
+    assert "/ 6 answered" not in header()
+    assert waiting() == [18]
+    # the classes in the order of their keys, not alphabetically
+    assert histogram() == [(name, 0) for name in classes]
+
+    for key in "00":
+        answer(key)
+    until(lambda: "2 / 12 answered in this batch" in header(), "the counter after two answers")
+    until(lambda: waiting() == [16], "16 waiting, and no other count")
+    until(lambda: histogram() == counts(), "the histogram of the answers")
+    assert histogram()[-1] == ("Ankle boot", 2)
+
+    for key in "9876543210":
+        answer(key)
+    until(lambda: shown() is not None and batch_of[shown()] == 2, "batch 2 on screen")
+    until(lambda: "0 / 6 answered in this batch" in header(), "the counter of batch 2")
+    until(lambda: waiting() == [6], "6 waiting")
+    until(lambda: histogram() == counts(), "the histogram of the answers")
+    assert [name for name, _ in histogram()] == classes
+
+
+@pytest.fixture
+def suggested(tmp_path: Path, digit_image_folder: tuple[Path, dict[str, str]]) -> Iterator[Any]:
+    """The page at its tallest: a suggestion and example images on every class button."""
+    from moby_al_plugin.labelling import LabelStore
+
+    folder, _ = digit_image_folder
+    workdir = tmp_path / "work"
+    _init(workdir, folder, FASHION)
+    with LabelStore(workdir) as store:
+        ids = store.candidates()[:40]
+        store.add_batch(ids, [3] * len(ids), strategy="margin", cold_start=False)
+        for n, image_id in enumerate(ids[:30]):
+            store.answer(image_id, store.classes[n % 10])
+    with serve_page(workdir) as url:
+        yield workdir, url
+
+
+def test_skip_and_undo_are_in_sight_in_a_1366x768_window(
+    suggested: tuple[Path, str], browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    _, url = suggested
+    until, shown = page_helpers(browser)
+    browser.set_window_size(1366, 768)
+    browser.get(url)
+    until(shown, "an image on screen")
+    until(lambda: browser.find_element(By.ID, "suggestion").is_displayed(), "the suggestion")
+    until(
+        lambda: (
+            browser.execute_script(
+                "return document.querySelectorAll('.class-button .examples img').length;"
+            )
+            == 30
+        ),
+        "the example images on the class buttons",
+    )
+    # the window's own bars take their share: the page gets less than 768 pixels
+    view = browser.execute_script(
+        "return {width: window.innerWidth, height: window.innerHeight, top: window.scrollY};"
+    )
+    assert view["top"] == 0 and view["height"] <= 768
+    for button in ("skip", "undo"):
+        rect = browser.execute_script(
+            "return document.getElementById(arguments[0]).getBoundingClientRect().toJSON();",
+            button,
+        )
+        assert 0 <= rect["top"] and rect["bottom"] <= view["height"], (button, rect, view)
+        assert 0 <= rect["left"] and rect["right"] <= view["width"], (button, rect, view)

@@ -192,7 +192,8 @@ def test_a_second_next_keeps_unanswered_images(tmp_path, digit_image_folder, cap
         ("cats", "at least two classes"),
         ("cat,cat", "names a class twice"),
         ("cat,", "empty name"),
-        ("a/b,c", "cannot hold '/'"),
+        ("a\tb,c", "control character"),
+        ("a,b\x00", "control character"),
     ],
 )
 def test_init_refuses_bad_classes(tmp_path, digit_image_folder, capsys, classes, message):
@@ -426,3 +427,226 @@ def test_the_next_round_continues_the_kept_model(tmp_path, digit_image_folder):
     assert answer_and_query(settings).warm_start
     # and so does warm_start=False (next --no-warm-start)
     assert not answer_and_query(replace(settings, warm_start=False)).warm_start
+
+
+def _export(work: Path, output: Path, *extra: str) -> int:
+    return main(["label", "export", "--workdir", str(work), "--output", str(output), *extra])
+
+
+def _read_export(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _exported_folders(out: Path) -> dict[str, str]:
+    """path -> the class folder (as written) of every file of a folders export."""
+    found = {}
+    for file in out.rglob("*"):
+        if file.is_file():
+            folder, *path = file.relative_to(out).parts
+            found["/".join(path)] = folder
+    return found
+
+
+# Fashion-MNIST's classes, and names that could not be folders as they are
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt"]
+FASHION += ["Sneaker", "Bag", "Ankle boot"]
+ODD_NAMES = ["50%", "back\\slash", "..", ".hidden", "a%2Fb"]
+
+
+def test_class_names_with_slashes_survive_export_and_import(tmp_path, digit_image_folder, capsys):
+    folder, _ = digit_image_folder
+    names = [*FASHION, *ODD_NAMES]
+    classes = tmp_path / "classes.txt"
+    classes.write_text("\n".join(names) + "\n", encoding="utf-8")
+    work = tmp_path / "work"
+    assert label_init(work, folder, str(classes), "--image-size", "16") == 0
+    from moby_al_plugin.labelling.commands import class_folder_name, class_from_folder_name
+
+    with LabelStore(work) as store:
+        assert store.classes == names
+        paths = sorted(store.image_paths().values())
+        given = {path: names[i % len(names)] for i, path in enumerate(paths[:45])}
+        ids = {p: i for i, p in store.image_paths().items()}
+        for path, label in given.items():
+            store.answer(ids[path], label)
+
+    assert _export(work, tmp_path / "labels.csv") == 0
+    assert {r["path"]: r["label"] for r in _read_export(tmp_path / "labels.csv")} == given
+    out = tmp_path / "by-class"
+    assert _export(work, out, "--format", "folders") == 0
+    # one folder per class, none nested in another and none hidden
+    tops = sorted(p.name for p in out.iterdir())
+    assert all(p.is_dir() for p in out.iterdir())
+    assert tops == sorted(class_folder_name(n) for n in names)
+    assert "T-shirt%2Ftop" in tops and not (out / "T-shirt").exists()
+    assert not [t for t in tops if t.startswith(".")]
+    assert {"%2E.", "%2Ehidden", "50%25", "back%5Cslash", "a%252Fb"} <= set(tops)
+    # the folder names read back give the names, and every file is in its class
+    assert {p: class_from_folder_name(t) for p, t in _exported_folders(out).items()} == given
+    assert [class_from_folder_name(class_folder_name(n)) for n in names] == names
+
+    # the CSV imported into a new work folder of the same classes gives the same names
+    again = tmp_path / "again"
+    assert label_init(again, folder, str(classes), "--image-size", "16") == 0
+    assert main(["label", "import", "--workdir", str(again), str(tmp_path / "labels.csv")]) == 0
+    with LabelStore(again) as store:
+        assert {a.path: a.label for a in store.answers()} == given
+    capsys.readouterr()
+    # and into the work folder it came from: nothing to change
+    assert main(["label", "import", "--workdir", str(work), str(tmp_path / "labels.csv")]) == 0
+    assert "imported 0 new or changed labels" in capsys.readouterr().out
+
+
+def _twin_folder(tmp_path: Path, folder: Path) -> Path:
+    """Eight digit images and four more files that repeat two of them."""
+    images = tmp_path / "twins"
+    (images / "sub").mkdir(parents=True)
+    for i in (1, 2, 4, 5, 7, 8, 10, 11):  # the top-level ones of digit_image_folder
+        name = f"digit-{i:03d}.png"
+        (images / name).write_bytes((folder / name).read_bytes())
+    for copy, of in (
+        ("twin-a.png", "digit-001.png"),
+        ("sub/twin-b.png", "digit-001.png"),
+        ("sub/twin-c.png", "digit-001.png"),
+        ("twin-d.png", "digit-002.png"),
+    ):
+        (images / copy).write_bytes((images / of).read_bytes())
+    return images
+
+
+def test_a_same_content_group_is_queued_once_and_exported_whole(
+    tmp_path, digit_image_folder, capsys
+):
+    import hashlib
+
+    folder, truth = digit_image_folder
+    images = _twin_folder(tmp_path, folder)
+    work = tmp_path / "work"
+    assert label_init(work, images, DIGIT_CLASSES, "--image-size", "16") == 0
+    assert "2 groups of files have the same content" in capsys.readouterr().out
+    # more than there are images: next queues every content once
+    assert _next(work, 50, "--strategy", "random") == 0
+    with LabelStore(work) as store:
+        paths = store.image_paths()
+        queued = [paths[r["image_id"]] for r in store.pending()]
+        digest = {p: hashlib.sha256((images / p).read_bytes()).hexdigest() for p in paths.values()}
+        assert len(queued) == 8 == len({digest[p] for p in queued})
+        # the first of each group in path order is the one queued
+        assert "digit-001.png" in queued and "digit-002.png" in queued
+        for row in store.pending():
+            store.answer(row["image_id"], truth[paths[row["image_id"]]])
+    capsys.readouterr()
+    # every content is answered: the files left have the content of an answered one
+    assert _next(work, 5, "--strategy", "random") == 2
+    assert "every usable image is labelled, skipped or queued" in capsys.readouterr().err
+
+    assert _export(work, tmp_path / "labels.csv") == 0
+    assert "(4 of them from a file of the same content)" in capsys.readouterr().out
+    rows = _read_export(tmp_path / "labels.csv")
+    with open(tmp_path / "labels.csv", encoding="utf-8") as handle:
+        assert handle.readline().strip() == "path,label,answered_at,source,duplicate_of"
+    by_path = {r["path"]: r for r in rows}
+    assert len(rows) == len(by_path) == 12
+    twins = {"twin-a.png", "sub/twin-b.png", "sub/twin-c.png", "twin-d.png"}
+    for path, row in by_path.items():
+        source = "digit-002.png" if path == "twin-d.png" else "digit-001.png"
+        assert row["duplicate_of"] == (source if path in twins else "")
+        assert row["label"] == truth[source if path in twins else path]
+        if path in twins:  # the answer of its twin, as given
+            assert (row["answered_at"], row["source"]) == (
+                by_path[source]["answered_at"],
+                by_path[source]["source"],
+            )
+    out = tmp_path / "by-class"
+    assert _export(work, out, "--format", "folders") == 0
+    assert _exported_folders(out) == {p: r["label"] for p, r in by_path.items()}
+
+    # the export read back changes nothing, and gives the twins no answer of their own
+    with LabelStore(work) as store:
+        before = [tuple(r) for r in store.query("SELECT * FROM answers ORDER BY image_id")]
+    assert main(["label", "import", "--workdir", str(work), str(tmp_path / "labels.csv")]) == 0
+    with LabelStore(work) as store:
+        assert [tuple(r) for r in store.query("SELECT * FROM answers ORDER BY image_id")] == before
+
+
+def test_importing_an_export_again_keeps_the_source_and_time_of_unchanged_answers(
+    tmp_path, digit_image_folder, capsys
+):
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    known = tmp_path / "known.csv"
+    known.write_text("path,label\ndigit-001.png,{}\n".format(truth["digit-001.png"]))
+    assert _init(work, folder, "--labels", str(known)) == 0
+    with LabelStore(work) as store:
+        ids = {p: i for i, p in store.image_paths().items()}
+        for path in ("digit-002.png", "digit-004.png", "more/digit-003.png"):
+            store.answer(ids[path], truth[path])
+        store.answer(ids["digit-005.png"], None)  # a skip is not exported
+
+    def answers() -> dict[str, tuple]:
+        with LabelStore(work) as store:
+            return {
+                r["path"]: (r["class_id"], r["answered_at"], r["source"])
+                for r in store.query(
+                    "SELECT i.path, a.* FROM answers a JOIN images i ON i.id = a.image_id"
+                )
+            }
+
+    def history() -> int:
+        with LabelStore(work) as store:
+            return store.query("SELECT COUNT(*) FROM history")[0][0]
+
+    exported = tmp_path / "labels.csv"
+    assert _export(work, exported) == 0
+    before, steps = answers(), history()
+    assert {s for _, _, s in before.values()} == {"import", "page"}
+    assert main(["label", "import", "--workdir", str(work), str(exported)]) == 0
+    assert answers() == before and history() == steps
+
+    # one label changed in the file: that answer alone changes, to source import now
+    rows = _read_export(exported)
+    changed = next(r for r in rows if r["path"] == "digit-004.png")
+    other = str((int(changed["label"]) + 1) % 10)
+    changed["label"] = other
+    with open(exported, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    capsys.readouterr()
+    assert main(["label", "import", "--workdir", str(work), str(exported)]) == 0
+    assert "imported 1 new or changed labels" in capsys.readouterr().out
+    after = answers()
+    assert {p: a for p, a in after.items() if p != "digit-004.png"} == {
+        p: a for p, a in before.items() if p != "digit-004.png"
+    }
+    class_id, at, source = after["digit-004.png"]
+    assert (str(class_id), source) == (other, "import")
+    assert at > max(a for _, a, _ in before.values())
+    assert history() == steps + 1
+
+
+def test_a_running_job_keeps_its_heartbeat_fresh(tmp_path, digit_image_folder):
+    import datetime as dt
+
+    from moby_al_plugin.labelling.commands import job_heartbeat
+
+    folder, _ = digit_image_folder
+    work = tmp_path / "work"
+    assert _init(work, folder) == 0
+    with LabelStore(work) as store:
+        job = store.start_job(5, os.getpid())
+        stale = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+        with store.transaction() as conn:
+            conn.execute("UPDATE jobs SET heartbeat = ?", (stale.isoformat(),))
+        with job_heartbeat(work, job, interval=0.05):
+            deadline = time.monotonic() + 20
+            while store.last_job()["heartbeat"] == stale.isoformat():
+                assert time.monotonic() < deadline, "no heartbeat in 20 s"
+                time.sleep(0.05)
+            assert store.active_job()["id"] == job
+        store.finish_job(job, "done", "queued 5")
+        # a finished job gets no heartbeat: the thread has stopped
+        last = store.last_job()["heartbeat"]
+        time.sleep(0.2)
+        assert store.last_job()["heartbeat"] == last

@@ -606,8 +606,14 @@ PROPERTY = settings(
 
 
 @pytest.fixture
-def busy_workdir(workdir):
-    """The work folder with a training that runs (this process): no request starts one."""
+def busy_workdir(workdir, monkeypatch):
+    """The work folder with a training that runs (this process): no request starts one.
+
+    Its heartbeat never goes stale meanwhile: the examples can take longer than
+    the timeout, and a heartbeat written between two looks at the database
+    would read as a change.
+    """
+    monkeypatch.setattr("moby_al_plugin.labelling.store.JOB_HEARTBEAT_TIMEOUT_S", 1e9)
     with LabelStore(workdir) as store:
         store.start_job(5, os.getpid())
     return workdir
@@ -697,3 +703,33 @@ def test_redo_through_the_api_needs_the_token_and_something_undone(client, workd
         assert {a.image_id: a.label for a in store.answers()} == {3: "1", 4: None}
     assert client.post("/api/redo", json={}, headers=AUTH).status_code == 409
     assert client.get("/api/redo", headers=AUTH).status_code == 405
+
+
+def test_the_page_gets_the_counts_of_every_batch(client, workdir):
+    with LabelStore(workdir) as store:
+        later = store.candidates()[:3]
+        store.add_batch(later, [None] * 3, strategy="random", cold_start=True)
+    state = client.get("/api/state", headers=AUTH).get_json()
+    assert state["batches"] == [
+        {"batch": 1, "size": 5, "answered": 0},
+        {"batch": 2, "size": 3, "answered": 0},
+    ]
+    # the latest batch is not the one answered first: its images wait behind the first's
+    first = state["pending"][0]
+    assert first["batch"] == 1 and [p["batch"] for p in state["pending"]] == [1] * 5 + [2] * 3
+    answered = client.post(
+        "/api/answer", json={"image_id": first["image_id"], "label": "2"}, headers=AUTH
+    ).get_json()
+    assert answered["batches"][0] == {"batch": 1, "size": 5, "answered": 1}
+    assert answered["counts"]["batch"] == 2 and answered["counts"]["batch_answered"] == 0
+    undone = client.post("/api/undo", json={}, headers=AUTH).get_json()
+    assert undone["batches"][0]["answered"] == 0
+
+
+def test_the_job_message_holds_no_count_that_answers_change(client, workdir):
+    with LabelStore(workdir) as store:
+        job = store.start_job(5, os.getpid())
+        # as next wrote it before: the count of the moment stays on the page
+        store.finish_job(job, "done", "queued 5 images in batch 1; 5 waiting for an answer")
+    state = client.get("/api/state", headers=AUTH).get_json()
+    assert state["job"]["message"] == "queued 5 images in batch 1"

@@ -309,9 +309,10 @@ def clock(monkeypatch):
 def worked(tmp_path, image_folder, clock):
     """The tiny store after two batches, five answers and one file removed.
 
-    batch 1 queues 1, 2; batch 2 is asked for 2, 3, 4, 5 and queues 3, 4, 5 (2 is
-    queued already). Answers in time order: 1 cat, 2 cat, 4 skipped, 6 dog, 5 cat;
-    then nested/copy.png (5) is deleted and the folder checked again.
+    batch 1 queues 1, 2; batch 2 is asked for 2, 3, 4, 5 and queues 3, 4 (2 is
+    queued already, and 5 has the content of 1, answered). Answers in time order:
+    1 cat, 2 cat, 4 skipped, 6 dog, 5 cat (given all the same); then nested/copy.png
+    (5) is deleted and the folder checked again.
     """
     store = _store(tmp_path, image_folder, budget=40)
     store.add_batch([1, 2], [None, None], strategy="typiclust", cold_start=True)
@@ -456,8 +457,8 @@ def test_status_counts_of_a_new_store(tmp_path, image_folder):
 
 
 def test_status_counts_after_batches_answers_and_a_removed_file(worked):
-    # pending: only 3 (1, 2, 4 and 5 are answered); batch 2 holds 3, 4, 5, of which 4, 5
-    # are answered
+    # pending: only 3 (1, 2, 4 and 5 are answered); batch 2 holds 3, 4, of which 4 is
+    # answered
     assert worked.status_counts() == StatusCounts(
         images=6,
         usable=5,
@@ -467,13 +468,13 @@ def test_status_counts_after_batches_answers_and_a_removed_file(worked):
         pending=1,
         batches=2,
         batch=2,
-        batch_size=3,
-        batch_answered=2,
+        batch_size=2,
+        batch_answered=1,
         budget=40,
     )
     # the caller's count of pending images, when it has just listed them
     assert worked.status_counts(pending=9).pending == 9
-    worked.undo()  # 5 is no longer answered, and its file is gone: not pending
+    worked.undo()  # 5 is no longer answered (and in no batch)
     counts = worked.status_counts()
     assert (counts.labelled, counts.pending, counts.batch_answered) == (3, 1, 1)
 
@@ -540,3 +541,162 @@ def test_redo_leaves_an_answer_that_an_import_changed_since(tmp_path, image_fold
     assert store.redo() is None
     assert _history(store) == before
     assert {x.image_id: (x.label, x.source) for x in store.answers()} == {a: ("dog", "import")}
+
+
+# ------------------------------------------- jobs: running while their heartbeat is fresh
+def _age_heartbeat(store, job: int, seconds: float) -> None:
+    """Set a job's heartbeat to ``seconds`` ago."""
+    import datetime as dt
+
+    then = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET heartbeat = ? WHERE id = ?",
+            (then.isoformat(timespec="milliseconds"), job),
+        )
+
+
+def test_a_job_with_a_live_pid_runs_only_while_its_heartbeat_is_fresh(tmp_path, image_folder):
+    from moby_al_plugin.labelling.store import JOB_HEARTBEAT_TIMEOUT_S
+
+    store = _store(tmp_path, image_folder)
+    # this test's own process: a pid that is alive, as a killed job's reused pid is
+    job = store.start_job(10, os.getpid())
+    assert store.active_job()["id"] == job  # the heartbeat starts with the job
+    _age_heartbeat(store, job, JOB_HEARTBEAT_TIMEOUT_S + 5)
+    assert store.active_job() is None
+    state, message = store.query("SELECT state, message FROM jobs WHERE id = ?", (job,))[0]
+    assert state == "failed" and "no heartbeat" in message
+    # so it no longer blocks the next job, whose heartbeat is fresh
+    fresh = store.start_job(5, os.getpid())
+    _age_heartbeat(store, fresh, JOB_HEARTBEAT_TIMEOUT_S - 10)
+    assert store.active_job()["id"] == fresh
+    with pytest.raises(LabellingError, match="already running"):
+        store.start_job(5, os.getpid())
+    # a heartbeat makes it young again, progress counts as one too
+    store.job_heartbeat(fresh)
+    _age_heartbeat(store, fresh, JOB_HEARTBEAT_TIMEOUT_S + 5)
+    store.job_progress(fresh, 0.5, "fine-tuning")
+    assert store.active_job()["id"] == fresh
+    store.finish_job(fresh, "done", "queued 5")
+    # a job the page registered before its process started (no pid yet) waits as long
+    waiting = store.start_job(5, None)
+    assert store.active_job()["id"] == waiting
+    _age_heartbeat(store, waiting, JOB_HEARTBEAT_TIMEOUT_S + 5)
+    assert store.active_job() is None
+
+
+def test_a_schema_1_database_gets_the_heartbeat_column_when_opened(tmp_path, image_folder):
+    from moby_al_plugin.labelling import SCHEMA_VERSION
+
+    store = _store(tmp_path, image_folder)
+    # what version 1 wrote: no heartbeat column, and a job that ran under it
+    with store.transaction() as conn:
+        conn.execute("ALTER TABLE jobs DROP COLUMN heartbeat")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute(
+            "INSERT INTO jobs (state, pid, size, started_at, message) "
+            "VALUES ('running', ?, 3, '2024-05-01T12:00:00.000+00:00', 'pretraining')",
+            (os.getpid(),),
+        )
+    store.close()
+    with LabelStore(tmp_path / "work") as migrated:
+        assert SCHEMA_VERSION == 2 and migrated.meta("schema_version") == "2"
+        columns = [r[1] for r in migrated.query("PRAGMA table_info(jobs)")]
+        assert columns[-1] == "heartbeat"
+        (old,) = migrated.query("SELECT * FROM jobs")
+        assert (old["state"], old["message"], old["heartbeat"]) == ("running", "pretraining", None)
+        # no heartbeat: its start long ago is its last sign of life
+        assert migrated.active_job() is None
+        assert migrated.last_job()["state"] == "failed"
+        job = migrated.start_job(4, os.getpid())
+        assert migrated.active_job()["id"] == job
+    # opened again: nothing left to migrate
+    with LabelStore(tmp_path / "work") as again:
+        assert again.meta("schema_version") == "2"
+
+
+# ------------------------------------------------ files of the same content
+# colour-0.png (1) and nested/copy.png (5) hold the same bytes
+
+
+def test_one_file_of_a_same_content_group_is_ever_queued(tmp_path, image_folder):
+    store = _store(tmp_path, image_folder)
+    # the group offers its first file only
+    assert store.candidates() == [1, 2, 3, 4, 6]
+    # a batch asked for both keeps the first it names
+    store.add_batch([5, 2, 1], [None] * 3, strategy="random", cold_start=True)
+    assert [r["image_id"] for r in store.pending()] == [5, 2]
+    # the group is taken now: it offers nothing more, and no later batch queues it
+    assert store.candidates() == [3, 4, 6]
+    store.add_batch([1, 3], [None] * 2, strategy="random", cold_start=True)
+    assert [r["image_id"] for r in store.pending()] == [5, 2, 3]
+    # a queued file that disappeared is never shown: its twin may be queued instead
+    (image_folder / "nested/copy.png").unlink()
+    verify_images(store)
+    assert store.candidates() == [1, 4, 6]
+    store.add_batch([1, 5], [None] * 2, strategy="random", cold_start=True)
+    assert [r["image_id"] for r in store.pending()] == [2, 3, 1]
+    (image_folder / "nested/copy.png").write_bytes((image_folder / "colour-0.png").read_bytes())
+    # an answer takes the group as well
+    other = _store(tmp_path / "other", image_folder)
+    other.import_labels([("nested/copy.png", "dog")])
+    assert other.candidates() == [2, 3, 4, 6]
+    other.add_batch([1, 2], [None] * 2, strategy="random", cold_start=True)
+    assert [r["image_id"] for r in other.pending()] == [2]
+
+
+def test_a_same_content_file_takes_the_label_of_its_labelled_twin(tmp_path, image_folder, clock):
+    from moby_al_plugin.labelling import Answer
+
+    store = _store(tmp_path, image_folder)
+    assert store.duplicate_answers() == ([], [])
+    at = store.answer(5, "dog")
+    store.answer(2, "cat")
+    assert store.duplicate_answers() == (
+        [(Answer(1, "colour-0.png", "dog", at, "page"), PATHS[5])],
+        [],
+    )
+    # a twin that changed on disk is another image now: it takes no label
+    Image.new("RGB", (12, 12), "blue").save(image_folder / "colour-0.png")
+    verify_images(store)
+    assert store.duplicate_answers() == ([], [])
+    (image_folder / "colour-0.png").write_bytes((image_folder / "nested/copy.png").read_bytes())
+    verify_images(store)
+    # twins given different labels: neither label is copied, and the group is named
+    store.import_labels([("colour-0.png", "cat")])
+    assert store.duplicate_answers() == ([], [["colour-0.png", "nested/copy.png"]])
+
+
+def test_an_import_of_the_labels_there_already_keeps_their_source_and_time(
+    tmp_path, image_folder, clock
+):
+    store = _store(tmp_path, image_folder)
+    store.answer(1, "cat")
+    store.answer(2, None)  # skipped
+    assert store.import_labels([("colour-2.png", "dog"), ("colour-3.png", "cat")]) == 2
+
+    def table() -> list[tuple]:
+        return [tuple(r) for r in store.query("SELECT * FROM answers ORDER BY image_id")]
+
+    before, history = table(), _history(store)
+    # the same labels again, the twin of 1 with its label, and a row given twice
+    same = [
+        ("colour-0.png", "cat"),
+        ("colour-2.png", "dog"),
+        ("colour-3.png", "cat"),
+        ("nested/copy.png", "cat"),
+        ("colour-3.png", "cat"),
+    ]
+    assert store.import_labels(same) == 0
+    assert table() == before and _history(store) == history
+    # one label changed and the skip labelled: those two rows change, nothing else
+    changed = [("colour-0.png", "cat"), ("colour-1.png", "dog"), ("colour-2.png", "cat")]
+    assert store.import_labels(changed) == 2
+    after = {r[0]: r for r in table()}
+    old = {r[0]: r for r in before}
+    assert after[1] == old[1] and after[4] == old[4]
+    for image_id, class_id in ((2, 1), (3, 0)):
+        assert after[image_id][1] == class_id and after[image_id][3] == "import"
+        assert after[image_id][2] > max(r[2] for r in before)  # the time of this import
+    assert len(_history(store)) == len(history) + 2

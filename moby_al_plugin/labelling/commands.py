@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import ipaddress
 import os
 import shutil
 import sys
+import threading
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 # the image reading (PIL) and the training (torch) are imported by the
 # subcommands that use them: the parser and status, export and import start at once
-from .store import LabellingError, LabelStore
+from .store import JOB_HEARTBEAT_TIMEOUT_S, LabellingError, LabelStore
 from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings
 
-__all__ = ["DEFAULT_KEYS", "add_label_command", "run_label_command"]
+__all__ = [
+    "DEFAULT_KEYS",
+    "JOB_HEARTBEAT_INTERVAL_S",
+    "add_label_command",
+    "class_folder_name",
+    "class_from_folder_name",
+    "job_heartbeat",
+    "run_label_command",
+]
 
 #: Keys of the classes in order: number keys first, as in Prodigy.
 DEFAULT_KEYS = tuple("1234567890qwertyuiopasdfghjklzxcvbnm")
 _RESERVED_KEYS = (" ", "Backspace")
+#: Seconds between two heartbeats of a running ``next``; well below
+#: :data:`~moby_al_plugin.labelling.store.JOB_HEARTBEAT_TIMEOUT_S`, so that a
+#: busy machine can delay a few without the job counting as dead.
+JOB_HEARTBEAT_INTERVAL_S = 5.0
+# the characters that class_folder_name percent-encodes (besides a leading dot)
+_FOLDER_ESCAPES = {"%": "%25", "/": "%2F", "\\": "%5C"}
 
 
 def _positive(text: str) -> int:
@@ -188,12 +206,65 @@ def _class_names(text: str) -> list[str]:
             "--classes cat,dog or as a file with one name a line"
         )
     for name in names:
-        if "/" in name or "\\" in name or name.startswith("."):
+        # '/', '\\' and dots are fine: class_folder_name escapes them for the folders export
+        if any(unicodedata.category(ch) == "Cc" for ch in name):
             raise LabellingError(
-                f"class name {name!r} cannot hold '/' or '\\' or start with '.': it names a "
-                "folder in 'export --format folders'"
+                f"class name {name!r} holds a control character (a tab, a line break, ...); "
+                "class names are one line of visible text"
             )
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LabellingError(
+                f"class name {name!r} is not valid text (bytes that are not UTF-8)"
+            ) from None
     return names
+
+
+def class_folder_name(name: str) -> str:
+    """The folder that ``export --format folders`` writes a class's images to.
+
+    The class name, percent-encoded where it could not be one folder's
+    name as it is: ``%`` becomes ``%25``, ``/`` ``%2F``, ``\\`` ``%5C``, and a
+    leading ``.`` ``%2E`` (so that no folder is hidden, ``.`` or ``..``).
+    Every other character stays, so ``T-shirt/top`` becomes
+    ``T-shirt%2Ftop`` and ``cat`` stays ``cat``.
+    :func:`class_from_folder_name` (or :func:`urllib.parse.unquote`) gives
+    the name back.
+
+    Parameters
+    ----------
+    name : str
+        A class name (not empty).
+
+    Returns
+    -------
+    str
+        The folder name.
+    """
+    folder = "".join(_FOLDER_ESCAPES.get(ch, ch) for ch in name)
+    return "%2E" + folder[1:] if folder.startswith(".") else folder
+
+
+def class_from_folder_name(folder: str) -> str:
+    """The class name of a folder written by ``export --format folders``.
+
+    The inverse of :func:`class_folder_name`: every ``%XX`` (two
+    hexadecimal digits) is the character of that code.
+
+    Parameters
+    ----------
+    folder : str
+        A folder name made by :func:`class_folder_name`.
+
+    Returns
+    -------
+    str
+        The class name.
+    """
+    from urllib.parse import unquote
+
+    return unquote(folder, errors="strict")
 
 
 def _class_keys(text: str | None, n: int) -> list[str]:
@@ -353,25 +424,71 @@ def _next(args: argparse.Namespace) -> int:
             print(f"[{fraction:4.0%}] {message}", flush=True)
 
         try:
-            result = query_next_batch(store, settings, progress)
+            with job_heartbeat(store.workdir, job):
+                result = query_next_batch(store, settings, progress)
         except BaseException as exc:
             store.finish_job(job, "failed", str(exc) or type(exc).__name__)
             raise
-        waiting = len(store.pending())
+        # the job's message stays on the page while answers come in: no count that
+        # answers change (the page counts the waiting images itself)
         message = (
             f"queued {len(result.queued)} images in batch {result.batch_id}"
             + (" (cold start: no model yet)" if result.cold_start else "")
             + (" (continued the last model)" if result.warm_start else "")
-            + f"; {waiting} waiting for an answer"
         )
         store.finish_job(job, "done", message)
+        waiting = len(store.pending())
     if result.pending_before:
         print(
             f"{result.pending_before} images of earlier batches were still unanswered; they "
             "stay in the queue, before the new ones"
         )
-    print(message + f" ({result.seconds['total']:.0f} s)")
+    print(f"{message}; {waiting} waiting for an answer ({result.seconds['total']:.0f} s)")
     return 0
+
+
+@contextlib.contextmanager
+def job_heartbeat(
+    workdir: str | os.PathLike, job_id: int, interval: float = JOB_HEARTBEAT_INTERVAL_S
+) -> Iterator[None]:
+    """Keep a job's heartbeat fresh, from a daemon thread, while the block runs.
+
+    The job counts as running only while its heartbeat is younger than
+    :data:`~moby_al_plugin.labelling.store.JOB_HEARTBEAT_TIMEOUT_S`; the
+    thread writes one every ``interval`` seconds, whatever the training
+    does meanwhile (an epoch can take longer than the timeout). It has its
+    own connection to the database.
+
+    Parameters
+    ----------
+    workdir : str or path
+        The work folder.
+    job_id : int
+        The job to keep alive.
+    interval : float
+        Seconds between two heartbeats.
+    """
+    if not 0 < interval < JOB_HEARTBEAT_TIMEOUT_S:
+        raise LabellingError(
+            f"the heartbeat interval must be between 0 and {JOB_HEARTBEAT_TIMEOUT_S} s, "
+            f"got {interval}"
+        )
+    stop = threading.Event()
+
+    def beat() -> None:
+        with LabelStore(workdir) as store:
+            while not stop.wait(interval):
+                # a busy database delays a beat; the next one tries again
+                with contextlib.suppress(Exception):
+                    store.job_heartbeat(job_id)
+
+    thread = threading.Thread(target=beat, name=f"moby-al-job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=JOB_HEARTBEAT_TIMEOUT_S)
 
 
 # ----------------------------------------------------------- status, i/o
@@ -407,15 +524,25 @@ def _export(args: argparse.Namespace) -> int:
     from .folder import verify_images
 
     with LabelStore(args.workdir) as store:
-        answers = store.answers(include_skipped=False)
-        root = store.images_root
+        # the folders export copies the files: look at them first
         found = verify_images(store) if args.format == "folders" else {}
+        answers = [(a, "") for a in store.answers(include_skipped=False)]
+        copies, conflicts = store.duplicate_answers()
+        root = store.images_root
+    for group in conflicts:
+        print(
+            "left out: " + ", ".join(group[1:]) + f" (the same content as {group[0]}): its "
+            "files were given different labels",
+            file=sys.stderr,
+        )
+    # a file with the content of a labelled one takes its label, after the answers
+    answers += copies
     if args.format == "folders":
         # a file changed since init is not the image that was labelled
         gone = set(found["changed"]) | set(found["missing"])
-        for path in sorted(gone & {a.path for a in answers}):
+        for path in sorted(gone & {a.path for a, _ in answers}):
             print(f"left out: {path} changed or disappeared since it was labelled", file=sys.stderr)
-        answers = [a for a in answers if a.path not in gone]
+        answers = [(a, twin) for a, twin in answers if a.path not in gone]
     if args.format == "csv":
         handle = (
             sys.stdout
@@ -424,8 +551,12 @@ def _export(args: argparse.Namespace) -> int:
         )
         try:
             writer = csv.writer(handle)
-            writer.writerow(["path", "label", "answered_at", "source"])
-            writer.writerows((a.path, a.label, a.answered_at, a.source) for a in answers)
+            # duplicate_of (last, so that the first four columns stay as they were): the
+            # path whose answer a file of the same content takes; empty for an own answer
+            writer.writerow(["path", "label", "answered_at", "source", "duplicate_of"])
+            writer.writerows(
+                (a.path, a.label, a.answered_at, a.source, twin) for a, twin in answers
+            )
         except BrokenPipeError:
             # piped into head and the like: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -438,12 +569,14 @@ def _export(args: argparse.Namespace) -> int:
         out = Path(args.output)
         if out.exists() and any(out.iterdir()):
             raise LabellingError(f"{out} exists and is not empty; choose a new folder")
-        for a in answers:
-            target = out / a.label / a.path
+        for a, _ in answers:
+            target = out / class_folder_name(a.label) / a.path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / a.path, target)
     if args.output != "-":
-        print(f"wrote {len(answers)} labels to {args.output}")
+        n_twins = sum(1 for _, twin in answers if twin)
+        twins = f" ({n_twins} of them from a file of the same content)" if n_twins else ""
+        print(f"wrote {len(answers)} labels to {args.output}{twins}")
     return 0
 
 
@@ -454,5 +587,6 @@ def _import(args: argparse.Namespace) -> int:
     with LabelStore(args.workdir) as store:
         verify_images(store)
         n = store.import_labels(rows)
-    print(f"imported {n} labels from {args.file}")
+    same = f"; {len(rows) - n} rows were the labels already there" if len(rows) > n else ""
+    print(f"imported {n} new or changed labels from {args.file}{same}")
     return 0

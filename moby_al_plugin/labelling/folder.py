@@ -15,6 +15,7 @@ from ..image_reading import (
     IMAGE_EXTENSIONS,
     READ_ERRORS,
     describe_image,
+    list_image_files,
     read_image,
     single_channel_mode,
 )
@@ -80,21 +81,11 @@ def index_folder(root: str | os.PathLike, progress: Any = None) -> FolderIndex:
     folder = Path(root)
     if not folder.is_dir():
         raise LabellingError(f"image folder not found or not a folder: {folder}")
-    real_root = folder.resolve()
-    files = []
-    for directory, subdirs, names in os.walk(folder):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        files += [Path(directory) / n for n in sorted(names) if not n.startswith(".")]
-    index = FolderIndex()
+    files, ignored, refused = list_image_files(folder)
+    index = FolderIndex(ignored=ignored, unreadable=refused)
     by_hash: dict[str, list[str]] = defaultdict(list)
     for count, path in enumerate(files, start=1):
         relative = path.relative_to(folder).as_posix()
-        if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            index.ignored.append(relative)
-            continue
-        if not path.resolve().is_relative_to(real_root):
-            index.unreadable.append((relative, "a link to a file outside the images folder"))
-            continue
         try:
             stat = path.stat()
             described = _describe(path)

@@ -19,6 +19,7 @@ each port has its own cookie name.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import subprocess
 import sys
@@ -57,6 +58,8 @@ _SAFE_METHODS = ("GET", "HEAD")
 # Sec-Fetch-Site values of the page itself ("none": the user typed or pasted the URL)
 _OWN_SITE = ("same-origin", "none")
 _TOKEN_META = '<meta name="moby-al-token" content="">'
+# the end of the message that older versions of next wrote: a count of the moment
+_OLD_WAITING = re.compile(r"; \d+ waiting for an answer$")
 
 
 def make_token() -> str:
@@ -300,21 +303,27 @@ def create_app(
                 "(or changes an earlier answer)",
             )
         at = store().answer(image_id, label)
-        return jsonify(image_id=image_id, label=label, answered_at=at, counts=_counts(store()))
+        return jsonify(
+            image_id=image_id,
+            label=label,
+            answered_at=at,
+            counts=_counts(store()),
+            batches=_batches(store()),
+        )
 
     @app.post("/api/undo")
     def undo() -> Any:
         image_id = store().undo()
         if image_id is None:
             abort(409, "nothing to undo")
-        return jsonify(image_id=image_id, counts=_counts(store()))
+        return jsonify(image_id=image_id, counts=_counts(store()), batches=_batches(store()))
 
     @app.post("/api/redo")
     def redo() -> Any:
         image_id = store().redo()
         if image_id is None:
             abort(409, "nothing to redo")
-        return jsonify(image_id=image_id, counts=_counts(store()))
+        return jsonify(image_id=image_id, counts=_counts(store()), batches=_batches(store()))
 
     @app.post("/api/train")
     def train() -> Any:
@@ -395,6 +404,14 @@ def _counts(store: LabelStore, n_pending: int | None = None) -> dict[str, Any]:
     }
 
 
+def _batches(store: LabelStore) -> list[dict[str, int]]:
+    """Each batch's size and answers: the page counts the batch on screen, not the latest."""
+    return [
+        {"batch": batch, "size": size, "answered": answered}
+        for batch, size, answered in store.batch_counts()
+    ]
+
+
 def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
     classes = store.class_table()
     names = {class_id: name for class_id, name, _ in classes}
@@ -419,6 +436,9 @@ def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
             {"image_id": a.image_id, "label": a.label, "answered_at": a.answered_at} for a in recent
         ],
         "counts": _counts(store, len(pending)),
+        "batches": _batches(store),
+        # a JSON object comes back in key order (and a browser puts names like "10"
+        # first): the page draws it in the order of "classes"
         "histogram": histogram,
         "job": None
         if job is None
@@ -426,7 +446,7 @@ def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
             "id": job["id"],
             "state": job["state"],
             "progress": job["progress"],
-            "message": job["message"],
+            "message": _OLD_WAITING.sub("", job["message"]),
             "size": job["size"],
         },
         "default_n": default_n,

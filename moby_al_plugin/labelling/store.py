@@ -23,6 +23,7 @@ from ..exceptions import MoBYALError
 
 __all__ = [
     "DATABASE_NAME",
+    "JOB_HEARTBEAT_TIMEOUT_S",
     "SCHEMA_VERSION",
     "Answer",
     "LabelStore",
@@ -34,7 +35,12 @@ __all__ = [
 ]
 
 DATABASE_NAME = "labels.sqlite"
-SCHEMA_VERSION = 1
+#: Version 2 added ``jobs.heartbeat``; a version-1 database is migrated when opened.
+SCHEMA_VERSION = 2
+#: A job whose heartbeat is older than this many seconds no longer counts as running
+#: (its process died, or its pid now belongs to another process). A running job
+#: beats every few seconds (see ``commands.job_heartbeat``).
+JOB_HEARTBEAT_TIMEOUT_S = 60.0
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -96,9 +102,30 @@ CREATE TABLE jobs (
     started_at TEXT NOT NULL,
     finished_at TEXT,
     progress REAL NOT NULL DEFAULT 0,
-    message TEXT NOT NULL DEFAULT ''
+    message TEXT NOT NULL DEFAULT '',
+    heartbeat TEXT
 );
 """
+
+
+def _add_job_heartbeat(conn: sqlite3.Connection) -> str:
+    """Schema 1 to 2: the jobs get a heartbeat column (NULL for the jobs of before)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "heartbeat" not in columns:
+        conn.execute("ALTER TABLE jobs ADD COLUMN heartbeat TEXT")
+    return "2"
+
+
+# schema version found -> the step that brings it one version further (and returns it)
+_MIGRATIONS = {"1": _add_job_heartbeat}
+
+# the contents (SHA-256) that no batch may queue again: those answered (the label was
+# given on that content, even if the file changed since), and those queued and still
+# on disk as they were (a queued file that changed or went is never shown: its twin may be)
+_TAKEN_CONTENTS = (
+    "SELECT i.sha256 FROM images i WHERE i.id IN (SELECT image_id FROM answers) "
+    "OR (i.state = 'ok' AND i.id IN (SELECT image_id FROM queue))"
+)
 
 
 class LabellingError(MoBYALError):
@@ -172,6 +199,12 @@ class StatusCounts:
     budget: int | None
 
 
+def _seconds_since(stamp: str) -> float:
+    """Seconds from an ISO 8601 time written by :func:`now_utc` until now (same clock)."""
+    then = _dt.datetime.fromisoformat(stamp)
+    return (_dt.datetime.fromisoformat(now_utc()) - then).total_seconds()
+
+
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -222,11 +255,25 @@ class LabelStore:
             )
         self._conn = self._connect(self.path)
         version = self.meta("schema_version")
-        if version != str(SCHEMA_VERSION):
+        if version in _MIGRATIONS:
+            self._migrate()
+        elif version != str(SCHEMA_VERSION):
+            self._conn.close()
             raise LabellingError(
-                f"{self.path} has schema version {version}, this moby-al reads version "
-                f"{SCHEMA_VERSION}"
+                f"{self.path} has schema version {version}, this moby-al reads versions "
+                f"{min(map(int, _MIGRATIONS))} to {SCHEMA_VERSION}"
             )
+
+    def _migrate(self) -> None:
+        """Bring an older database to :data:`SCHEMA_VERSION`, one version at a time."""
+        with self.transaction() as conn:
+            # read again under the lock: another process may have migrated it meanwhile
+            version = conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()[0]
+            while version in _MIGRATIONS:
+                version = _MIGRATIONS[version](conn)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -588,6 +635,19 @@ class LabelStore:
     def import_labels(self, rows: Sequence[tuple[str, str]], *, source: str = "import") -> int:
         """Record (path, class name) pairs in one transaction; all or nothing.
 
+        A row that gives an image the label it has already changes nothing:
+        the answer keeps its source and time, and no history row is added.
+        So importing an exported CSV again changes nothing, and an edited
+        one changes only the rows edited, which get ``source`` and the time
+        of the import. The label an image takes from a file of the same
+        content (:meth:`duplicate_answers`, before this import) counts as
+        the label it has.
+
+        Returns
+        -------
+        int
+            The answers added or changed.
+
         Raises
         ------
         LabellingError
@@ -617,10 +677,86 @@ class LabelStore:
                 )
             resolved.append((paths[key][0], class_id))
         at = now_utc()
+        changed = 0
         with self.transaction() as conn:
+            # what each image has now: its own answer (None: skipped), else a twin's label
+            has = {twin: copy["class_id"] for twin, _, copy in self._twin_labels(conn)[0]}
+            has.update(
+                {int(r[0]): r[1] for r in conn.execute("SELECT image_id, class_id FROM answers")}
+            )
             for image_id, class_id in resolved:
+                if image_id in has and has[image_id] == class_id:
+                    continue  # unchanged: the answer keeps its source and time
                 self._set_answer(conn, image_id, class_id, "import", source, at)
-        return len(resolved)
+                has[image_id] = class_id
+                changed += 1
+        return changed
+
+    def _twin_labels(
+        self, conn: sqlite3.Connection
+    ) -> tuple[list[tuple[int, str, sqlite3.Row]], list[list[str]]]:
+        """The labels unanswered images take from a file of the same content.
+
+        Returns ``(copies, conflicts)``: ``copies`` holds ``(image id, path,
+        answer row)`` for every usable image without an answer whose group
+        (same SHA-256) has labelled members that agree, the row being the
+        group's earliest such answer (columns ``image_id``, ``path``,
+        ``class_id``, ``name``, ``answered_at``, ``source``); ``conflicts``
+        the paths of each group whose labelled members disagree (its
+        unanswered members take no label).
+        """
+        groups: dict[str, list[sqlite3.Row]] = {}
+        for row in conn.execute(
+            "SELECT i.id, i.path, i.sha256, i.state, a.image_id IS NOT NULL AS answered "
+            "FROM images i LEFT JOIN answers a ON a.image_id = i.id ORDER BY i.id"
+        ):
+            groups.setdefault(row["sha256"], []).append(row)
+        labels = {
+            int(r["image_id"]): r
+            for r in conn.execute(
+                "SELECT a.image_id, i.path, a.class_id, c.name, a.answered_at, a.source "
+                "FROM answers a JOIN images i ON i.id = a.image_id "
+                "JOIN classes c ON c.id = a.class_id ORDER BY a.answered_at, a.image_id"
+            )
+        }
+        copies, conflicts = [], []
+        for members in groups.values():
+            given = [labels[int(m["id"])] for m in members if int(m["id"]) in labels]
+            if len(members) < 2 or not given:
+                continue
+            if len({g["class_id"] for g in given}) > 1:
+                conflicts.append([m["path"] for m in members])
+                continue
+            first = min(given, key=lambda g: (g["answered_at"], g["image_id"]))
+            copies += [
+                (int(m["id"]), m["path"], first)
+                for m in members
+                if not m["answered"] and m["state"] == "ok"
+            ]
+        return copies, conflicts
+
+    def duplicate_answers(self) -> tuple[list[tuple[Answer, str]], list[list[str]]]:
+        """The labels that files of the same content take from a labelled one, for export.
+
+        Only one file of a same-content group is ever queued
+        (:meth:`candidates`); the others, unchanged on disk and without an
+        answer of their own, take its label.
+
+        Returns
+        -------
+        copies : list of (Answer, str)
+            One per such file: its answer (its own id and path; the label,
+            time and source of the answer it copies) and the path of the
+            image whose answer it copies (the group's earliest label).
+        conflicts : list of list of str
+            The paths of each group whose labelled files disagree: its
+            other files take no label.
+        """
+        copies, conflicts = self._twin_labels(self._conn)
+        return [
+            (Answer(twin, path, row["name"], row["answered_at"], row["source"]), row["path"])
+            for twin, path, row in copies
+        ], conflicts
 
     def answers(self, *, include_skipped: bool = True) -> list[Answer]:
         """Current answers, oldest first."""
@@ -729,13 +865,29 @@ class LabelStore:
         return bool(row[0])
 
     def candidates(self) -> list[int]:
-        """Images a query may choose: unchanged, unanswered and not queued."""
-        rows = self.query(
-            "SELECT i.id FROM images i WHERE i.state = 'ok' "
-            "AND i.id NOT IN (SELECT image_id FROM answers) "
-            "AND i.id NOT IN (SELECT image_id FROM queue) ORDER BY i.id"
-        )
-        return [int(r[0]) for r in rows]
+        """Images a query may choose: unchanged, unanswered, not queued, one per content.
+
+        Files with the same content (the same SHA-256 at ``init``) are one
+        image to label: a group whose member is answered, or queued and
+        unchanged on disk, offers none, and otherwise only its first usable
+        member (lowest id) is a candidate. Its answer goes to the others on
+        export (:meth:`duplicate_answers`).
+
+        Returns
+        -------
+        list of int
+            Image ids, in id order.
+        """
+        taken = {r[0] for r in self.query(_TAKEN_CONTENTS)}
+        chosen = []
+        for image_id, digest in self.query(
+            "SELECT id, sha256 FROM images WHERE state = 'ok' "
+            "AND id NOT IN (SELECT image_id FROM queue) ORDER BY id"
+        ):
+            if digest not in taken:
+                taken.add(digest)  # the first of a group only
+                chosen.append(int(image_id))
+        return chosen
 
     def add_batch(
         self,
@@ -745,42 +897,98 @@ class LabelStore:
         strategy: str,
         cold_start: bool,
     ) -> int:
-        """Queue a batch in one transaction; images answered or queued meanwhile are left out."""
+        """Queue a batch in one transaction; the images taken meanwhile are left out.
+
+        An image is left out when it is answered or queued already, or a
+        file of the same content is (see :meth:`candidates`) or comes
+        earlier in ``image_ids``: one content is queued once.
+        """
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO batches (created_at, strategy, cold_start, size) VALUES (?, ?, ?, ?)",
                 (now_utc(), strategy, int(cold_start), len(image_ids)),
             )
             batch_id = int(cur.lastrowid)
-            taken = {
+            digests = {int(r[0]): r[1] for r in conn.execute("SELECT id, sha256 FROM images")}
+            busy = {
                 int(r[0])
                 for r in conn.execute(
                     "SELECT image_id FROM queue UNION SELECT image_id FROM answers"
                 )
             }
+            taken = {r[0] for r in conn.execute(_TAKEN_CONTENTS)}
             for position, (image_id, suggestion) in enumerate(zip(image_ids, suggestions)):
-                if int(image_id) not in taken:
-                    conn.execute(
-                        "INSERT INTO queue VALUES (?, ?, ?, ?)",
-                        (int(image_id), batch_id, position, suggestion),
-                    )
+                digest = digests.get(int(image_id))
+                if int(image_id) in busy or (digest is not None and digest in taken):
+                    continue
+                taken.add(digest)
+                conn.execute(
+                    "INSERT INTO queue VALUES (?, ?, ?, ?)",
+                    (int(image_id), batch_id, position, suggestion),
+                )
         return batch_id
+
+    def batch_counts(self) -> list[tuple[int, int, int]]:
+        """Every batch's queued images and how many of them are answered.
+
+        Returns
+        -------
+        list of (int, int, int)
+            ``(batch id, images in the queue, answered)``, in batch order;
+            as :attr:`StatusCounts.batch_size` and ``batch_answered`` count
+            the latest batch.
+        """
+        return [
+            (int(r[0]), int(r[1]), int(r[2]))
+            for r in self.query(
+                "SELECT b.id, COUNT(q.image_id), COUNT(a.image_id) FROM batches b "
+                "LEFT JOIN queue q ON q.batch_id = b.id "
+                "LEFT JOIN answers a ON a.image_id = q.image_id GROUP BY b.id ORDER BY b.id"
+            )
+        ]
 
     # ---------------------------------------------------------------- jobs
     def active_job(self) -> sqlite3.Row | None:
-        """The training job still running, if any; jobs whose process died are closed."""
+        """The training job still running, if any; the jobs that stopped are closed.
+
+        A job runs while its heartbeat (written every few seconds by its
+        process, see :meth:`job_heartbeat`) is younger than
+        :data:`JOB_HEARTBEAT_TIMEOUT_S` and, once its process is known, that
+        process exists. The heartbeat decides: a killed job's pid may belong
+        to another process by now.
+
+        Returns
+        -------
+        sqlite3.Row or None
+            The latest job still running; every other job marked running
+            is marked failed, with the reason in its message.
+        """
         rows = self.query("SELECT * FROM jobs WHERE state = 'running' ORDER BY id")
         active = None
         for row in rows:
-            if _pid_alive(row["pid"]) or (row["pid"] is None and _recent(row["started_at"])):
-                active = row
-            else:
+            # a job of schema 1 has no heartbeat: its start is the last sign of life
+            age = _seconds_since(row["heartbeat"] or row["started_at"])
+            if row["pid"] is not None and not _pid_alive(row["pid"]):
                 self.finish_job(row["id"], "failed", "interrupted: its process ended early")
+            elif age >= JOB_HEARTBEAT_TIMEOUT_S:
+                self.finish_job(
+                    row["id"],
+                    "failed",
+                    f"interrupted: no heartbeat for {age:.0f} s (more than "
+                    f"{JOB_HEARTBEAT_TIMEOUT_S:.0f} s): its process ended or hangs",
+                )
+            else:
+                active = row
         return active
 
     def start_job(self, size: int, pid: int | None) -> int:
-        """Register a training job, refusing a second while one runs."""
-        self.active_job()  # closes the jobs whose process died
+        """Register a training job, refusing a second while one runs.
+
+        Its heartbeat starts now: a job registered before its process starts
+        (``pid`` None) counts as running for :data:`JOB_HEARTBEAT_TIMEOUT_S`
+        seconds, time for that process to start beating.
+        """
+        self.active_job()  # closes the jobs that stopped
         with self.transaction() as conn:
             job = conn.execute("SELECT id, pid FROM jobs WHERE state = 'running'").fetchone()
             if job is not None:
@@ -788,22 +996,34 @@ class LabelStore:
                     f"a training job is already running (job {job['id']}, process "
                     f"{job['pid']}); wait for it to finish"
                 )
+            at = now_utc()
             cur = conn.execute(
-                "INSERT INTO jobs (state, pid, size, started_at, message) "
-                "VALUES ('running', ?, ?, ?, 'starting')",
-                (pid, size, now_utc()),
+                "INSERT INTO jobs (state, pid, size, started_at, message, heartbeat) "
+                "VALUES ('running', ?, ?, ?, 'starting', ?)",
+                (pid, size, at, at),
             )
             return int(cur.lastrowid)
 
     def adopt_job(self, job_id: int, pid: int) -> None:
+        """Record the process that runs a job; a sign of life, so its heartbeat too."""
         with self.transaction() as conn:
-            conn.execute("UPDATE jobs SET pid = ? WHERE id = ?", (pid, job_id))
+            conn.execute(
+                "UPDATE jobs SET pid = ?, heartbeat = ? WHERE id = ?", (pid, now_utc(), job_id)
+            )
+
+    def job_heartbeat(self, job_id: int) -> None:
+        """Mark a running job alive now (its process calls this every few seconds)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = 'running'",
+                (now_utc(), job_id),
+            )
 
     def job_progress(self, job_id: int, progress: float, message: str) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET progress = ?, message = ? WHERE id = ?",
-                (float(progress), message, job_id),
+                "UPDATE jobs SET progress = ?, message = ?, heartbeat = ? WHERE id = ?",
+                (float(progress), message, now_utc(), job_id),
             )
 
     def finish_job(self, job_id: int, state: str, message: str) -> None:
@@ -817,9 +1037,3 @@ class LabelStore:
     def last_job(self) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM jobs ORDER BY id DESC LIMIT 1")
         return rows[0] if rows else None
-
-
-def _recent(started_at: str, seconds: float = 60.0) -> bool:
-    # a job row written just before its process was started has no pid yet
-    started = _dt.datetime.fromisoformat(started_at)
-    return (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds() < seconds

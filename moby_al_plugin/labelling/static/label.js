@@ -90,14 +90,25 @@ function drawImage() {
   }
 }
 
+// The counter speaks of the batch on screen (the latest one when no image waits), not of
+// the latest batch: a batch queued meanwhile waits behind the one being answered.
 function drawCounts() {
-  const c = state.counts;
-  const parts = [`${c.batch_answered} / ${c.batch_size} answered in this batch`,
-                 `${c.pending} waiting`, `${c.labelled} labelled`];
+  const c = state.counts, waiting = pending();
+  const item = waiting.find((p) => p.image_id === current);
+  const batch = item ? item.batch : c.batch;
+  const stats = (state.batches || []).find((b) => b.batch === batch) || {size: 0, answered: 0};
+  // answers on their way count already: the page has moved on from their images
+  const sent = state.pending.filter((p) => p.batch === batch && given.has(p.image_id)).length;
+  const answered = Math.min(stats.size, stats.answered + sent);
+  const parts = [`${answered} / ${stats.size} answered in this batch`
+                 + (batch === null || batch === undefined ? "" : ` (batch ${batch})`),
+                 `${waiting.length} waiting`, `${c.labelled} labelled`];
   if (c.budget) parts.push(`budget ${c.budget}`);
   $("counter").textContent = parts.join(" · ");
-  const most = Math.max(1, ...Object.values(state.histogram));
-  $("histogram").replaceChildren(...Object.entries(state.histogram).map(([name, n]) => {
+  // in the order of the classes (their keys), whatever order the JSON object came in
+  const rows = state.classes.map((cls) => [cls.name, state.histogram[cls.name] || 0]);
+  const most = Math.max(1, ...rows.map(([, n]) => n));
+  $("histogram").replaceChildren(...rows.map(([name, n]) => {
     const row = document.createElement("div"); row.className = "bar";
     const label = document.createElement("span"); label.textContent = name;
     const bar = document.createElement("span"); bar.style.width = `${(100 * n) / most}%`;
@@ -220,6 +231,7 @@ function answer(label) {
     done(result) {
       state.pending = state.pending.filter((p) => p.image_id !== imageId);
       state.counts = result.counts;
+      state.batches = result.batches;
     },
     always() {
       if (imageId !== null) given.delete(imageId);  // refused: it waits again
