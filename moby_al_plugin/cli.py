@@ -246,6 +246,13 @@ def _add_experiment_options(
         help="pool images the pretraining sees, or 'all' (default: %(default)s)",
     )
     pretrain.add_argument(
+        "--encoder",
+        default=None,
+        metavar="FILE",
+        help="a pretrained MoBYEncoder file (e.g. from `moby-al pretrain`, one process or "
+        "several under torchrun) used instead of pretraining on the pool",
+    )
+    pretrain.add_argument(
         "--cache-dir",
         default=None,
         help="folder of pretrained encoders shared between runs on the same pool "

@@ -650,3 +650,29 @@ def test_a_running_job_keeps_its_heartbeat_fresh(tmp_path, digit_image_folder):
         last = store.last_job()["heartbeat"]
         time.sleep(0.2)
         assert store.last_job()["heartbeat"] == last
+
+
+def test_next_uses_an_encoder_pretrained_elsewhere(tmp_path, digit_image_folder, capsys):
+    from moby_al_plugin import ImagePool, MoBYEncoder
+
+    folder, _ = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    # pretrained elsewhere, as `moby-al pretrain` does: on the folder's images at 16x16
+    encoder = MoBYEncoder(backbone="small_cnn", max_epochs=1, queue_size=64, random_state=0)
+    encoder.fit(ImagePool(folder, image_size=16)).save(tmp_path / "encoder.pt")
+    assert _next(work, 6, "--encoder", str(tmp_path / "encoder.pt")) == 0
+    with LabelStore(work) as store:
+        assert len(store.pending()) == 6
+    assert not list((work / "cache").glob("encoder-*.pt"))  # no pretraining of its own
+    # an encoder of other images, and a missing file: named errors, nothing queued
+    MoBYEncoder(backbone="small_cnn", max_epochs=1, queue_size=64, random_state=0).fit(
+        ImagePool(folder, image_size=8)
+    ).save(tmp_path / "small.pt")
+    capsys.readouterr()
+    assert _next(work, 6, "--encoder", str(tmp_path / "small.pt")) != 0
+    assert "small.pt: images of shape (C, H, W) = (1, 16, 16)" in capsys.readouterr().err
+    assert _next(work, 6, "--encoder", str(tmp_path / "missing.pt")) != 0
+    assert "missing.pt: no such file" in capsys.readouterr().err
+    with LabelStore(work) as store:
+        assert len(store.pending()) == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -336,3 +337,43 @@ def test_pretrained_strategies_need_pretraining(tmp_path):
     config = ExperimentConfig(**{**TINY, "strategies": ("typiclust",), "pretrain_epochs": 0})
     with pytest.raises(ExperimentError, match="--pretrain-epochs"):
         run_experiment(config, tmp_path / "x", progress=False, log=None)
+
+
+def test_an_encoder_pretrained_elsewhere_replaces_the_pretraining(tmp_path, digits):
+    from moby_al_plugin import MoBYEncoder
+
+    encoder_file = tmp_path / "encoder.pt"
+    MoBYEncoder(backbone="small_cnn", max_epochs=1, queue_size=64, random_state=0).fit(
+        digits.X_train[:300]
+    ).save(encoder_file)
+    lines = []
+    config = ExperimentConfig(
+        **{
+            **TINY,
+            "strategies": ("typiclust",),
+            "cycles": 1,
+            "pretrain_epochs": 0,  # nothing to pretrain: the file is the encoder
+            "encoder": str(encoder_file),
+        }
+    )
+    cache = tmp_path / "cache"
+    records = run_experiment(
+        config, tmp_path / "a", progress=False, log=lines.append, plot=False, cache_dir=cache
+    )
+    assert len(records) == 2 and not list(cache.glob("encoder-*.pt"))
+    assert f"fine-tuning from the pretrained encoder {encoder_file}" in lines
+    # an encoder of other images, and no file at all: named errors
+    other = tmp_path / "other.pt"
+    MoBYEncoder(backbone="small_cnn", max_epochs=1, queue_size=64, random_state=0).fit(
+        np.zeros((8, 3, 16, 16), dtype=np.float32)
+    ).save(other)
+    with pytest.raises(ExperimentError, match=r"other.pt: images of shape"):
+        run_experiment(
+            dataclasses.replace(config, encoder=str(other)), tmp_path / "b", progress=False
+        )
+    with pytest.raises(ExperimentError, match="missing.pt: no such file"):
+        run_experiment(
+            dataclasses.replace(config, encoder=str(tmp_path / "missing.pt")),
+            tmp_path / "c",
+            progress=False,
+        )

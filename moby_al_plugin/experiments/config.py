@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..exceptions import MoBYALError
 from ..registry import STRATEGIES
@@ -102,6 +103,12 @@ class ExperimentConfig:
         strategies.
     pretrain_size : int or None
         Pool images the pretraining sees (a seeded random subset; None: all).
+    encoder : str or None
+        A saved :class:`MoBYEncoder` file (for example written by ``moby-al
+        pretrain``, in one process or several under ``torchrun``) that the
+        pretrained strategies start from instead of a pretraining on the
+        pool; its images must have the pool's channels and size. None:
+        pretrain on the pool.
     finetune_contrastive_weight : float
         Weight of the MoBY loss while a pretrained network is fine-tuned
         (0: cross-entropy only).
@@ -144,6 +151,7 @@ class ExperimentConfig:
     min_samples_per_epoch: int | None = None
     pretrain_epochs: int = 10
     pretrain_size: int | None = 20_000
+    encoder: str | None = None
     finetune_contrastive_weight: float = 0.0
     device: str = "cpu"
     seeds: tuple[int, ...] = field(default=(0,))
@@ -165,6 +173,8 @@ class ExperimentConfig:
             non-positive sizes, no seeds, duplicate seeds or strategies, a
             ``data_version`` other than :data:`DATA_VERSION`.
         """
+        if self.encoder is not None and not Path(self.encoder).is_file():
+            raise ExperimentError(f"encoder {self.encoder}: no such file")
         unknown = [s for s in self.strategies if s not in STRATEGY_NAMES]
         if unknown or not self.strategies:
             raise ExperimentError(

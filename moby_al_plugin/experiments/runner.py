@@ -27,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_images
 from ..callbacks import EpochProgress
 from ..datasets import load_dataset
-from ..encoder import MoBYEncoder
+from ..encoder import MoBYEncoder, load_encoder
 from ..estimator import MoBYClassifier
+from ..exceptions import MoBYALError
 from ..image_dataset import ImageDataset
 from ..learner import ActiveLearner
 from ..pool_sampling import initial_labeled_indices, subsample_indices
@@ -177,6 +179,14 @@ def _pretrain(session: _Session) -> Path:
     pretraining continues where it stopped.
     """
     config, data = session.config, session.data
+    if config.encoder is not None:
+        given = load_encoder(config.encoder)
+        try:
+            given.check_image_shape(check_images(data.X[:1]))
+        except MoBYALError as exc:
+            raise ExperimentError(f"encoder {config.encoder}: {exc}") from exc
+        session.log(f"fine-tuning from the pretrained encoder {config.encoder}")
+        return Path(config.encoder)
     path = session.cache_dir / f"encoder-{_pretrain_key(config, data)}.pt"
     images = data.X
     if config.pretrain_size is not None and config.pretrain_size < len(images):
@@ -340,7 +350,7 @@ def run_experiment(
 
     config.validate()
     needs_encoder = any(STRATEGIES[s].network == "pretrained" for s in config.strategies)
-    if needs_encoder and config.pretrain_epochs < 1:
+    if needs_encoder and config.pretrain_epochs < 1 and config.encoder is None:
         pretrained = [s for s in config.strategies if STRATEGIES[s].network == "pretrained"]
         raise ExperimentError(
             f"{', '.join(pretrained)} fine-tune the pretrained encoder, but pretrain_epochs is "

@@ -73,6 +73,14 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "library's converged rule)",
     )
     parser.add_argument(
+        "--encoder",
+        default=None,
+        metavar="FILE",
+        help="a pretrained MoBYEncoder file (for example from `moby-al pretrain`, one or "
+        "several processes) used instead of pretraining on the folder; its image size and "
+        "channels must be the folder's",
+    )
+    parser.add_argument(
         "--pretrain-epochs",
         type=_positive,
         default=None,
@@ -366,6 +374,8 @@ def _training_options(args: argparse.Namespace) -> list[str]:
     ]
     if args.pretrain_epochs is not None:
         options += ["--pretrain-epochs", str(args.pretrain_epochs)]
+    if args.encoder is not None:
+        options += ["--encoder", str(Path(args.encoder).resolve())]
     return options
 
 
@@ -409,6 +419,7 @@ def _next(args: argparse.Namespace) -> int:
         train_samples=args.train_samples,
         pretrain_epochs=args.pretrain_epochs,
         warm_start=args.warm_start,
+        encoder=args.encoder,
     )
     with LabelStore(args.workdir) as store:
         if args.job is None:

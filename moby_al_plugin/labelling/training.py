@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import MoBYALError
 from ..registry import STRATEGIES, StrategyEntry
 from .store import LabellingError, LabelStore
 
@@ -94,6 +95,8 @@ class RoundSettings:
     batch_size: int = 128
     random_state: int = 0
     warm_start: bool = True
+    # a MoBYEncoder file pretrained elsewhere (e.g. `moby-al pretrain` under torchrun)
+    encoder: str | None = None
 
     def pretrain_views_for(self, n_images: int) -> int:
         """Views the pretraining aims at: ``clip(per_image * n, min_views, max_views)``."""
@@ -131,6 +134,8 @@ class RoundSettings:
                 raise LabellingError(
                     f"{name} must be a positive integer{hint.get(name, '')}, got {value!r}"
                 ) from None
+        if self.encoder is not None and not Path(self.encoder).is_file():
+            raise LabellingError(f"--encoder {self.encoder}: no such file")
         if self.pretrain_min_views > self.pretrain_max_views:
             raise LabellingError(
                 f"pretrain_min_views ({self.pretrain_min_views}) is above pretrain_max_views "
@@ -210,8 +215,17 @@ def _encoder(
     changes to a few files do not start a new pretraining. The file is the
     encoder's own checkpoint: a killed pretraining continues where it stopped.
     """
-    from ..encoder import MoBYEncoder
+    from .._validation import check_images
+    from ..encoder import MoBYEncoder, load_encoder
 
+    if settings.encoder is not None:
+        try:
+            given = load_encoder(settings.encoder)
+            given.check_image_shape(check_images(X[:1]))  # (N, C, H, W), as it was trained
+        except MoBYALError as exc:
+            raise LabellingError(f"--encoder {settings.encoder}: {exc}") from exc
+        progress(0.6, f"using the pretrained encoder {settings.encoder}")
+        return given, Path(settings.encoder)
     every = list(store.image_hashes().values())  # in image id order
     epochs = settings.pretrain_epochs_for(len(X))
     key = _cache_key(
