@@ -1,10 +1,11 @@
-"""The ``moby-al`` command: ``run``, ``compare``, ``plot`` and ``label``."""
+"""The ``moby-al`` command: ``run``, ``compare``, ``plot``, ``label`` and ``pretrain``."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -361,9 +362,167 @@ def build_parser() -> argparse.ArgumentParser:
         default="pca",
         help="2-D projection of the feature maps (default: %(default)s)",
     )
-    for sub in (run, compare, plot, *add_label_command(commands)):
+    pretrain = _add_pretrain_command(commands)
+    for sub in (run, compare, plot, *add_label_command(commands), pretrain):
         _add_debug_option(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_pretrain_command(commands: Any) -> argparse.ArgumentParser:
+    """``moby-al pretrain``: a MoBYEncoder trained on a pool, in one process or under torchrun."""
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pretrain a MoBYEncoder on a pool of images (one process, or several under torchrun)",
+        description="Pretrain a MoBYEncoder (self-supervised, no label) on a pool of images and "
+        "write it with MoBYEncoder.save; load it with MoBYEncoder.load or pass the file as "
+        "MoBYClassifier(pretrained=FILE). Run it as one process, or over several with "
+        "torchrun --nproc-per-node N -m moby_al_plugin pretrain ...: every process trains on "
+        "its own part of the pool, and rank 0 alone prints and writes the files.",
+    )
+    pretrain.add_argument(
+        "--images",
+        required=True,
+        help="the pool: a .npy array of shape (N, H, W), (N, C, H, W) or (N, H, W, C), read as "
+        "a memory map; an .npz archive of the package's format (X and y, or X_train, y_train, "
+        "X_test and y_test; its training split); or a folder of image files, searched "
+        "recursively and read as an ImagePool (resized to --image-size; unreadable files are "
+        "skipped and listed)",
+    )
+    pretrain.add_argument(
+        "--image-size",
+        type=int,
+        default=32,
+        help="a folder's images are resized to this height and width (default: %(default)s)",
+    )
+    pretrain.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that decode a folder's images (default: %(default)s)",
+    )
+    pretrain.add_argument("--output", required=True, help="the encoder file to write")
+    pretrain.add_argument(
+        "--epochs", type=int, default=10, help="passes over the pool (default: %(default)s)"
+    )
+    pretrain.add_argument(
+        "--batch-size",
+        type=int,
+        default=128,
+        help="images per step in each process; a step over N processes sees N times as many "
+        "(default: %(default)s)",
+    )
+    pretrain.add_argument(
+        "--backbone",
+        default="small_cnn",
+        help="small_cnn, lenet5, resnet18 or a torchvision model (default: %(default)s)",
+    )
+    pretrain.add_argument(
+        "--views",
+        default="auto",
+        help="augmentation preset: auto, natural, grayscale, fashion_mnist, digits "
+        "(default: %(default)s)",
+    )
+    pretrain.add_argument(
+        "--lr", type=float, default=0.05, help="SGD learning rate (default: %(default)s)"
+    )
+    pretrain.add_argument(
+        "--queue-size", type=int, default=4096, help="keys per MoBY queue (default: %(default)s)"
+    )
+    pretrain.add_argument(
+        "--checkpoint",
+        default=None,
+        help="training state written after every epoch; the same command continues from it "
+        "after an interruption (with the same number of processes)",
+    )
+    pretrain.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    pretrain.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    return pretrain
+
+
+def _pretrain_images(args: argparse.Namespace, is_main: bool) -> Any:
+    """The pool of ``moby-al pretrain --images``: a .npy memory map, an .npz or a folder."""
+    from .exceptions import DataNotFoundError
+
+    path = args.images
+    source = Path(path)
+    if not source.exists():
+        raise DataNotFoundError(f"--images {path}: no such file or folder")
+    if source.is_dir():
+        from .pools import ImagePool
+
+        # every file decoded once: no rank meets a corrupt file in the middle of training
+        pool = ImagePool(source, args.image_size, check="decode", num_workers=args.workers)
+        if pool.skipped and is_main:
+            print(f"skipped {len(pool.skipped)} unreadable file(s):", file=sys.stderr)
+            for name, reason in pool.skipped:
+                print(f"  {name}: {reason}", file=sys.stderr)
+        return pool
+    suffix = source.suffix.lower()
+    if suffix == ".npz":
+        from .loaders import load_npz
+
+        return load_npz(source).X_train
+    if suffix == ".npy":
+        from .pools import open_memmap_pool
+
+        try:
+            return open_memmap_pool(source)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, MoBYALError):
+                raise
+            raise MoBYALError(f"cannot read {source} as a .npy array: {exc}") from exc
+    raise MoBYALError(
+        f"--images {path}: expected a .npy file, an .npz archive or a folder of images"
+    )
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from . import distributed
+    from .encoder import MoBYEncoder
+
+    if Path(args.output).is_dir():
+        raise MoBYALError(f"--output {args.output} is a folder; give the encoder file's path")
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise MoBYALError(f"{flag} must be at least 1, got {value}")
+    world = distributed.init_from_env(args.device)
+    try:
+        X = _pretrain_images(args, world.is_main)
+        encoder = MoBYEncoder(
+            backbone=args.backbone,
+            views=args.views,
+            max_epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            queue_size=args.queue_size,
+            checkpoint=args.checkpoint,
+            device=args.device,
+            random_state=args.seed,
+        )
+        processes = world.world_size if world.active else 1
+        if world.is_main:
+            print(
+                f"moby-al pretrain: {len(X)} images, {args.backbone}, {args.epochs} epochs, "
+                f"{processes} process(es) x {args.batch_size} images per step -> {args.output}",
+                flush=True,
+            )
+
+        def report(enc: MoBYEncoder, epoch: int) -> None:
+            if world.is_main:
+                last = enc.history_[-1]
+                print(
+                    f"epoch {epoch}/{enc.max_epochs}: loss {last['loss']:.4f} "
+                    f"({last['seconds']:.1f} s)",
+                    flush=True,
+                )
+
+        encoder.fit(X, on_epoch_end=report)
+        if world.is_main:
+            encoder.save(args.output)
+            print(f"wrote {args.output}", flush=True)
+    finally:
+        distributed.shutdown()
+    return 0
 
 
 def _config_from(args: argparse.Namespace) -> ExperimentConfig:
@@ -438,15 +597,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "label":
             return run_label_command(args)
+        if args.command == "pretrain":
+            return _pretrain(args)
         return _plot(args) if args.command == "plot" else _run(args)
     except MoBYALError as exc:
         # the user's data or settings: one line; anything else is a bug and
         # keeps its traceback
         if args.debug:
             raise
-        print(f"moby-al: error: {exc}", file=sys.stderr)
+        # under torchrun every process reports: say which (no torch import for that)
+        many = args.command == "pretrain" and os.environ.get("WORLD_SIZE", "1") not in ("", "1")
+        where = f" (rank {os.environ.get('RANK', '?')})" if many else ""
+        print(f"moby-al: error{where}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.command == "pretrain":
+            print(
+                "moby-al: interrupted; with --checkpoint FILE the same command continues after "
+                "the last complete epoch",
+                file=sys.stderr,
+            )
+            return 130
         print(
             "moby-al: interrupted; finished cycles are saved, continue with "
             "--resume --output <folder>",

@@ -176,6 +176,8 @@ class FitState:
         )
         self.views = views
         self.pending_keys: tuple[torch.Tensor, torch.Tensor] | None = None
+        # a moby_al_plugin.distributed.TrainingSync when the fit runs over several processes
+        self.sync: Any = None
 
 
 class MoBYNetBase(NeuralNet):
@@ -302,6 +304,12 @@ class MoBYNetBase(NeuralNet):
         weak, strong = state.views
         x_weak = weak(x, state.view_generator)
         x_strong = strong(x, state.view_generator)
+        if state.sync is not None:
+            # over several processes: shuffled keys of the global batch, gradients through DDP
+            contrastive, weak_features, state.pending_keys = state.sync.contrastive_forward(
+                x_weak, x_strong
+            )
+            return contrastive, weak_features, yi
         contrastive, weak_features, k_strong, k_weak = self.module_.contrastive_forward(
             x_weak, x_strong
         )
@@ -313,6 +321,9 @@ class MoBYNetBase(NeuralNet):
 
         The momentum follows a cosine over the true number of steps of the
         fit (``total_steps_``); ``momentum_step_`` counts the steps taken.
+        Over several processes the queues take the keys of the global batch,
+        the batch-norm statistics are averaged over the ranks and the loss
+        recorded is the global batch's (:mod:`moby_al_plugin.distributed`).
         """
         step = super().train_step(batch, **fit_params)
         state = self._fit_state
@@ -320,6 +331,8 @@ class MoBYNetBase(NeuralNet):
             m = cosine_momentum(self.momentum_step_, self.total_steps_, base=self.momentum_base)
             advance_key_branch(self.module_, *state.pending_keys, momentum=m)
             state.pending_keys = None
+        if state.sync is not None:
+            step["loss"] = state.sync.after_step(step["loss"])
         self.momentum_step_ += 1
         return step
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from . import distributed
 from ._atomic import atomic_write
 from ._validation import check_device, check_integer
 from .augment import get_view_pair
@@ -135,6 +137,18 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
     images, and ``clone`` (``GridSearchCV``, committees) keeps it fitted.
     A bare encoder behaves as every scikit-learn estimator: ``fit`` trains,
     ``clone`` returns an unfitted copy.
+
+    Under an initialised ``torch.distributed`` process group of two or more
+    processes (``torchrun``; :mod:`moby_al_plugin.distributed`), ``fit`` and
+    ``transform`` are collective: every process calls them with the same
+    images and settings (checked before training, refused on every rank).
+    Each step then takes ``batch_size`` images per process, so a global batch
+    of ``batch_size`` times the number of processes; the gradients are
+    averaged by ``DistributedDataParallel``, the keys of all processes enter
+    the queues, and every process ends with the same weights. Rank 0 alone
+    writes the ``checkpoint``; it continues only with the same number of
+    processes. ``transform`` embeds one block of ``X`` per process and
+    returns all features, in order, on every process.
 
     Parameters
     ----------
@@ -289,9 +303,18 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
 
     @property
     def _default_callbacks(self):
+        world = distributed.current_world()
         return [
             ("lr_schedule", LRSchedule("cosine")),
-            ("progress", EpochProgress("MoBYEncoder", disable=not self.verbose, key="loss")),
+            # over several processes, rank 0 alone shows the bar
+            (
+                "progress",
+                EpochProgress(
+                    "MoBYEncoder",
+                    disable=not self.verbose or (world.initialized and not world.is_main),
+                    key="loss",
+                ),
+            ),
         ]
 
     # ------------------------------------------------------------- checks
@@ -349,6 +372,23 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in _RESUME_NEUTRAL}
         return repr(sorted(params.items()))
 
+    def _shared_settings(self) -> dict[str, str]:
+        """The parameters every process of a distributed fit must agree on, as text.
+
+        All but ``verbose`` (rank 0 alone shows a bar) and ``random_state``
+        (rank 0's seeds are broadcast, so ``None`` works too); the
+        ``checkpoint`` path too, since writing it is a step of every rank.
+        """
+        params = self.get_params(deep=False)
+        if params["checkpoint"] is not None:
+            params["checkpoint"] = os.fspath(params["checkpoint"])
+        # "<function f at 0x...>": the address differs between processes, the function not
+        return {
+            k: re.sub(r" at 0x[0-9a-fA-F]+", "", repr(v))
+            for k, v in sorted(params.items())
+            if k not in ("verbose", "random_state")
+        }
+
     def get_params_for_optimizer(self, prefix, named_parameters):
         """SGD with momentum 0.9 and ``weight_decay``, at ``lr`` (then set per step)."""
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
@@ -385,7 +425,9 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         on_epoch_end : callable or None
             Called as ``on_epoch_end(self, epoch)`` after every complete epoch
             (1-based), when ``transform`` and :meth:`save` already work; for
-            example to save snapshots at chosen epochs.
+            example to save snapshots at chosen epochs. Over several
+            processes it is called on every rank and must act alike on all
+            (a rank that stops alone leaves the others waiting).
 
         Returns
         -------
@@ -397,7 +439,10 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             Fewer than two images, NaN/inf, a wrong rank, values outside
             [0, 1], ``batch_size`` < 2 or another bad setting, images of
             another shape than a kept fit's, or a checkpoint written with
-            other settings or data. Raised before any training.
+            other settings or data; over several processes, also other
+            images or settings on another rank, a pool too small for the
+            processes, or an unfinished checkpoint of another number of
+            processes. Raised before any training.
         KeyboardInterrupt
             The training was interrupted (skorch's loop stops quietly on
             one; the encoder passes it on, so that a partial pretraining is
@@ -405,10 +450,13 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         """
         self._check_settings()
         X = self._checked_images(X)
+        world = distributed.current_world()
+        data_key = _fingerprint(X)
+        if world.active:  # the same pool and settings on every rank, before any training
+            distributed.check_pool(len(X), data_key, self._shared_settings(), training=True)
         if X.shape[0] < 2:
             raise MoBYALError(f"MoBYEncoder.fit needs at least 2 images, got {X.shape[0]}.")
         saved = None
-        data_key = _fingerprint(X)
         if self.checkpoint is not None and os.path.isfile(self.checkpoint):
             saved = _read(self.checkpoint)
             training = saved.get("training") or {}
@@ -417,8 +465,12 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
                     f"the checkpoint {os.fspath(self.checkpoint)!r} was written with other "
                     "settings or other images; delete it or choose another checkpoint path."
                 )
+            if int(saved["attributes"]["n_epochs_done_"]) < self.max_epochs:  # to continue
+                distributed.check_checkpoint_world(training, world, self.checkpoint)
         self._record_images([X])
         seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=3)
+        if world.active:  # rank 0's seeds: the same network, queues and batches everywhere
+            seeds = distributed.broadcast_value(seeds)
         self.init_seed_ = int(seeds[0])
         state = _PoolState(
             X,
@@ -428,6 +480,11 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             get_view_pair(self.views, self.n_channels_in_),
             on_epoch_end,
         )
+        if world.active:
+            state.sync = distributed.TrainingSync(
+                world, len(X), self.batch_size, shuffle_seed=int(seeds[1]) + 1
+            )
+            state.sync.shard(state)
         self.initialized_ = False  # a new fit builds every part anew, silently
         self.initialize()
         self.feature_dim_ = int(self.module_.feature_dim)
@@ -442,6 +499,11 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             )
             self.history_ = History(saved["attributes"]["history_"])
             done = int(saved["attributes"]["n_epochs_done_"])
+            if state.sync is not None and done < self.max_epochs:
+                state.sync.resume(training, state.view_generator)
+        if state.sync is not None:
+            state.sync.check_same_start(done, self.checkpoint)
+            state.sync.attach(self.module_)
         self.n_epochs_done_ = done
         self.fit_seconds_ = 0.0
         self.total_steps_ = self.max_epochs * len(state.sizes)
@@ -494,18 +556,19 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         self.fit_seconds_ += seconds
         self.n_epochs_done_ = len(self.history)
         if self.checkpoint is not None:
-            _atomic_save(
-                self._payload(
-                    training={
-                        "settings": self._resume_key(),
-                        "data": _fingerprint(state.X),
-                        "optimizer": self.optimizer_.state_dict(),
-                        "loader_generator": state.loader_generator.get_state(),
-                        "view_generator": state.view_generator.get_state(),
-                    }
-                ),
-                self.checkpoint,
-            )
+            training = {
+                "settings": self._resume_key(),
+                "data": _fingerprint(state.X),
+                "optimizer": self.optimizer_.state_dict(),
+                "loader_generator": state.loader_generator.get_state(),
+                "view_generator": state.view_generator.get_state(),
+            }
+            if state.sync is not None:  # every rank's generators; rank 0 alone writes
+                training["distributed"] = state.sync.checkpoint_state(state.view_generator)
+            if state.sync is None or state.sync.world.is_main:
+                _atomic_save(self._payload(training=training), self.checkpoint)
+            if state.sync is not None:
+                distributed.barrier()  # no rank goes on before the epoch's file is whole
         if state.on_epoch_end is not None:
             self.module_.eval()
             state.on_epoch_end(self, self.n_epochs_done_)
@@ -523,17 +586,22 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         Returns
         -------
         ndarray of shape (N, feature_dim_), float32
+            Over several processes: every row, in order, on every process
+            (each embeds one block of rows).
 
         Raises
         ------
         sklearn.exceptions.NotFittedError
             The encoder is not fitted.
         MoBYALError
-            Bad images, or images of another shape than the training images.
+            Bad images, or images of another shape than the training images;
+            over several processes, other images on another rank.
         """
         check_is_fitted(self)
         X = self._checked_images(X)
         self.check_image_shape(X)
+        if distributed.current_world().active:  # each rank embeds its block, all get all
+            return distributed.gather_rows(self._embed, X, _fingerprint(X))
         return self._embed(X)
 
     # ----------------------------------------------------------- files

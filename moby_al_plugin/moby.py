@@ -346,10 +346,28 @@ class MoBYNetwork(nn.Module):
         """Class logits (B, n_classes). Touches no queue and no momentum weight."""
         return self.classifier(self.embed(x))
 
+    @torch.no_grad()
+    def momentum_keys(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised keys (B, projection_dim) of [0, 1] views from the key branch."""
+        features = self.encoder_momentum(self.standardise(x))
+        return F.normalize(self.projector_momentum(features), dim=1)
+
     def contrastive_forward(
-        self, x_weak: torch.Tensor, x_strong: torch.Tensor
+        self,
+        x_weak: torch.Tensor,
+        x_strong: torch.Tensor,
+        keys: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Both views through both branches.
+
+        Parameters
+        ----------
+        x_weak, x_strong : Tensor of shape (B, C, H, W)
+            The two views of a batch, in [0, 1].
+        keys : (Tensor, Tensor) or None
+            ``(k_strong, k_weak)`` already computed by :meth:`momentum_keys`
+            (training over several processes computes them on a shuffled
+            batch, :mod:`moby_al_plugin.distributed`); None computes them here.
 
         Returns
         -------
@@ -369,13 +387,9 @@ class MoBYNetwork(nn.Module):
             with frozen_running_stats(self.encoder, self.projector, self.predictor):
                 feats_strong = self.embed(x_strong)
                 q_strong = F.normalize(self.predictor(self.projector(feats_strong)), dim=1)
-        with torch.no_grad():
-            k_strong = F.normalize(
-                self.projector_momentum(self.encoder_momentum(self.standardise(x_strong))), dim=1
-            )
-            k_weak = F.normalize(
-                self.projector_momentum(self.encoder_momentum(self.standardise(x_weak))), dim=1
-            )
+        if keys is None:
+            keys = (self.momentum_keys(x_strong), self.momentum_keys(x_weak))
+        k_strong, k_weak = keys
         loss = moby_contrastive_loss(
             q_strong,
             q_weak,
