@@ -31,10 +31,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--strategies", default="mobyv2al,random")
     parser.add_argument("--output", default=None)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="folder of the Fashion-MNIST IDX files (default: Debian's)",
+    )
     parser.add_argument("--quick", action="store_true", help="CPU, digits, lenet5; for tests")
     args = parser.parse_args(argv)
     config = ExperimentConfig(
         dataset="digits" if args.quick else "fashion-mnist",
+        data_root=None if args.quick else args.data_root,
         backbone="lenet5" if args.quick else "resnet18",
         strategies=tuple(args.strategies.split(",")),
         initial_size=30 if args.quick else 1000,

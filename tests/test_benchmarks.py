@@ -279,3 +279,16 @@ def test_join_parts_merges_rows_of_parts_at_other_budgets(monkeypatch, tmp_path)
         "low-budget-20": [20],
     }
     assert (tmp_path / "label_efficiency-joined-low-budget.json").is_file()
+
+
+def test_gpu_check_runs_every_step_in_its_quick_mode(tmp_path):
+    # on a machine without a GPU: the CPU stands in, the GPU tests are only collected
+    result = _run("gpu_check.py", "--quick", "--output", str(tmp_path / "check"), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads((tmp_path / "check.json").read_text())
+    steps = {row["step"]: row for row in payload["steps"]}
+    assert list(steps) == ["cuda-tests", "kcenter", "make-pool", "pretrain", "paper-slice"]
+    assert all(row["status"] == 0 for row in steps.values()), steps
+    kcenter = steps["kcenter"]["figures"]
+    assert kcenter["picks"] == 1000 and kcenter["same_picks"] == 1.0
+    assert (tmp_path / "check-encoder.pt").is_file() and (tmp_path / "check-paper.json").is_file()
