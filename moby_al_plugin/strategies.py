@@ -330,6 +330,11 @@ def typiclust_sampling(
     min_cluster_size: int = 5,
     n_neighbors: int = 20,
     normalize: bool = True,
+    scale: str = "auto",
+    # the defaults of typiclust_select (tests/test_typicality.py checks they agree)
+    sampled_above: int = 100_000,
+    kmeans_sample_size: int = 100_000,
+    cluster_sample_size: int = 2_000,
     subset_size: int | None = DEFAULT_SUBSET_SIZE,
     candidates: Any = None,
     random_state: Any = None,
@@ -345,7 +350,9 @@ def typiclust_sampling(
     largest first among equals; each visit takes the candidate of highest
     typicality, ``1 / (mean distance to its K nearest neighbours inside the
     cluster + 1e-5)``, ``K = min(n_neighbors, cluster size // 2)``. Works from
-    zero labels (a cold start).
+    zero labels (a cold start). Above ``sampled_above`` points (with
+    ``subset_size=None`` on a large pool) a sampled version with bounded time
+    and memory runs instead: see :mod:`moby_al_plugin.typicality`.
 
     Parameters
     ----------
@@ -363,6 +370,19 @@ def typiclust_sampling(
         ``K`` of the typicality.
     normalize : bool, default=True
         L2-normalise the features first, as TypiClust does.
+    scale : {"auto", "exact", "sampled"}, default="auto"
+        ``"exact"``: the published algorithm on every point; ``"sampled"``:
+        k-means fitted on a sample of the points, and typicality measured
+        against a sample of each large cluster; ``"auto"``: exact up to
+        ``sampled_above`` points (labelled and candidates), sampled above.
+    sampled_above : int, default=100000
+        The most points that ``scale="auto"`` runs exactly.
+    kmeans_sample_size : int, default=100000
+        Sampled version: the points k-means is fitted on (every labelled
+        sample and random candidates), at least the number of clusters.
+    cluster_sample_size : int, default=2000
+        Sampled version: the members of a larger cluster that typicality is
+        measured against.
     {common}
 
     Returns
@@ -378,7 +398,8 @@ def typiclust_sampling(
         If an integer option is not an integer, or an unknown keyword is
         passed.
     MoBYALError
-        As :func:`coreset_sampling`, or if an option is out of range.
+        As :func:`coreset_sampling`, or if an option is out of range or
+        ``scale`` is not one of ``"auto"``, ``"exact"``, ``"sampled"``.
     """
     query = _prepare(
         classifier,
@@ -397,6 +418,10 @@ def typiclust_sampling(
         max_clusters=max_clusters,
         min_cluster_size=min_cluster_size,
         n_neighbors=n_neighbors,
+        scale=scale,
+        sampled_above=sampled_above,
+        kmeans_sample_size=kmeans_sample_size,
+        cluster_sample_size=cluster_sample_size,
         random_state=query.rng,
     )
     return query.result(X_pool, picks)
