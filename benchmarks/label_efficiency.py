@@ -316,9 +316,7 @@ def summarize_folder(folder: Path, *more: Path, output: str | None = None) -> di
     config = ExperimentConfig.from_dict(json.loads((folder / "config.json").read_text()))
     records = read_records(folder)
     for other in more:
-        other_config = ExperimentConfig.from_dict(
-            json.loads((other / "config.json").read_text())
-        )
+        other_config = ExperimentConfig.from_dict(json.loads((other / "config.json").read_text()))
         changed = [
             key
             for key, value in config.to_dict().items()
@@ -332,9 +330,7 @@ def summarize_folder(folder: Path, *more: Path, output: str | None = None) -> di
         config = dataclasses.replace(
             config,
             seeds=tuple(sorted(config.seeds + other_config.seeds)),
-            strategies=tuple(
-                dict.fromkeys(config.strategies + other_config.strategies)
-            ),
+            strategies=tuple(dict.fromkeys(config.strategies + other_config.strategies)),
         )
     wanted = {(seed, cycle) for seed in config.seeds for cycle in range(config.cycles + 1)}
     complete, partial = [], []
