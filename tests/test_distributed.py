@@ -25,6 +25,7 @@ import torch.multiprocessing as mp
 
 from moby_al_plugin import MoBYClassifier, MoBYEncoder, distributed, load_digits_dataset
 from moby_al_plugin.exceptions import MoBYALError
+from tests.test_encoder import small_encoder as _small_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = 2
@@ -34,17 +35,8 @@ BATCH = 16
 
 
 def small_encoder(**params) -> MoBYEncoder:
-    defaults = dict(
-        backbone="small_cnn",
-        max_epochs=2,
-        batch_size=BATCH,
-        queue_size=64,
-        projection_dim=16,
-        views="digits",
-        random_state=0,
-    )
-    defaults.update(params)
-    return MoBYEncoder(**defaults)
+    """The encoder tests' small encoder, at this file's batch size."""
+    return _small_encoder(**{"batch_size": BATCH, **params})
 
 
 def _keep(x, generator):
