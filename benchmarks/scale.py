@@ -4,7 +4,9 @@ The pool is ``--pool-size`` synthetic 32x32 grey images (ten classes of
 smooth random prototypes, each image shifted and noised), written chunk by
 chunk to a ``.npy`` file and read back as a memmap. Each stage runs in its
 own process, so that its peak resident memory (``ru_maxrss`` from
-``os.wait4``) is its own:
+``os.wait4``) is its own; the stage also samples its anonymous and
+file-backed resident memory (``/proc/self/status``), since the pages of a
+memmap it reads count in ``ru_maxrss`` but are the kernel's to drop:
 
 0. ``imports``: torch and the library imported, nothing done (the memory
    floor of every other stage);
@@ -174,6 +176,46 @@ def run_stage(name: str, work: Path, args: argparse.Namespace) -> dict:
 
 
 # ----------------------------------------------------------------- driver
+class _MemorySampler:
+    """Peaks of anonymous and file-backed resident memory, read from /proc every 50 ms.
+
+    ``ru_maxrss`` counts the pages of a memmap that a stage has touched: they
+    are file-backed and the kernel drops them under pressure. The anonymous
+    peak is the memory the stage itself holds (arrays, tensors, buffers).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peaks = {"RssAnon": 0, "RssFile": 0}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        try:
+            lines = Path("/proc/self/status").read_text().splitlines()
+        except OSError:  # not Linux: no figures
+            return
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in self.peaks:
+                self.peaks[key] = max(self.peaks[key], int(value.split()[0]))  # kB
+
+    def _run(self) -> None:
+        while not self._done.wait(0.05):
+            self._sample()
+
+    def stop(self) -> dict:
+        self._done.set()
+        self._thread.join()
+        self._sample()
+        return {
+            "peak_anon_mib": round(self.peaks["RssAnon"] / 1024, 1),
+            "peak_file_mib": round(self.peaks["RssFile"] / 1024, 1),
+        }
+
+
 def _measured(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Run ``command``; its wall seconds, peak RSS in MiB (largest process) and stdout."""
     started = time.perf_counter()
@@ -236,9 +278,11 @@ def main(argv=None) -> dict:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="moby-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.stage:  # a child: run one stage, print its figures as one JSON line
+        sampler = _MemorySampler()
         started = time.perf_counter()
         figures = run_stage(args.stage, work, args)
         figures["stage_seconds"] = round(time.perf_counter() - started, 2)
+        figures.update(sampler.stop())
         print(json.dumps(figures))
         return figures
 
@@ -301,14 +345,20 @@ def _feature_dim(rows: list[dict]) -> int:
 
 
 def _print_table(payload: dict) -> None:
-    print(f"\n| stage ({payload['pool']['images']:,} images) | wall s | peak RSS MiB |")
-    print("| --- | --- | --- |")
+    print(
+        f"\n| stage ({payload['pool']['images']:,} images) | wall s | peak RSS MiB | "
+        "of it anonymous (peak) | file-backed (peak) |"
+    )
+    print("| --- | --- | --- | --- | --- |")
     for row in payload["stages"]:
-        print(f"| {row['stage']} | {row['seconds']:.1f} | {row['peak_rss_mib']:.0f} |")
+        print(
+            f"| {row['stage']} | {row['seconds']:.1f} | {row['peak_rss_mib']:.0f} | "
+            f"{row.get('peak_anon_mib', 0):.0f} | {row.get('peak_file_mib', 0):.0f} |"
+        )
     for row in payload["ddp_pretrain"]:
         print(
             f"| pretrain, torchrun {row['processes']} process(es) | {row['seconds']:.1f} | "
-            f"{row['peak_rss_mib']:.0f} |"
+            f"{row['peak_rss_mib']:.0f} | | |"
         )
 
 

@@ -108,6 +108,8 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
             "typiclust",
         ]
         assert all(row["peak_rss_mib"] > 0 and row["seconds"] > 0 for row in stages.values())
+        # the stage's own memory, apart from the memmap pages it touched
+        assert all(0 < row["peak_anon_mib"] <= row["peak_rss_mib"] for row in stages.values())
         assert (
             stages["features"]["shape"] == [5000, 128] and stages["features"]["dtype"] == "float16"
         )
