@@ -14,7 +14,11 @@ leaves the others' figures:
 
 Usage on the GPU machine, from the repository root (skorch and modAL are
 not in every image: their wheels, if carried in ``.whl/``, are installed to
-``/tmp/site`` first; Fashion-MNIST is read from ``--data-root``)::
+``/tmp/site`` first; Fashion-MNIST is read from ``--data-root``). Beforehand,
+on a machine with an index: ``pip download --no-deps -d .whl skorch==1.4.0
+modAL-python==0.4.1`` and copy the four Fashion-MNIST IDX files to
+``.ci-cache/fashion-mnist``; both folders are ignored by git and travel as
+carried paths::
 
     python3 benchmarks/gpu_check.py --output $OUT/gpu_check --data-root .ci-cache/fashion-mnist
     python3 benchmarks/gpu_check.py --quick     # CPU, tiny, seconds: for the tests
