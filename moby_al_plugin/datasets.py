@@ -31,6 +31,7 @@ from .image_reading import (
     IMAGE_EXTENSIONS,
     READ_ERRORS,
     describe_image,
+    list_image_files,
     read_image,
     single_channel_mode,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "READ_ERRORS",
     "describe_image",
+    "list_image_files",
     "read_image",
     "single_channel_mode",
     # re-exported from moby_al_plugin.pool_sampling
