@@ -254,6 +254,15 @@ class ImagePool(torch.utils.data.Dataset):
 
 def _positions(key: Any, n: int) -> np.ndarray:
     """The rows that ``key`` (a slice, integer or boolean array, list) selects of ``n``."""
+    if isinstance(key, slice):
+        return np.arange(*key.indices(n))
+    key_array = np.asarray(key) if isinstance(key, (list, np.ndarray)) else None
+    if key_array is not None and key_array.ndim == 1 and key_array.dtype.kind in "iu":
+        # every training batch comes here: no arange of the whole pool per read
+        if key_array.size and (key_array.min() < -n or key_array.max() >= n):
+            bad = key_array[(key_array < -n) | (key_array >= n)][0]
+            raise IndexError(f"index {bad} is out of bounds for a pool of {n} images")
+        return np.where(key_array < 0, key_array + n, key_array).astype(np.intp, copy=False)
     try:
         rows = np.arange(n)[key]
     except IndexError as exc:
