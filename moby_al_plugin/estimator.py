@@ -23,7 +23,7 @@ from .encoder import MoBYEncoder, check_fitted_encoder, load_pretrained_weights
 from .exceptions import MoBYALError
 from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
 from .pools import CHUNK_SIZE, LazyImages, check_pool
-from .schedule import check_schedule, epoch_size, even_batches
+from .schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule, epoch_size, even_batches
 
 __all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED"]
 
@@ -171,7 +171,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         unlabelled batches.
     train_samples : int, "auto" or None, default="auto"
         Labelled samples seen per fit, at least. ``"auto"``: the converged
-        rule, ``clip(round(1000 / 3 * len(X)), 50_000, 400_000)`` (see
+        rule, ``clip(round(1000 / 3 * len(X)), 100_000, 400_000)`` (see
         :func:`moby_al_plugin.schedule.converged_train_samples`), the same
         for every strategy and learner. None: no such floor, ``max_epochs``
         passes over the labelled set.
@@ -216,12 +216,15 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
     optimizer : type, default=torch.optim.SGD
         With ``optimizer__momentum=0.9`` and ``optimizer__weight_decay=5e-4``
         unless given.
-    lr : float, default=0.1
-        Learning rate (for ``batch_size=128``; scale it with the batch).
+    lr : float, default=0.05
+        Learning rate (for ``batch_size=32``, the converged rule's; scale it
+        with the batch).
     max_epochs : int, default=10
         Epochs each fit is split into (see Schedule above).
-    batch_size : int, default=128
-        Size of labelled and unlabelled batches.
+    batch_size : int, default=32
+        Size of labelled and unlabelled batches (the converged rule's:
+        batch 32 ends higher than 128 at equal samples, at the same speed
+        on CPU).
     train_split : callable or None, default=None
         skorch's validation split; None trains on all labelled data.
     device : str, default="cpu"
@@ -284,9 +287,9 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         module: Any = MoBYNetwork,
         criterion: Any = torch.nn.CrossEntropyLoss,
         optimizer: Any = torch.optim.SGD,
-        lr: float = 0.1,
+        lr: float = RULE_LR,
         max_epochs: int = 10,
-        batch_size: int = 128,
+        batch_size: int = RULE_BATCH_SIZE,
         train_split: Any = None,
         device: str = "cpu",
         verbose: int = 0,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..exceptions import MoBYALError
 from ..registry import STRATEGIES
-from ..schedule import check_schedule
+from ..schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule
 
 __all__ = [
     "ExperimentError",
@@ -134,8 +134,8 @@ class ExperimentConfig:
     query_size: int = 20
     cycles: int = 5
     epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
+    batch_size: int = RULE_BATCH_SIZE
+    lr: float = RULE_LR
     lr_schedule: str = "cosine"
     train_samples: int | str | None = "auto"
     subset_size: int | None = 10_000

@@ -51,7 +51,8 @@ Progress = Callable[[float, str], None]
 
 # the fine-tuned model of the last round, continued by the next one
 _MODEL_FILE = "finetuned-model.pkl"
-_MODEL_FORMAT = 1
+# 2: the converged rule's batch 32 at lr 0.05 (a kept model of format 1 has lr 0.1)
+_MODEL_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class RoundSettings:
     pretrain_max_views: int = 40_000
     # the converged rule of the library (moby_al_plugin.schedule), as for every learner
     train_samples: int | str = "auto"
-    batch_size: int = 128
+    batch_size: int = 32  # moby_al_plugin.schedule.RULE_BATCH_SIZE (not imported: start time)
     random_state: int = 0
     warm_start: bool = True
     # a MoBYEncoder file pretrained elsewhere (e.g. `moby-al pretrain` under torchrun)
