@@ -476,18 +476,22 @@ def _setting_name(entry: dict) -> str:
 
 
 def converged_at(curve: dict[int, float], tolerance: float = 0.003) -> int | None:
-    """The least compute whose accuracy is within ``tolerance`` of the next doubling's.
+    """The least compute from which no measured doubling adds ``tolerance`` or more.
 
     ``curve`` maps compute to mean accuracy; a compute without its double in
-    the curve cannot be called converged.
+    the curve cannot be called converged. A flat step followed by a rise is
+    not convergence: every later doubling must stay within ``tolerance``.
 
     >>> converged_at({25: 0.70, 50: 0.75, 100: 0.752, 200: 0.753})
     50
+    >>> converged_at({25: 0.747, 50: 0.749, 100: 0.755, 200: 0.756})
+    100
     >>> converged_at({25: 0.70, 50: 0.75}) is None
     True
     """
-    for compute in sorted(curve):
-        if 2 * compute in curve and curve[2 * compute] - curve[compute] < tolerance:
+    doublings = [c for c in sorted(curve) if 2 * c in curve]
+    for i, compute in enumerate(doublings):
+        if all(curve[2 * c] - curve[c] < tolerance for c in doublings[i:]):
             return compute
     return None
 

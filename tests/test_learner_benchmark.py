@@ -86,3 +86,16 @@ def test_throughput_study_quick(tmp_path):
     result = _run(tmp_path, "--study", "throughput", "--repeats", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ratio" in result.stdout and "channels_last_speedup" in result.stdout
+
+
+def test_converged_at_needs_every_later_doubling_flat(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from learner import converged_at
+
+    # the batch-32 study at 200 labels: 25k -> 50k is flat (+0.19) but 50k -> 100k
+    # adds 0.63, so it converges at 100k (+0.07 to 200k), not at 25k
+    assert converged_at({25: 0.7467, 50: 0.7486, 100: 0.7549, 200: 0.7556}) == 100
+    assert converged_at({50: 0.80, 100: 0.81, 200: 0.8101}) == 100
+    # a drop counts as flat; a last step still rising leaves it open
+    assert converged_at({100: 0.84, 200: 0.83}) == 100
+    assert converged_at({100: 0.80, 200: 0.801, 400: 0.81}) is None
