@@ -21,6 +21,7 @@ Usage::
 
     python benchmarks/label_loop.py                 # 1,000 and 10,000 images
     python benchmarks/label_loop.py --sizes 1000
+    python benchmarks/label_loop.py --sizes 400 --train-samples 25000 --output label_loop-25k.json
     python benchmarks/label_loop.py --quick         # digits, seconds; for the tests
 """
 
@@ -162,11 +163,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--answers", type=int, default=1000)
+    parser.add_argument(
+        "--train-samples",
+        default="auto",
+        help="fine-tuning samples of next (default: auto, the converged rule)",
+    )
+    parser.add_argument("--output", default=None, help="file name under benchmarks/results")
     parser.add_argument("--quick", action="store_true", help="digits, tiny; for the tests")
     args = parser.parse_args(argv)
     sizes = [200] if args.quick else [int(s) for s in args.sizes.split(",")]
     options = (
-        ["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"] if args.quick else []
+        ["--pretrain-epochs", "1", "--epochs", "1", "--train-samples", "64"]
+        if args.quick
+        else ["--train-samples", str(args.train_samples)]
     )
     answers = 100 if args.quick else args.answers
     rows = []
@@ -176,10 +185,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(row), flush=True)
     payload = {
         "machine": machine_info(),
+        "train_samples": "64" if args.quick else str(args.train_samples),
         "rows": rows,
         "median_answers_per_second": statistics.median(r["answers_per_second"] for r in rows),
     }
-    path = write_json("label_loop-quick.json" if args.quick else "label_loop.json", payload)
+    name = args.output or ("label_loop-quick.json" if args.quick else "label_loop.json")
+    path = write_json(name, payload)
     print(f"wrote {path}")
     return payload
 
