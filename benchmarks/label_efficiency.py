@@ -138,6 +138,12 @@ def main(argv=None) -> list[dict]:
         default=None,
         help="padding of each epoch, beyond --train-samples (published: none)",
     )
+    parser.add_argument(
+        "--finetune-contrastive-weight",
+        type=float,
+        default=defaults.finetune_contrastive_weight,
+        help="MoBY loss weight while fine-tuning the pretrained rows (default: 0, supervised)",
+    )
     parser.add_argument("--pretrain-epochs", type=int, default=10)
     parser.add_argument("--pretrain-size", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=3)
@@ -193,6 +199,7 @@ def main(argv=None) -> list[dict]:
         lr_schedule=args.lr_schedule,
         pretrain_epochs=args.pretrain_epochs,
         pretrain_size=args.pretrain_size,
+        finetune_contrastive_weight=args.finetune_contrastive_weight,
     )
     if args.quick:
         base.update(
