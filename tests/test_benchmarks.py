@@ -294,3 +294,29 @@ def test_gpu_check_runs_every_step_in_its_quick_mode(tmp_path):
     kcenter = steps["kcenter"]["figures"]
     assert kcenter["picks"] == 1000 and kcenter["same_picks"] == 1.0
     assert (tmp_path / "check-encoder.pt").is_file() and (tmp_path / "check-paper.json").is_file()
+
+
+def test_label_efficiency_finetune_contrastive_weight_reaches_the_run(tmp_path):
+    out = tmp_path / "moby"
+    args = ["--quick", "--variant", "recipe-cold", "--strategies", "budget_aware"]
+    result = _run(
+        "label_efficiency.py",
+        *args,
+        "--finetune-contrastive-weight",
+        "0.5",
+        "--output",
+        str(out),
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["finetune_contrastive_weight"] == 0.5
+    bad = _run(
+        "label_efficiency.py",
+        *args,
+        "--finetune-contrastive-weight",
+        "-1",
+        "--output",
+        str(tmp_path / "bad"),
+        tmp_path=tmp_path,
+    )
+    assert bad.returncode != 0 and "finetune_contrastive_weight" in bad.stderr
