@@ -85,6 +85,15 @@ def test_summarize_mean_std_auc():
     assert summary["mobyv2al"]["std"] == [0.0, 0.0]
 
 
+def test_summarize_keeps_runs_of_other_seeds_apart():
+    # two runs joined by --summarize: each numbers its only trial 0, the seeds differ
+    records = [dict(r, trial=0) for r in RECORDS if r["strategy"] == "random"]
+    random = summarize(records)["random"]
+    assert random["trials"] == [2, 2]
+    assert random["auc_mean"] == pytest.approx(0.7)  # seed AUCs 0.6 and 0.8, not one mixed curve
+    assert random["auc_std"] == pytest.approx(0.1)
+
+
 def test_format_table_lists_strategies_and_percentages():
     table = format_table(summarize(RECORDS))
     assert "mobyv2al" in table and "random" in table
@@ -138,3 +147,21 @@ def test_class_histograms_sum_picks_over_cycles_and_average_trials():
     # trial 0 queried [1, 3] in all, trial 1 [2, 0]
     assert histograms["s"]["queried"] == [1.5, 1.5]
     assert histograms["s"]["classes"] == ["a", "b"]
+
+
+def test_class_histograms_average_runs_of_other_seeds():
+    from moby_al_plugin.experiments import class_histograms
+
+    # two runs joined by --summarize: both number their trial 0, seeds 0 and 1
+    records = [
+        {
+            "strategy": "s",
+            "trial": 0,
+            "seed": seed,
+            "cycle": 0,
+            "queried_classes": counts,
+            "classes": ["a", "b"],
+        }
+        for seed, counts in ((0, [2, 0]), (1, [0, 2]))
+    ]
+    assert class_histograms(records)["s"]["initial"] == [1.0, 1.0]  # a mean, not the sum [2, 2]

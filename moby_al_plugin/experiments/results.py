@@ -117,6 +117,11 @@ def learning_curve_area(n_labeled: Iterable[float], accuracy: Iterable[float]) -
     return float(auc(x, y) / (x[-1] - x[0]))
 
 
+def _trial_key(record: dict) -> tuple:
+    """One trial: runs of other seeds joined together each number their trials from 0."""
+    return record["trial"], record.get("seed")
+
+
 def summarize(records: Iterable[dict]) -> dict[str, dict]:
     """Mean and spread of accuracy per strategy and labelled count.
 
@@ -127,7 +132,8 @@ def summarize(records: Iterable[dict]) -> dict[str, dict]:
         "trials": [...], "auc_mean": float, "auc_std": float,
         "train_seconds": float, "query_seconds": float}}``; std is the
         population standard deviation over trials (0 for one trial); AUC is
-        :func:`learning_curve_area` of each trial's curve.
+        :func:`learning_curve_area` of each trial's curve, a trial being a
+        (trial, seed) pair, so runs of other seeds joined together stay apart.
     """
     by_strategy: dict[str, list[dict]] = defaultdict(list)
     for record in records:
@@ -135,10 +141,10 @@ def summarize(records: Iterable[dict]) -> dict[str, dict]:
     summary = {}
     for strategy, rows in by_strategy.items():
         per_count: dict[int, list[float]] = defaultdict(list)
-        per_trial: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        per_trial: dict[tuple, list[tuple[int, float]]] = defaultdict(list)
         for row in rows:
             per_count[row["n_labeled"]].append(row["accuracy"])
-            per_trial[row["trial"]].append((row["n_labeled"], row["accuracy"]))
+            per_trial[_trial_key(row)].append((row["n_labeled"], row["accuracy"]))
         counts = sorted(per_count)
         aucs = [learning_curve_area(*zip(*sorted(curve))) for curve in per_trial.values()]
         summary[strategy] = {
@@ -198,7 +204,7 @@ def class_histograms(records: Iterable[dict]) -> dict[str, dict]:
             {"classes": record["classes"], "initial": {}, "queried": {}},
         )
         part = entry["initial" if record["cycle"] == 0 else "queried"]
-        counts = part.setdefault(record["trial"], np.zeros(len(record["classes"])))
+        counts = part.setdefault(_trial_key(record), np.zeros(len(record["classes"])))
         counts += np.asarray(record["queried_classes"], dtype=float)
     return {
         strategy: {
