@@ -139,6 +139,34 @@ def _parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--lr-schedule", default="cosine", choices=("cosine", "step"))
     p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "auto"),
+        help="convergence and throughput: the estimator's precision",
+    )
+    p.add_argument(
+        "--nesterov", action="store_true", help="convergence: SGD with Nesterov momentum"
+    )
+    p.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=0.0,
+        help="convergence: the MoBY loss kept in the fit (0: cross-entropy only); the rest "
+        "of the training set is the unlabelled pool",
+    )
+    p.add_argument(
+        "--unlabeled-ratio", type=float, default=1.0, help="convergence: with the MoBY loss"
+    )
+    p.add_argument(
+        "--contrastive-every", type=int, default=1, help="convergence: with the MoBY loss"
+    )
+    p.add_argument(
+        "--dataset",
+        default="fashion_mnist",
+        choices=("fashion_mnist", "digits"),
+        help="convergence: the data (digits: the embedded 8x8 digits)",
+    )
+    p.add_argument(
         "--augment",
         default="weak",
         choices=("weak", "none"),
@@ -182,7 +210,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
 
 
 def _load(args):
-    if args.quick:
+    if args.quick or getattr(args, "dataset", None) == "digits":
         d = load_digits_dataset()
         return d.X_train, d.y_train, d.X_test, d.y_test, "digits"
     d = load_fashion_mnist(args.data_root)
@@ -444,13 +472,18 @@ def _no_augment(x: torch.Tensor, generator=None) -> torch.Tensor:
 def _study_net(args, dataset: str, seed: int, **params) -> MoBYClassifier:
     views = _views(dataset) if args.augment == "weak" else (_no_augment, _no_augment)
     small = dict(queue_size=64, projection_dim=16) if args.quick else {}
+    if args.nesterov:
+        params["optimizer__nesterov"] = True
     return MoBYClassifier(
         backbone=args.backbone,
-        contrastive_weight=0.0,
+        contrastive_weight=args.contrastive_weight,
+        unlabeled_ratio=args.unlabeled_ratio,
+        contrastive_every=args.contrastive_every,
         batch_size=args.batch_size,
         lr=args.lr,
         lr_schedule=args.lr_schedule,
         views=views,
+        precision=args.precision,
         random_state=seed,
         **small,
         **params,
@@ -465,14 +498,39 @@ def _setting(args) -> dict:
         "lr_schedule": args.lr_schedule,
         "augment": args.augment,
         "backbone": args.backbone,
+        "precision": args.precision,
+        "nesterov": bool(args.nesterov),
+        "contrastive_weight": args.contrastive_weight,
+        "unlabeled_ratio": args.unlabeled_ratio,
+        "contrastive_every": args.contrastive_every,
     }
 
 
+# settings added later: what the entries written before them ran with
+_SETTING_DEFAULTS = {
+    "precision": "fp32",
+    "nesterov": False,
+    "contrastive_weight": 0.0,
+    "unlabeled_ratio": 1.0,
+    "contrastive_every": 1,
+}
+
+
 def _setting_name(entry: dict) -> str:
-    return (
+    name = (
         f"{entry['init']} batch {entry['batch_size']} lr {entry['lr']} "
         f"{entry['lr_schedule']} aug {entry['augment']}"
     )
+    if entry.get("nesterov", False):
+        name += " nesterov"
+    if entry.get("precision", "fp32") != "fp32":
+        name += f" {entry['precision']}"
+    if entry.get("contrastive_weight", 0.0):
+        name += (
+            f" moby {entry['contrastive_weight']} u{entry['unlabeled_ratio']}"
+            f" every {entry['contrastive_every']}"
+        )
+    return name
 
 
 def converged_at(curve: dict[int, float], tolerance: float = 0.003) -> int | None:
@@ -508,7 +566,9 @@ def _entry_key(entry: dict) -> tuple:
         "seed",
         "samples",
     )
-    return tuple(entry[n] for n in names)
+    return tuple(entry[n] for n in names) + tuple(
+        entry.get(n, default) for n, default in _SETTING_DEFAULTS.items()
+    )
 
 
 def _union(entries: list[dict], others: list[dict]) -> list[dict]:
@@ -619,8 +679,9 @@ def convergence_study(args) -> dict:
                         train_samples=samples,
                         pretrained=encoder if init == "pretrained" else None,
                     )
+                    pool = np.delete(X_train, idx, axis=0) if args.contrastive_weight else None
                     started = time.perf_counter()
-                    net.fit(X_train[idx], y_train[idx])
+                    net.fit(X_train[idx], y_train[idx], X_unlabeled=pool)
                     seconds = time.perf_counter() - started
                     accuracy = float(net.score(X_test, y_test))
                     entry = {

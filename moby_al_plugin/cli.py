@@ -18,6 +18,7 @@ from ._lazy import lazy_attributes
 # the runner, the plots and torch are imported by the commands that use them,
 # so that --help and the labelling bookkeeping answer at once
 from .exceptions import MoBYALError
+from .hardware import DEFAULT_PRECISION
 from .labelling.commands import add_label_command, run_label_command
 from .registry import STRATEGIES
 
@@ -266,6 +267,7 @@ def _add_experiment_options(
         "(default: the data set's)",
     )
     train.add_argument("--device", default=d.device, help="cpu or cuda (default: %(default)s)")
+    _add_hardware_options(train, d.precision)
     runs = parser.add_argument_group("runs and output")
     runs.add_argument(
         "--trials", type=int, default=trials, help="trials with seeds 0..N-1 (default: %(default)s)"
@@ -292,6 +294,30 @@ def _add_experiment_options(
         "(default: for pools up to 20,000 images)",
     )
     runs.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _threads(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_hardware_options(group: Any, precision: str) -> None:
+    """``--precision`` and ``--threads``, the same for every command that trains."""
+    group.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default=precision,
+        help="bf16: bfloat16 autocast; auto: bf16 where the CPU or GPU has it natively, "
+        "else fp32 (default: %(default)s)",
+    )
+    group.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help="torch threads (default: the machine's cores, or OMP_NUM_THREADS when set)",
+    )
 
 
 def _add_debug_option(parser: argparse.ArgumentParser, default: object) -> None:
@@ -436,6 +462,7 @@ def _add_pretrain_command(commands: Any) -> argparse.ArgumentParser:
     )
     pretrain.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     pretrain.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    _add_hardware_options(pretrain, DEFAULT_PRECISION)
     return pretrain
 
 
@@ -497,6 +524,8 @@ def _pretrain(args: argparse.Namespace) -> int:
             queue_size=args.queue_size,
             checkpoint=args.checkpoint,
             device=args.device,
+            precision=args.precision,
+            n_threads=args.threads,
             random_state=args.seed,
         )
         processes = world.world_size if world.active else 1
@@ -561,6 +590,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
         log=lambda line: print(line, flush=True),
         cache_dir=args.cache_dir,
+        n_threads=args.threads,
     )
     print()
     print(format_table(summarize(records)))

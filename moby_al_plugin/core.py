@@ -34,6 +34,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from .exceptions import MoBYALError
+from .hardware import autocast, check_n_threads, resolve_precision, torch_threads
 from .moby import advance_key_branch, cosine_momentum
 from .pools import LazyImages, iter_chunks
 
@@ -185,7 +186,8 @@ class MoBYNetBase(NeuralNet):
 
     Not an estimator on its own: subclasses set the hyper-parameters
     (``backbone``, ``projection_dim``, ``head_layout``, ``queue_size``,
-    ``temperature``, ``views``, ``momentum_base``, ``random_state``), call
+    ``temperature``, ``views``, ``momentum_base``, ``precision``,
+    ``n_threads``, ``random_state``), call
     :meth:`_record_images` and set ``init_seed_``, ``total_steps_`` and
     ``momentum_step_`` before training, and keep a :class:`FitState` in
     ``_fit_state`` while a fit runs.
@@ -284,6 +286,36 @@ class MoBYNetBase(NeuralNet):
         self.module_ = module.to(self.device)
         return self
 
+    # ------------------------------------------------------------ hardware
+    def _resolve_hardware(self) -> None:
+        """Check ``precision`` and ``n_threads`` and record the precision of this fit.
+
+        Raises
+        ------
+        MoBYALError
+            (a ``ValueError``) an unknown precision or a bad thread count, by name.
+        """
+        self.precision_ = resolve_precision(self.precision, self.device)
+        check_n_threads(self.n_threads)
+
+    def _autocast(self):
+        """The forward pass's autocast: bfloat16 where ``precision`` resolves to it here.
+
+        Resolved at each call, not taken from the fit: a model fitted in
+        bfloat16 and unpickled on a machine without it predicts in float32.
+        """
+        return autocast(resolve_precision(self.precision, self.device), self.device)
+
+    def _threads(self):
+        """torch's threads for a fit or an inference pass (``n_threads``), restored after."""
+        return torch_threads(self.n_threads)
+
+    def infer(self, x, **fit_params):
+        """skorch's forward pass, under the estimator's autocast; the output is float32."""
+        with self._autocast():
+            out = super().infer(x, **fit_params)
+        return out.float() if torch.is_tensor(out) and out.is_floating_point() else out
+
     # ------------------------------------------------------------ training
     def _contrastive_pass(self, batch) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Both views of a batch through the network; the keys wait for :meth:`train_step`.
@@ -343,7 +375,9 @@ class MoBYNetBase(NeuralNet):
     def _embed(self, X: np.ndarray | LazyImages) -> np.ndarray:
         """Encoder features of clean images in eval mode, shape (N, F), float32.
 
-        ``X`` is read in chunks, so a lazy pool is never held whole.
+        ``X`` is read in chunks, so a lazy pool is never held whole. The pass
+        runs in the estimator's precision (bfloat16 features are returned as
+        float32) on its ``n_threads``.
         """
         module = self.module_
         was_training = module.training
@@ -351,7 +385,7 @@ class MoBYNetBase(NeuralNet):
         chunk = max(int(self.batch_size), 256)
         out = []
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self._threads(), self._autocast():
                 for images in iter_chunks(X, chunk):
                     batch = torch.as_tensor(images, device=self.device)
                     out.append(module.embed(batch).float().cpu().numpy())

@@ -33,6 +33,7 @@ from .augment import get_view_pair
 from .callbacks import EpochProgress, LRSchedule
 from .core import FitState, IndexStream, MoBYNetBase, unlabeled_batch
 from .exceptions import MoBYALError
+from .hardware import DEFAULT_PRECISION
 from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
 from .pools import LazyImages, check_pool
 from .schedule import even_batches
@@ -43,7 +44,8 @@ _FILE_FORMAT = "moby_al_plugin.MoBYEncoder"
 _FILE_VERSION = 1
 # parameters that do not change what a fit computes: a checkpoint written
 # with other values of these still resumes
-_RESUME_NEUTRAL = ("verbose", "checkpoint")
+# a fit may continue on other threads or in another precision
+_RESUME_NEUTRAL = ("verbose", "checkpoint", "precision", "n_threads")
 
 
 def _fingerprint(X: np.ndarray | LazyImages) -> str:
@@ -186,6 +188,13 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         also readable with :meth:`load`.
     device : str, default="cpu"
         ``"cpu"`` or ``"cuda"``.
+    precision : {"auto", "bf16", "fp32"}, default="auto"
+        bfloat16 autocast of the forward passes (``"bf16"``), float32, or
+        bfloat16 where the hardware has it natively (``"auto"``); as in
+        :class:`moby_al_plugin.MoBYClassifier`. A checkpoint continues in
+        any precision.
+    n_threads : int or None, default=None
+        torch threads during ``fit`` and ``transform``; None: torch's count.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batch order and views.
     verbose : int, default=0
@@ -242,6 +251,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         momentum_base: float = 0.99,
         checkpoint: str | os.PathLike | None = None,
         device: str = "cpu",
+        precision: str = DEFAULT_PRECISION,
+        n_threads: int | None = None,
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -266,6 +277,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         self.weight_decay = weight_decay
         self.momentum_base = momentum_base
         self.checkpoint = checkpoint
+        self.precision = precision
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # ------------------------------------------------------------ sklearn
@@ -337,6 +350,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         if not 0.0 <= self.momentum_base <= 1.0:
             raise MoBYALError(f"momentum_base must lie in [0, 1], got {self.momentum_base}.")
         check_device(self.device)
+        self._resolve_hardware()
 
     @staticmethod
     def _checked_images(X: Any) -> np.ndarray | LazyImages:
@@ -511,7 +525,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         self._fit_state = state
         try:
             if done < self.max_epochs:
-                self.partial_fit(X, epochs=self.max_epochs - done)
+                with self._threads():
+                    self.partial_fit(X, epochs=self.max_epochs - done)
         finally:
             self._end_fit()
             self.module_.eval()
@@ -528,7 +543,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         Its keys wait for :meth:`train_step`, which enqueues them and moves
         the key branch after the optimiser step.
         """
-        contrastive, _, _ = self._contrastive_pass(batch)
+        with self._autocast():  # the forward pass and the loss; backward outside
+            contrastive, _, _ = self._contrastive_pass(batch)
         contrastive.backward()
         return {"loss": contrastive, "y_pred": None}
 

@@ -15,12 +15,13 @@ from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-from ._validation import check_device, check_images, check_labels
+from ._validation import check_device, check_images, check_integer, check_labels
 from .augment import get_view_pair
 from .callbacks import LRSchedule
 from .core import UNLABELED, FitState, IndexStream, MoBYNetBase, UnlabeledBatch, unlabeled_batch
 from .encoder import MoBYEncoder, check_fitted_encoder, load_pretrained_weights
 from .exceptions import MoBYALError
+from .hardware import DEFAULT_PRECISION
 from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
 from .pools import CHUNK_SIZE, LazyImages, check_pool
 from .schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule, epoch_size, even_batches
@@ -165,6 +166,13 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         Weight of the contrastive loss on every batch. 0 turns the estimator
         into the supervised-only baseline of the same backbone (no
         contrastive pass, no unlabelled batches, the same labelled schedule).
+    contrastive_every : int, default=1
+        Labelled batches carry the contrastive term on every
+        ``contrastive_every``-th of them; the others are plain cross-entropy
+        steps (one view, no key branch), which cost about a third of a
+        contrastive step. Unlabelled batches always carry it. With
+        ``unlabeled_ratio`` below 1 this is how the MoBY loss is kept at a
+        fraction of its cost (README, "Speed").
     unlabeled_ratio : float, default=1.0
         Unlabelled samples drawn per epoch, as a multiple of the labelled
         samples of the (padded) epoch (the paper uses 1). 0 disables the
@@ -207,6 +215,17 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
     momentum_base : float, default=0.99
         Momentum of the key branch at the first step; it rises to 1 along a
         cosine over the steps of each fit.
+    precision : {"auto", "bf16", "fp32"}, default="auto"
+        Arithmetic of the forward passes (training, ``predict_proba``,
+        ``transform``): ``"bf16"`` is bfloat16 autocast (weights, optimiser
+        and losses stay float32), ``"auto"`` uses it where the CPU or GPU
+        has native bfloat16 and float32 elsewhere (see
+        :mod:`moby_al_plugin.hardware`). ``"bf16"`` on hardware without it
+        warns once and trains in float32.
+    n_threads : int or None, default=None
+        torch threads during a fit or an inference pass (restored after).
+        None: torch's count, the machine's cores unless ``OMP_NUM_THREADS``
+        says otherwise.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch order, augmentations and the
         unlabelled stream; an int makes two CPU fits identical.
@@ -256,6 +275,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
     epoch_samples_ : int
         Labelled samples per epoch in the last fit (``max_epochs`` times
         this is the labelled samples it saw).
+    precision_ : {"bf16", "fp32"}
+        The precision the last fit ran in.
 
     Raises
     ------
@@ -275,6 +296,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         queue_size: int = 4096,
         temperature: float = 0.2,
         contrastive_weight: float = 0.5,
+        contrastive_every: int = 1,
         unlabeled_ratio: float = 1.0,
         train_samples: int | str | None = "auto",
         min_samples_per_epoch: int | None = None,
@@ -284,6 +306,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         lr_milestones: Sequence[float] = (0.6, 0.8),
         lr_gamma: float = 0.1,
         momentum_base: float = 0.99,
+        precision: str = DEFAULT_PRECISION,
+        n_threads: int | None = None,
         random_state: Any = None,
         module: Any = MoBYNetwork,
         criterion: Any = torch.nn.CrossEntropyLoss,
@@ -321,6 +345,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self.queue_size = queue_size
         self.temperature = temperature
         self.contrastive_weight = contrastive_weight
+        self.contrastive_every = contrastive_every
         self.unlabeled_ratio = unlabeled_ratio
         self.train_samples = train_samples
         self.min_samples_per_epoch = min_samples_per_epoch
@@ -330,6 +355,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self.lr_milestones = lr_milestones
         self.lr_gamma = lr_gamma
         self.momentum_base = momentum_base
+        self.precision = precision
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # ------------------------------------------------------------------ setup
@@ -425,7 +452,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         cold = not (self.warm_start and getattr(self, "initialized_", False))
         self._start_fit(X, y, X_unlabeled, cold=cold)
         try:
-            super().fit(self._fit_state.X, self._fit_state.y, **fit_params)
+            with self._threads():
+                super().fit(self._fit_state.X, self._fit_state.y, **fit_params)
         finally:
             self._end_fit()
         return self
@@ -455,7 +483,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             return super().partial_fit(X, y, classes=classes, **fit_params)
         self._start_fit(X, y, X_unlabeled, cold=not getattr(self, "initialized_", False))
         try:
-            super().partial_fit(self._fit_state.X, self._fit_state.y, **fit_params)
+            with self._threads():
+                super().partial_fit(self._fit_state.X, self._fit_state.y, **fit_params)
         finally:
             self._end_fit()
         return self
@@ -475,10 +504,17 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             if X_unlabeled.shape[0] == 0:
                 X_unlabeled = None
         check_device(self.device)
+        self._resolve_hardware()
         if self.unlabeled_ratio < 0:
             raise MoBYALError(f"unlabeled_ratio must be >= 0, got {self.unlabeled_ratio}.")
         if self.contrastive_weight < 0:
             raise MoBYALError(f"contrastive_weight must be >= 0, got {self.contrastive_weight}.")
+        try:
+            check_integer(self.contrastive_every, "contrastive_every", minimum=1)
+        except (TypeError, ValueError):
+            raise MoBYALError(
+                f"contrastive_every must be a positive integer, got {self.contrastive_every!r}."
+            ) from None
         check_schedule(
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -517,6 +553,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             views=get_view_pair(self.views, self.n_channels_in_),
         )
         state.X, state.y = X, y_encoded
+        state.labeled_steps = 0  # labelled batches so far: contrastive_every counts them
         self._fit_state = state
         self.total_steps_ = state.total_steps
         self.epoch_samples_ = state.epoch_size
@@ -579,28 +616,36 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         encoder and the classifier. The batch's keys are kept for
         :meth:`train_step`, which enqueues them after the optimiser step.
         """
-        if self.contrastive_weight == 0:
+        with self._autocast():  # the forward pass and the losses; backward outside
+            loss, y_pred = self._batch_loss(batch)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _batch_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The loss of one batch and its class logits (None for an unlabelled batch)."""
+        state = self._fit_state
+        unlabelled = isinstance(batch, UnlabeledBatch)
+        if not unlabelled:
+            state.labeled_steps += 1
+        supervised_only = self.contrastive_weight == 0 or (
+            not unlabelled and (state.labeled_steps - 1) % self.contrastive_every != 0
+        )
+        if supervised_only:
             self._set_training(True)
             Xi, yi = unpack_data(batch)
             weak, _ = self._fit_state.views
             x = to_tensor(Xi, device=self.device)
-            y_pred = self.module_(weak(x, self._fit_state.view_generator))
-            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-            loss.backward()
-            return {"loss": loss, "y_pred": y_pred}
+            y_pred = self.module_(weak(x, self._fit_state.view_generator)).float()
+            return self.get_loss(y_pred, yi, X=Xi, training=True), y_pred
         contrastive, weak_features, yi = self._contrastive_pass(batch)
-        if isinstance(batch, UnlabeledBatch):
-            loss = self.contrastive_weight * contrastive
-            loss.backward()
+        if unlabelled:
             self.history.record_batch("unlabeled_loss", float(contrastive.detach()))
             # no prediction: nothing downstream may score labels here
-            return {"loss": loss, "y_pred": None}
-        y_pred = self.module_.classifier(weak_features)
+            return self.contrastive_weight * contrastive, None
+        y_pred = self.module_.classifier(weak_features).float()
         loss = self.get_loss(y_pred, yi, X=batch[0], training=True)
-        loss = loss + self.contrastive_weight * contrastive
-        loss.backward()
         self.history.record_batch("contrastive_loss", float(contrastive.detach()))
-        return {"loss": loss, "y_pred": y_pred}
+        return loss + self.contrastive_weight * contrastive, y_pred
 
     # ------------------------------------------------------------- inference
     def _check_inference_input(self, X) -> np.ndarray | LazyImages:
@@ -616,11 +661,12 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         in chunks.
         """
         X = self._check_inference_input(X)
-        if isinstance(X, LazyImages):
-            chunk = max(int(self.batch_size), CHUNK_SIZE)
-            parent = super().predict_proba  # (a comprehension has no zero-argument super)
-            return np.concatenate([parent(part) for part in X.chunks(chunk)])
-        return super().predict_proba(X)
+        with self._threads():
+            if isinstance(X, LazyImages):
+                chunk = max(int(self.batch_size), CHUNK_SIZE)
+                parent = super().predict_proba  # (a comprehension has no zero-argument super)
+                return np.concatenate([parent(part) for part in X.chunks(chunk)])
+            return super().predict_proba(X)
 
     def predict(self, X):
         """Predicted labels of shape (N,), taken from ``classes_``."""

@@ -102,6 +102,11 @@ class ProjectionHead(nn.Module):
         return self.layers(x)
 
 
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    # L2-normalised in float32: under bfloat16 autocast the projections come out bf16
+    return F.normalize(x.float(), dim=1)
+
+
 def info_nce(
     query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float
 ) -> torch.Tensor:
@@ -117,15 +122,24 @@ def info_nce(
 
     Returns
     -------
-    Tensor, scalar
+    Tensor, scalar, float32
         Mean over the batch of ``-log softmax`` of the positive logit.
+
+    Notes
+    -----
+    The logits are computed in float32 even under bfloat16 autocast: with
+    bfloat16's 8-bit mantissa a similarity near 1 moves in steps of 1/128,
+    which the temperature turns into logit steps of about 0.04. The product
+    is small next to the encoder's, so float32 costs little here.
     """
-    positive = (query * key).sum(dim=1, keepdim=True)
-    negative = query @ queue
-    logits = torch.cat([positive, negative], dim=1) / temperature
-    # the positive sits in column 0 of every row
-    target = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
-    return F.cross_entropy(logits, target)
+    with torch.autocast(device_type=query.device.type, enabled=False):
+        query, key, queue = query.float(), key.float(), queue.float()
+        positive = (query * key).sum(dim=1, keepdim=True)
+        negative = query @ queue
+        logits = torch.cat([positive, negative], dim=1) / temperature
+        # the positive sits in column 0 of every row
+        target = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
+        return F.cross_entropy(logits, target)
 
 
 def moby_contrastive_loss(
@@ -350,7 +364,7 @@ class MoBYNetwork(nn.Module):
     def momentum_keys(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised keys (B, projection_dim) of [0, 1] views from the key branch."""
         features = self.encoder_momentum(self.standardise(x))
-        return F.normalize(self.projector_momentum(features), dim=1)
+        return _unit(self.projector_momentum(features))
 
     def contrastive_forward(
         self,
@@ -379,14 +393,14 @@ class MoBYNetwork(nn.Module):
             Normalised keys, to be enqueued by the caller after the loss.
         """
         feats_weak = self.embed(x_weak)
-        q_weak = F.normalize(self.predictor(self.projector(feats_weak)), dim=1)
+        q_weak = _unit(self.predictor(self.projector(feats_weak)))
         if self.strong_view_running_stats:
             feats_strong = self.embed(x_strong)
-            q_strong = F.normalize(self.predictor(self.projector(feats_strong)), dim=1)
+            q_strong = _unit(self.predictor(self.projector(feats_strong)))
         else:
             with frozen_running_stats(self.encoder, self.projector, self.predictor):
                 feats_strong = self.embed(x_strong)
-                q_strong = F.normalize(self.predictor(self.projector(feats_strong)), dim=1)
+                q_strong = _unit(self.predictor(self.projector(feats_strong)))
         if keys is None:
             keys = (self.momentum_keys(x_strong), self.momentum_keys(x_weak))
         k_strong, k_weak = keys

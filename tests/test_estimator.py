@@ -266,6 +266,27 @@ def test_unlabeled_ratio_sets_unlabelled_steps(tiny_digits):
     assert net.total_steps_ == 4
 
 
+def test_contrastive_every_keeps_the_loss_on_every_kth_labelled_batch(tiny_digits, monkeypatch):
+    passes = []
+    original = MoBYClassifier._contrastive_pass
+
+    def counting_pass(self, batch):
+        passes.append("u" if isinstance(batch, UnlabeledBatch) else "l")
+        return original(self, batch)
+
+    monkeypatch.setattr(MoBYClassifier, "_contrastive_pass", counting_pass)
+    # 120 labels -> 4 labelled batches an epoch; ratio 0.5 -> 60 unlabelled -> 2 batches
+    net = small_net(max_epochs=2, contrastive_every=3, unlabeled_ratio=0.5)
+    net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    assert net.total_steps_ == 2 * (4 + 2)
+    # labelled batches 1, 4, 7 of 8 (counted over the fit) and every unlabelled one
+    assert passes.count("l") == 3 and passes.count("u") == 4
+    assert len(net.history[:, "contrastive_loss"]) == 2  # recorded in both epochs
+    for bad in (0, -1, 1.5, "2"):
+        with pytest.raises(ValueError, match="contrastive_every"):
+            small_net(contrastive_every=bad).fit(tiny_digits["X"], tiny_digits["y"])
+
+
 def test_no_labelled_loss_on_unlabelled_batches(tiny_digits, monkeypatch):
     net = small_net(max_epochs=2)
     calls = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..exceptions import MoBYALError
+from ..hardware import DEFAULT_PRECISION, PRECISIONS
 from ..registry import STRATEGIES
 from ..schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule
 
@@ -114,6 +115,10 @@ class ExperimentConfig:
         (0: cross-entropy only).
     device : str
         "cpu" or "cuda".
+    precision : {"auto", "bf16", "fp32"}
+        Arithmetic of every fit and feature pass (see
+        :mod:`moby_al_plugin.hardware`); a ``config.json`` without it ran in
+        float32.
     seeds : tuple of int
         One trial per seed.
     save_features : bool or None
@@ -154,6 +159,7 @@ class ExperimentConfig:
     encoder: str | None = None
     finetune_contrastive_weight: float = 0.0
     device: str = "cpu"
+    precision: str = DEFAULT_PRECISION
     seeds: tuple[int, ...] = field(default=(0,))
     save_features: bool | None = None
     data_version: int = DATA_VERSION
@@ -227,6 +233,10 @@ class ExperimentConfig:
             raise ExperimentError(
                 f"finetune_contrastive_weight must be >= 0, got {self.finetune_contrastive_weight}"
             )
+        if self.precision not in PRECISIONS:
+            raise ExperimentError(
+                f"unknown precision {self.precision!r}; valid values: {_listed(PRECISIONS)}"
+            )
         if not self.seeds:
             raise ExperimentError("at least one seed is needed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -249,10 +259,11 @@ class ExperimentConfig:
 
         A mapping without ``data_version`` predates the field and gets 1; one
         without ``train_samples`` predates the converged rule and gets the
-        schedule it ran with (no rule, step decay).
+        schedule it ran with (no rule, step decay); one without ``precision``
+        ran in float32.
         """
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {"data_version": 1, **values}
+        values = {"data_version": 1, "precision": "fp32", **values}
         if "train_samples" not in values:
             # written before the converged rule: epochs x padded epochs, step decay
             values.update(train_samples=None, lr_schedule="step")

@@ -33,6 +33,7 @@ from ..datasets import load_dataset
 from ..encoder import MoBYEncoder, load_encoder
 from ..estimator import MoBYClassifier
 from ..exceptions import MoBYALError
+from ..hardware import check_n_threads, resolve_precision, thread_report, torch_threads
 from ..image_dataset import ImageDataset
 from ..learner import ActiveLearner
 from ..pool_sampling import initial_labeled_indices, subsample_indices
@@ -147,6 +148,7 @@ def _make_net(
         warm_start=config.warm_start,
         classes=data.classes.tolist(),
         device=config.device,
+        precision=config.precision,
         callbacks=[("progress", EpochProgress(disable=None if progress is None else not progress))],
     )
 
@@ -200,6 +202,7 @@ def _pretrain(session: _Session) -> Path:
         max_epochs=config.pretrain_epochs,
         checkpoint=path,
         device=config.device,
+        precision=config.precision,
         random_state=0,
         verbose=int(session.progress is not False),
     )
@@ -307,6 +310,7 @@ def run_experiment(
     log: Callable[[str], Any] | None = print,
     plot: bool = True,
     cache_dir: str | Path | None = None,
+    n_threads: int | None = None,
 ) -> list[dict]:
     """Run (or resume) an experiment and write its results to ``output_dir``.
 
@@ -328,6 +332,10 @@ def run_experiment(
         Where the pretrained encoder is kept, keyed by the pool and the
         pretraining settings, so other experiments on the same pool reuse it
         (None: ``output_dir/cache``).
+    n_threads : int or None
+        torch threads for the whole run (restored after); None: torch's
+        count, the machine's cores unless ``OMP_NUM_THREADS`` says otherwise.
+        The log's first line says how many.
 
     Returns
     -------
@@ -346,9 +354,8 @@ def run_experiment(
     FileNotFoundError, ValueError
         Missing or corrupt data files.
     """
-    from tqdm.auto import tqdm
-
     config.validate()
+    check_n_threads(n_threads)
     needs_encoder = any(STRATEGIES[s].network == "pretrained" for s in config.strategies)
     if needs_encoder and config.pretrain_epochs < 1 and config.encoder is None:
         pretrained = [s for s in config.strategies if STRATEGIES[s].network == "pretrained"]
@@ -359,6 +366,23 @@ def run_experiment(
     data = PreparedData(config)
     folder = _OutputFolder(output_dir, config, resume)
     log = log or (lambda line: None)
+    with torch_threads(n_threads):
+        log(f"{thread_report(n_threads)}, {resolve_precision(config.precision, config.device)}")
+        return _run_all(config, data, folder, progress, log, plot, cache_dir, needs_encoder)
+
+
+def _run_all(
+    config: ExperimentConfig,
+    data: PreparedData,
+    folder: _OutputFolder,
+    progress: bool | None,
+    log: Callable[[str], Any],
+    plot: bool,
+    cache_dir: str | Path | None,
+    needs_encoder: bool,
+) -> list[dict]:
+    """The body of :func:`run_experiment`, once the threads are set."""
+    from tqdm.auto import tqdm
 
     states: dict[tuple[str, int], _RunState | None] = {}
     for trial in range(len(config.seeds)):

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..hardware import DEFAULT_PRECISION, PRECISIONS
+
 # the image reading (PIL) and the training (torch) are imported by the
 # subcommands that use them: the parser and status, export and import start at once
 from .store import JOB_HEARTBEAT_TIMEOUT_S, LabellingError, LabelStore
@@ -87,6 +89,19 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         help="pretraining epochs (default: 25 views per image, at least 10,000 and at most "
         "40,000 views in all, in whole epochs: 100 images 100 epochs, 400 images 25, "
         "10,000 images 4)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="bf16: bfloat16 autocast; auto: bf16 where the CPU or GPU has it natively "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="torch threads (default: the machine's cores, or OMP_NUM_THREADS when set)",
     )
 
 
@@ -371,7 +386,11 @@ def _training_options(args: argparse.Namespace) -> list[str]:
         str(args.epochs),
         "--train-samples",
         str(args.train_samples),
+        "--precision",
+        args.precision,
     ]
+    if args.threads is not None:
+        options += ["--threads", str(args.threads)]
     if args.pretrain_epochs is not None:
         options += ["--pretrain-epochs", str(args.pretrain_epochs)]
     if args.encoder is not None:
@@ -420,6 +439,8 @@ def _next(args: argparse.Namespace) -> int:
         pretrain_epochs=args.pretrain_epochs,
         warm_start=args.warm_start,
         encoder=args.encoder,
+        precision=args.precision,
+        threads=args.threads,
     )
     with LabelStore(args.workdir) as store:
         if args.job is None:

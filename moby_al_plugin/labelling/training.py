@@ -98,6 +98,10 @@ class RoundSettings:
     warm_start: bool = True
     # a MoBYEncoder file pretrained elsewhere (e.g. `moby-al pretrain` under torchrun)
     encoder: str | None = None
+    # moby_al_plugin.hardware: bfloat16 where the hardware has it; torch threads (None:
+    # the machine's cores, or OMP_NUM_THREADS when set)
+    precision: str = "auto"
+    threads: int | None = None
 
     def pretrain_views_for(self, n_images: int) -> int:
         """Views the pretraining aims at: ``clip(per_image * n, min_views, max_views)``."""
@@ -137,6 +141,16 @@ class RoundSettings:
                 ) from None
         if self.encoder is not None and not Path(self.encoder).is_file():
             raise LabellingError(f"--encoder {self.encoder}: no such file")
+        from ..hardware import PRECISIONS, check_n_threads
+
+        if self.precision not in PRECISIONS:
+            raise LabellingError(
+                f"unknown precision {self.precision!r}; valid values: {', '.join(PRECISIONS)}"
+            )
+        try:
+            check_n_threads(self.threads)
+        except MoBYALError as exc:
+            raise LabellingError(str(exc).replace("n_threads", "threads")) from None
         if self.pretrain_min_views > self.pretrain_max_views:
             raise LabellingError(
                 f"pretrain_min_views ({self.pretrain_min_views}) is above pretrain_max_views "
@@ -245,6 +259,7 @@ def _encoder(
         max_epochs=epochs,
         batch_size=int(min(128, max(2, len(X) // 2))),
         checkpoint=path,
+        precision=settings.precision,
         random_state=0,
     )
     if not path.exists():
@@ -326,14 +341,23 @@ def query_next_batch(
         An unknown strategy, a strategy that needs a trained model before
         two classes have labels, or no image left to query.
     """
+    from ..hardware import thread_report, torch_threads
+
+    settings.validate()
+    report = progress or (lambda fraction, message: None)
+    with torch_threads(settings.threads):
+        report(0.0, thread_report(settings.threads))
+        return _query_next_batch(store, settings, report)
+
+
+def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progress) -> RoundResult:
+    """The body of :func:`query_next_batch`, once the settings are checked and threads set."""
     import numpy as np
 
     from ..estimator import MoBYClassifier
     from ..learner import ActiveLearner
     from .folder import verify_images
 
-    settings.validate()
-    report = progress or (lambda fraction, message: None)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     cache = store.workdir / "cache"
@@ -387,6 +411,7 @@ def query_next_batch(
             batch_size=settings.batch_size,
             train_samples=samples,
             random_state=settings.random_state,
+            precision=settings.precision,
             callbacks=[("report", callback)],
         )
         net.initialize_callbacks()  # a warm fit does not initialise them again
@@ -400,6 +425,7 @@ def query_next_batch(
             contrastive_weight=0.0,
             classes=list(range(len(classes))),
             random_state=settings.random_state,
+            precision=settings.precision,
             callbacks=[("report", callback)],
         )
     clock = time.perf_counter()
