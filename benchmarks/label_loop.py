@@ -11,8 +11,10 @@ with ``--quick``) the script runs, in one process:
    fine-tuned on the answers, and the next batch is chosen.
 
 "Time to the first image" is from the start of ``next`` until the page's
-server has returned the new batch (``/api/state``) and the bytes of its
-first image. Then a scripted annotator sends up to ``--answers`` answers,
+server has returned the new batch (``/api/state``, polled while ``next``
+runs in a thread) and the bytes of its first image; "total" is until
+``next`` ends (the second leg of the fine-tuning runs after the batch is
+queued, while the person labels). Then a scripted annotator sends up to ``--answers`` answers,
 one request at a time, on 127.0.0.1 (changing earlier answers once the
 queue is empty, so the count does not depend on the batch size), and the
 rate is their count over the wall time.
@@ -90,16 +92,50 @@ def _folder(root: Path, n: int, quick: bool) -> dict[str, str]:
     return truth
 
 
-def _next_until_first_image(work: Path, n: int, options: list[str]) -> float:
-    started = time.perf_counter()
-    assert moby_al(["label", "next", "--workdir", str(work), "--n", str(n), *options]) == 0
+def _next_until_first_image(work: Path, n: int, options: list[str]) -> tuple[float, float]:
+    """Seconds from the start of ``next`` to the new batch's first image, and to its end.
+
+    ``next`` runs in a thread while the page is polled: a round queues its
+    batch before the second leg of its fine-tuning (``--first-leg-samples``),
+    and the person sees the batch from then on.
+    """
     page = _Page(work)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["status"] = moby_al(
+                ["label", "next", "--workdir", str(work), "--n", str(n), *options]
+            )
+        except BaseException as exc:  # reported by the caller
+            outcome["status"] = exc
+
     try:
-        pending = json.loads(page.get("/api/state"))["pending"]
-        page.get(f"/image/{pending[0]['image_id']}")
+        before = {p["image_id"] for p in json.loads(page.get("/api/state"))["pending"]}
+        started = time.perf_counter()
+        thread = threading.Thread(target=run)
+        thread.start()
+        first = None
+        while first is None:
+            new = [
+                p["image_id"]
+                for p in json.loads(page.get("/api/state"))["pending"]
+                if p["image_id"] not in before
+            ]
+            if new:
+                page.get(f"/image/{new[0]}")
+                first = time.perf_counter() - started
+            elif not thread.is_alive():
+                raise RuntimeError(f"next queued nothing: {outcome.get('status')!r}")
+            else:
+                time.sleep(0.05)
+        thread.join()
+        total = time.perf_counter() - started
     finally:
         page.close()
-    return time.perf_counter() - started
+    if outcome.get("status") != 0:
+        raise RuntimeError(f"next failed: {outcome.get('status')!r}")
+    return first, total
 
 
 def measure(size: int, batch: int, answers: int, options: list[str], quick: bool) -> dict:
@@ -123,7 +159,7 @@ def measure(size: int, batch: int, answers: int, options: list[str], quick: bool
             )
             == 0
         )
-        first = _next_until_first_image(work, batch, options)
+        first, first_total = _next_until_first_image(work, batch, options)
         with LabelStore(work) as store:
             paths = store.image_paths()
         page = _Page(work)
@@ -133,7 +169,7 @@ def measure(size: int, batch: int, answers: int, options: list[str], quick: bool
                 page.post("/api/answer", {"image_id": image_id, "label": truth[paths[image_id]]})
         finally:
             page.close()
-        cached = _next_until_first_image(work, batch, options)
+        cached, cached_total = _next_until_first_image(work, batch, options)
 
         page = _Page(work)
         try:
@@ -152,6 +188,8 @@ def measure(size: int, batch: int, answers: int, options: list[str], quick: bool
         "batch": batch,
         "first_next_to_first_image_s": round(first, 1),
         "cached_next_to_first_image_s": round(cached, 1),
+        "first_next_total_s": round(first_total, 1),
+        "cached_next_total_s": round(cached_total, 1),
         "answers": len(order),
         "answers_per_second": round(len(order) / answer_seconds, 1),
         "history_rows": n_history,

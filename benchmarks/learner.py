@@ -52,8 +52,9 @@ Studies (``--study``; the default ``rows`` is the table above):
 ``throughput``
     Images per second of ``MoBYClassifier.fit`` (supervised,
     ``contrastive_weight=0``) against a plain PyTorch loop over the same
-    network, batch, optimiser and augmentation, interleaved ``--repeats``
-    times in one process; the figure is the median ratio.
+    network, batch, optimiser, augmentation and precision, in float32 and
+    bfloat16 on 1 and ``--threads`` threads, interleaved ``--repeats``
+    times in one process; the figures are medians.
 
 Usage::
 
@@ -472,8 +473,7 @@ def _no_augment(x: torch.Tensor, generator=None) -> torch.Tensor:
 def _study_net(args, dataset: str, seed: int, **params) -> MoBYClassifier:
     views = _views(dataset) if args.augment == "weak" else (_no_augment, _no_augment)
     small = dict(queue_size=64, projection_dim=16) if args.quick else {}
-    if args.nesterov:
-        params["optimizer__nesterov"] = True
+    params["optimizer__nesterov"] = bool(args.nesterov)  # explicit: the library's default is on
     return MoBYClassifier(
         backbone=args.backbone,
         contrastive_weight=args.contrastive_weight,
@@ -717,15 +717,22 @@ def _plain_loop(
     lr: float,
     steps: int,
     seed: int,
+    precision: str = "fp32",
 ) -> float:
     """Images per second of a hand-written loop: the baseline our fit is measured against."""
+    from moby_al_plugin.hardware import autocast
+
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(module.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    optimizer = torch.optim.SGD(
+        module.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
     module.train()
     started = time.perf_counter()
     for _ in range(steps):
         rows = torch.randint(0, X.shape[0], (batch_size,), generator=generator)
-        loss = torch.nn.functional.cross_entropy(module(weak(X[rows], generator)), y[rows])
+        with autocast(precision):
+            logits = module(weak(X[rows], generator))
+        loss = torch.nn.functional.cross_entropy(logits.float(), y[rows])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -733,18 +740,25 @@ def _plain_loop(
 
 
 def throughput_study(args) -> dict:
-    """Our supervised fit against a plain loop on the same network, batch and views."""
+    """Our supervised fit against a plain loop: same network, batch, views and precision.
+
+    Every (precision, threads) cell is measured ``--repeats`` times, the
+    cells interleaved within each repeat, in one process.
+    """
     from moby_al_plugin._validation import check_images
     from moby_al_plugin.augment import get_view_pair
+    from moby_al_plugin.hardware import resolve_precision
 
     X_train, y_train, _, _, dataset = _load(args)
     budget = args.budgets[-1]
     idx = _labels(y_train, budget, 0)
     X, y = X_train[idx], y_train[idx]
     samples = 2048 if args.quick else 25_600
+    cells = [(p, t) for p in ("fp32", "bf16") for t in sorted({1, args.threads})]
     rows = []
-    for channels_last in (True, False):
-        for repeat in range(args.repeats):
+    for repeat in range(args.repeats):
+        for precision, threads in cells:
+            torch.set_num_threads(threads)
             net = MoBYClassifier(
                 backbone=args.backbone,
                 contrastive_weight=0.0,
@@ -753,8 +767,8 @@ def throughput_study(args) -> dict:
                 max_epochs=2,
                 train_samples=samples,
                 views=_views(dataset),
+                precision=precision,
                 random_state=repeat,
-                module__channels_last=channels_last,
             )
             started = time.perf_counter()
             net.fit(X, y)
@@ -769,10 +783,12 @@ def throughput_study(args) -> dict:
                 args.lr,
                 samples // args.batch_size,
                 repeat,
+                resolve_precision(precision),
             )
             rows.append(
                 {
-                    "channels_last": channels_last,
+                    "precision": precision,
+                    "threads": threads,
                     "repeat": repeat,
                     "fit_images_per_second": round(ours),
                     "plain_images_per_second": round(plain),
@@ -780,20 +796,22 @@ def throughput_study(args) -> dict:
                 }
             )
             print(
-                f"channels_last={channels_last} repeat {repeat}: fit {ours:.0f} img/s, "
+                f"{precision} {threads} thread(s) repeat {repeat}: fit {ours:.0f} img/s, "
                 f"plain loop {plain:.0f} img/s, ratio {ours / plain:.3f}",
                 flush=True,
             )
+    torch.set_num_threads(args.threads)
     summary = {}
-    for cl in (True, False):
-        sel = [r for r in rows if r["channels_last"] == cl]
-        summary[f"channels_last={cl}"] = {
+    for precision, threads in cells:
+        sel = [r for r in rows if (r["precision"], r["threads"]) == (precision, threads)]
+        summary[f"{precision}, {threads} thread(s)"] = {
             "fit_median": statistics.median(r["fit_images_per_second"] for r in sel),
             "plain_median": statistics.median(r["plain_images_per_second"] for r in sel),
             "ratio_median": statistics.median(r["ratio"] for r in sel),
         }
-    on, off = summary["channels_last=True"], summary["channels_last=False"]
-    summary["channels_last_speedup"] = round(on["fit_median"] / off["fit_median"], 3)
+    base = summary["fp32, 1 thread(s)"]["fit_median"]
+    for cell in summary.values():
+        cell["fit_over_fp32_1_thread"] = round(cell["fit_median"] / base, 3)
     print(json.dumps(summary, indent=1))
     payload = {
         "machine": machine_info(),

@@ -234,8 +234,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
     criterion : type, default=torch.nn.CrossEntropyLoss
         Loss of the labelled batches.
     optimizer : type, default=torch.optim.SGD
-        With ``optimizer__momentum=0.9`` and ``optimizer__weight_decay=5e-4``
-        unless given.
+        With ``optimizer__momentum=0.9``, ``optimizer__nesterov=True`` and
+        ``optimizer__weight_decay=5e-4`` unless given.
     lr : float, default=0.05
         Learning rate (for ``batch_size=32``, the converged rule's; scale it
         with the batch).
@@ -323,6 +323,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("optimizer__momentum", 0.9)
+        # Nesterov: the convergence study of the bf16 default ran with it (no loss, no gain)
+        kwargs.setdefault("optimizer__nesterov", True)
         kwargs.setdefault("optimizer__weight_decay", 5e-4)
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(

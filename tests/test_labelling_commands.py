@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import queue
 import signal
 import subprocess
@@ -427,6 +428,41 @@ def test_the_next_round_continues_the_kept_model(tmp_path, digit_image_folder):
     assert answer_and_query(settings).warm_start
     # and so does warm_start=False (next --no-warm-start)
     assert not answer_and_query(replace(settings, warm_start=False)).warm_start
+
+
+def test_a_round_queues_its_batch_after_the_first_leg_and_keeps_the_whole_fit(
+    tmp_path, digit_image_folder
+):
+    from moby_al_plugin.labelling import RoundSettings, query_next_batch
+
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    settings = RoundSettings(
+        n=10, pretrain_epochs=1, epochs=1, train_samples=400, first_leg_samples=160
+    )
+    with LabelStore(work) as store:
+        query_next_batch(store, settings)  # cold start: no fine-tuning, no second leg
+        paths = store.image_paths()
+        for row in store.pending():
+            store.answer(row["image_id"], truth[paths[row["image_id"]]])
+        seen_at_queue = []
+
+        def progress(fraction: float, message: str) -> None:
+            if message.startswith("batch queued"):
+                # the page already shows the new batch while the second leg trains
+                seen_at_queue.append(len(store.pending()))
+
+        result = query_next_batch(store, settings, progress)
+    assert seen_at_queue == [10]
+    assert result.train_samples == 400  # 160 before the choice, 240 after
+    assert result.seconds["to_batch"] < result.seconds["total"]
+    with open(work / "cache" / "finetuned-model.pkl", "rb") as handle:
+        kept = pickle.load(handle)["net"]
+    # the kept model's last fit is the second leg: 240 samples, continued (warm)
+    assert kept.epoch_samples_ * kept.max_epochs == 240 and kept.warm_start
+    with pytest.raises(Exception, match="first_leg_samples"):
+        RoundSettings(first_leg_samples=0).validate()
 
 
 def _export(work: Path, output: Path, *extra: str) -> int:

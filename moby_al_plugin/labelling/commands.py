@@ -91,6 +91,14 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "10,000 images 4)",
     )
     parser.add_argument(
+        "--first-leg-samples",
+        default=25_000,
+        type=lambda t: None if t == "none" else _positive(t),
+        help="fine-tuning samples run before the batch is chosen; the rest of the round's "
+        "fine-tuning runs after the batch is on the page, while you label ('none': all "
+        "before; default: %(default)s)",
+    )
+    parser.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=DEFAULT_PRECISION,
@@ -388,6 +396,8 @@ def _training_options(args: argparse.Namespace) -> list[str]:
         str(args.train_samples),
         "--precision",
         args.precision,
+        "--first-leg-samples",
+        "none" if args.first_leg_samples is None else str(args.first_leg_samples),
     ]
     if args.threads is not None:
         options += ["--threads", str(args.threads)]
@@ -441,6 +451,7 @@ def _next(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         precision=args.precision,
         threads=args.threads,
+        first_leg_samples=args.first_leg_samples,
     )
     with LabelStore(args.workdir) as store:
         if args.job is None:

@@ -81,6 +81,14 @@ class RoundSettings:
     been trained on (new or changed). A different encoder (other images,
     backbone, size or pretraining) or class list starts again from the
     encoder.
+
+    Two legs (``first_leg_samples``): a round fine-tunes at most 25,000
+    labelled samples before it chooses the batch, queues the batch (the page
+    shows it), and then runs the rest of its fine-tuning (a warm continuation
+    of the same model) while the person labels; the model kept for the next
+    round is the one that saw all of the round's samples. So the batch is
+    chosen by the model after the first leg, and every later round starts
+    from the fully fine-tuned one. None runs everything before the choice.
     """
 
     n: int = 50
@@ -102,6 +110,9 @@ class RoundSettings:
     # the machine's cores, or OMP_NUM_THREADS when set)
     precision: str = "auto"
     threads: int | None = None
+    # labelled samples fine-tuned before the batch is chosen; the rest of the round's
+    # fine-tuning runs after the batch is queued, while the person labels (None: all first)
+    first_leg_samples: int | None = 25_000
 
     def pretrain_views_for(self, n_images: int) -> int:
         """Views the pretraining aims at: ``clip(per_image * n, min_views, max_views)``."""
@@ -127,7 +138,7 @@ class RoundSettings:
         counts += ["pretrain_views_per_image", "pretrain_min_views", "pretrain_max_views"]
         counts += [
             name
-            for name in ("train_samples", "pretrain_epochs")
+            for name in ("train_samples", "pretrain_epochs", "first_leg_samples")
             if getattr(self, name) not in ("auto", None)
         ]
         for name in counts:
@@ -135,7 +146,11 @@ class RoundSettings:
             try:
                 check_integer(value, name)
             except (TypeError, ValueError):
-                hint = {"train_samples": " or 'auto'", "pretrain_epochs": " or None"}
+                hint = {
+                    "train_samples": " or 'auto'",
+                    "pretrain_epochs": " or None",
+                    "first_leg_samples": " or None",
+                }
                 raise LabellingError(
                     f"{name} must be a positive integer{hint.get(name, '')}, got {value!r}"
                 ) from None
@@ -321,6 +336,16 @@ def _fine_tune_samples(settings: RoundSettings, n_labelled: int, new: int, warm:
     return max(1, math.ceil(share * full))
 
 
+def _legs(settings: RoundSettings, samples: int | str, n_labelled: int) -> tuple[int, int]:
+    """The round's fine-tuning samples in all, and those run before the batch is chosen."""
+    from ..schedule import converged_train_samples
+
+    total = converged_train_samples(max(n_labelled, 1)) if samples == "auto" else int(samples)
+    if settings.first_leg_samples is None:
+        return total, total
+    return total, min(total, int(settings.first_leg_samples))
+
+
 def query_next_batch(
     store: LabelStore,
     settings: RoundSettings,
@@ -398,6 +423,7 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
     warm = kept is not None
     new = len(set(answers) - kept[1]) if warm else len(answers)
     samples = _fine_tune_samples(settings, len(answers), new, warm)
+    total, samples = _legs(settings, samples, len(answers))
     callback = _epoch_report(
         lambda epoch, total: report(
             0.6 + 0.3 * epoch / total, f"fine-tuning: epoch {epoch} of {total}"
@@ -462,6 +488,17 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
         suggestions = [int(c) for c in net.predict(X[pool_rows[picked]])]
     seconds["query"] = time.perf_counter() - clock
     batch_id = store.add_batch(chosen, suggestions, strategy=settings.strategy, cold_start=cold)
+    seconds["to_batch"] = time.perf_counter() - started
+    if not cold and total > samples:
+        # the batch is on the page: the rest of the fine-tuning runs while the person
+        # labels, and the next round continues from that model
+        clock = time.perf_counter()
+        report(0.95, f"batch queued; fine-tuning on for {total - samples} more samples")
+        net.set_params(warm_start=True, train_samples=total - samples, callbacks=[])
+        net.initialize_callbacks()
+        net.fit(X[rows], np.asarray(labels, dtype=np.int64))
+        seen += int(net.epoch_samples_) * int(net.max_epochs)
+        seconds["fine_tune_after_batch"] = time.perf_counter() - clock
     if not cold:
         # after the batch: a failure here costs the next round its warm start only
         _keep_model(model_file, model_key, net, answers)
