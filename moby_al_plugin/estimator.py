@@ -179,7 +179,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         unlabelled batches.
     train_samples : int, "auto" or None, default="auto"
         Labelled samples seen per fit, at least. ``"auto"``: the converged
-        rule, ``max(100_000, min(1000 / 3 * n, 400_000 * sqrt(n / 1_200)))``
+        rule, ``max(100_000, min(100_000 * (n / 600) ** 2, 400_000 * sqrt(n / 1_200)))``
         for ``n = len(X)`` (see
         :func:`moby_al_plugin.schedule.converged_train_samples`), the same
         for every strategy and learner. None: no such floor, ``max_epochs``

@@ -26,18 +26,19 @@ STUDY_CONVERGED_AT_200 = 100_000
 
 
 def test_rule_at_10_1000_and_10000_labels():
-    # hand-computed: max(100,000, min(1000 / 3 * n, 400,000 * sqrt(n / 1,200)))
+    # hand-computed: max(100,000, min(100,000 * (n / 600)^2, 400,000 * sqrt(n / 1,200)))
     assert converged_train_samples(10) == 100_000
     assert converged_train_samples(300) == 100_000
-    assert converged_train_samples(600) == 200_000  # 1000/3 * 600 < 400,000 * sqrt(1/2)
-    assert converged_train_samples(1_000) == 333_333
-    assert converged_train_samples(1_200) == 400_000
+    assert converged_train_samples(600) == 100_000  # the floor, exactly
+    assert converged_train_samples(800) == 177_778  # 100,000 * (4/3)^2
+    assert converged_train_samples(1_000) == 277_778  # 100,000 * (5/3)^2
+    assert converged_train_samples(1_200) == 400_000  # both branches meet
     assert converged_train_samples(4_800) == 800_000  # 400,000 * sqrt(4)
     assert converged_train_samples(10_000) == 1_154_701  # 400,000 * 2.8867513
     # optimiser steps of the default fit (10 epochs, batch 32): 10 epochs of
-    # 10,000 samples (313 batches), of 33,334 (1,042) and of 115,471 (3,609)
+    # 10,000 samples (313 batches), of 27,778 (869) and of 115,471 (3,609)
     steps = {n: 10 * len(even_batches(epoch_size(n, 10), 32)) for n in (10, 1_000, 10_000)}
-    assert steps == {10: 3_130, 1_000: 10_420, 10_000: 36_090}
+    assert steps == {10: 3_130, 1_000: 8_690, 10_000: 36_090}
 
 
 def test_the_rules_batch_is_every_learners_default():
