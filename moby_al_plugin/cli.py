@@ -220,6 +220,7 @@ def _add_experiment_options(
         train,
         ("--unlabeled-ratio", float, "unlabelled samples per labelled one per epoch"),
         ("--contrastive-weight", float, "weight of the MoBY loss"),
+        ("--contrastive-every", int, "labelled batches carry the MoBY loss every k-th one"),
     )
     train.add_argument(
         "--head-layout",

@@ -90,6 +90,7 @@ def test_run_then_plot(tmp_path):
             "dataset-fashion-mnist",
         ),
         (["plot", "/nonexistent/results"], "holds no experiment"),
+        (["run", "--contrastive-every", "0"], "contrastive_every must be a positive integer"),
     ],
 )
 def test_errors_are_one_line_with_nonzero_status(tmp_path, args, message):
@@ -105,6 +106,22 @@ def test_errors_are_one_line_with_nonzero_status(tmp_path, args, message):
     assert "Traceback" not in result.stderr
     assert message in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--precision", "fp16"], "invalid choice: 'fp16'"),
+        (["run", "--threads", "0"], "--threads: must be at least 1"),
+        (["pretrain", "--precision", "x", "--output", "e.pt"], "invalid choice: 'x'"),
+        (["label", "next", "--precision", "half"], "invalid choice: 'half'"),
+        (["label", "next", "--threads", "-2"], "--threads: must be a positive integer"),
+    ],
+)
+def test_bad_precision_and_threads_are_refused_by_the_parser(args, message):
+    result = moby_al(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

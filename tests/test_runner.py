@@ -16,6 +16,7 @@ from moby_al_plugin.experiments import (
     load_experiment,
     run_experiment,
 )
+from moby_al_plugin.hardware import resolve_precision
 from moby_al_plugin.registry import STRATEGIES
 
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -208,6 +209,8 @@ def test_resume_refuses_results_of_the_old_subsampling(tmp_path):
         ({"query_size": 0}, "query_size must be at least 1"),
         ({"subset_size": 5}, "smaller than query_size"),
         ({"seeds": (1, 1)}, "seed is listed twice"),
+        ({"precision": "fp16"}, "unknown precision 'fp16'.*bf16"),
+        ({"contrastive_every": 0}, "contrastive_every must be a positive integer"),
     ],
 )
 def test_bad_configurations(tmp_path, changes, match):
@@ -215,6 +218,20 @@ def test_bad_configurations(tmp_path, changes, match):
     with pytest.raises(ExperimentError, match=match):
         run_experiment(config, tmp_path / "bad", progress=False, log=None)
     assert not (tmp_path / "bad" / "state").exists()
+
+
+def test_a_config_without_precision_ran_in_float32_and_the_log_names_threads(tmp_path):
+    config = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 0})
+    out, lines = tmp_path / "run", []
+    run_experiment(config, out, progress=False, log=lines.append, plot=False, n_threads=1)
+    assert lines[0].startswith("training on 1 torch thread of ")
+    assert lines[0].endswith(resolve_precision(config.precision))
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["precision"] == "auto"
+    del stored["precision"]  # as written before the field existed
+    assert ExperimentConfig.from_dict(stored).precision == "fp32"
+    with pytest.raises(ValueError, match="n_threads"):
+        run_experiment(config, tmp_path / "other", progress=False, log=None, n_threads=0)
 
 
 def test_unknown_dataset_lists_names(tmp_path):

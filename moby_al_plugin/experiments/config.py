@@ -79,6 +79,9 @@ class ExperimentConfig:
         Continue training from the previous cycle's weights.
     unlabeled_ratio, contrastive_weight : float
         MoBY training settings (paper: 1 and 0.5).
+    contrastive_every : int
+        Labelled batches carry the MoBY loss on every k-th of them (1: all,
+        the paper); see :class:`moby_al_plugin.MoBYClassifier`.
     head_layout : str
         Projector layout, "bn_relu" (paper) or "linear" (authors' code).
     queue_size : int
@@ -146,6 +149,7 @@ class ExperimentConfig:
     subset_size: int | None = 10_000
     warm_start: bool = False
     unlabeled_ratio: float = 1.0
+    contrastive_every: int = 1
     contrastive_weight: float = 0.5
     head_layout: str = "bn_relu"
     queue_size: int = 1024
@@ -224,6 +228,14 @@ class ExperimentConfig:
             raise ExperimentError(
                 f"min_samples_per_epoch must be at least 1 or None, got "
                 f"{self.min_samples_per_epoch}"
+            )
+        if (
+            isinstance(self.contrastive_every, bool)
+            or not isinstance(self.contrastive_every, int)
+            or self.contrastive_every < 1
+        ):
+            raise ExperimentError(
+                f"contrastive_every must be a positive integer, got {self.contrastive_every!r}"
             )
         if self.pretrain_epochs < 0:
             raise ExperimentError(f"pretrain_epochs must be >= 0, got {self.pretrain_epochs}")

@@ -138,6 +138,7 @@ def _make_net(
         queue_size=config.queue_size,
         head_layout=config.head_layout,
         unlabeled_ratio=config.unlabeled_ratio,
+        contrastive_every=config.contrastive_every,
         contrastive_weight=weight,
         min_samples_per_epoch=config.min_samples_per_epoch,
         train_samples=config.train_samples,
