@@ -56,6 +56,23 @@ def small_net(**params):
     return MoBYClassifier(**defaults)
 
 
+def small_encoder(**params):
+    """A MoBYEncoder small and short enough for unit tests."""
+    from moby_al_plugin import MoBYEncoder
+
+    defaults = dict(
+        backbone="small_cnn",
+        max_epochs=2,
+        batch_size=64,
+        queue_size=64,
+        projection_dim=16,
+        views="digits",
+        random_state=0,
+    )
+    defaults.update(params)
+    return MoBYEncoder(**defaults)
+
+
 @pytest.fixture(scope="session")
 def digit_image_folder(tmp_path_factory, digits):
     """240 digits written as PNG files (a third in a sub-folder), and each file's true class.

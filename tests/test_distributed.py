@@ -25,7 +25,7 @@ import torch.multiprocessing as mp
 
 from moby_al_plugin import MoBYClassifier, MoBYEncoder, distributed, load_digits_dataset
 from moby_al_plugin.exceptions import MoBYALError
-from tests.test_encoder import small_encoder as _small_encoder
+from tests.conftest import small_encoder as _small_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = 2

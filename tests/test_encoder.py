@@ -17,21 +17,7 @@ from sklearn.pipeline import make_pipeline
 from moby_al_plugin import MoBYEncoder, load_encoder
 from moby_al_plugin.exceptions import MoBYALError
 
-from .conftest import small_net
-
-
-def small_encoder(**params) -> MoBYEncoder:
-    defaults = dict(
-        backbone="small_cnn",
-        max_epochs=2,
-        batch_size=64,
-        queue_size=64,
-        projection_dim=16,
-        views="digits",
-        random_state=0,
-    )
-    defaults.update(params)
-    return MoBYEncoder(**defaults)
+from .conftest import small_encoder, small_net
 
 
 @pytest.fixture(scope="module")

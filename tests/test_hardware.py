@@ -22,7 +22,7 @@ from moby_al_plugin.hardware import (
 )
 from moby_al_plugin.moby import info_nce
 
-from .conftest import small_net
+from .conftest import small_encoder, small_net
 
 
 def _cpu_capability(monkeypatch, bf16: bool) -> None:
@@ -182,14 +182,7 @@ def test_bf16_and_fp32_inference_agree_and_pick_the_same(bf16_here, tiny_digits)
 
 
 def test_bf16_encoder_fit_and_transform(bf16_here, tiny_digits):
-    encoder = MoBYEncoder(
-        max_epochs=2,
-        batch_size=32,
-        queue_size=64,
-        projection_dim=16,
-        precision="bf16",
-        random_state=0,
-    ).fit(tiny_digits["X_pool"])
+    encoder = small_encoder(precision="bf16").fit(tiny_digits["X_pool"])
     assert encoder.precision_ == "bf16"
     assert np.isfinite(encoder.history_[-1]["loss"])
     features = encoder.transform(tiny_digits["X_test"])

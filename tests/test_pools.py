@@ -22,8 +22,7 @@ from moby_al_plugin import pools as pools_module
 from moby_al_plugin.core import channel_statistics
 from moby_al_plugin.exceptions import DataNotFoundError
 from moby_al_plugin.pools import LazyImages, check_pool
-from tests.conftest import small_net
-from tests.test_encoder import small_encoder
+from tests.conftest import small_encoder, small_net
 
 
 @pytest.fixture(scope="module")
