@@ -320,3 +320,21 @@ def test_label_efficiency_finetune_contrastive_weight_reaches_the_run(tmp_path):
         tmp_path=tmp_path,
     )
     assert bad.returncode != 0 and "finetune_contrastive_weight" in bad.stderr
+
+
+def test_moby_cost_quick_times_every_part_and_the_cheaper_settings(tmp_path):
+    out = tmp_path / "cost.json"
+    result = _run("moby_cost.py", "--quick", "--output", str(out), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(out.read_text())
+    for precision in ("fp32", "bf16"):
+        parts = payload[precision]["parts"]
+        # two views through the online branch, the key branch, one backward: > a plain step
+        assert parts["joint_over_plain"] > 1.0
+        assert sum(parts["share_of_joint"].values()) == pytest.approx(1.0, abs=0.01)
+        assert {"strong view", "key branch forward, both", "backward"} <= set(
+            parts["share_of_joint"]
+        )
+        summary = payload[precision]["fits"]["summary"]
+        assert summary["plain"]["over_plain_median"] == 1.0
+        assert summary["moby_u0.25_every4"]["over_plain_median"] > 1.0

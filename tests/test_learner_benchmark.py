@@ -83,9 +83,17 @@ def test_convergence_study_quick(tmp_path):
 
 
 def test_throughput_study_quick(tmp_path):
-    result = _run(tmp_path, "--study", "throughput", "--repeats", "1")
+    result = _run(tmp_path, "--study", "throughput", "--repeats", "1", "--threads", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "ratio" in result.stdout and "channels_last_speedup" in result.stdout
+    # every (precision, threads) cell against the plain loop, relative to fp32 on one thread
+    for cell in (
+        "fp32, 1 thread(s)",
+        "bf16, 1 thread(s)",
+        "fp32, 2 thread(s)",
+        "bf16, 2 thread(s)",
+    ):
+        assert cell in result.stdout
+    assert "ratio_median" in result.stdout and "fit_over_fp32_1_thread" in result.stdout
 
 
 def test_converged_at_needs_every_later_doubling_flat(monkeypatch):
