@@ -51,6 +51,9 @@ __all__ = [
 #: Label value that marks the rows of an unlabelled batch.
 UNLABELED = -1
 
+#: Parameters added after estimators were first pickled, with what those ran with.
+_ADDED_PARAMS = {"precision": "fp32", "n_threads": None}
+
 #: Network parameters that are top-level estimator parameters (one route only).
 NETWORK_PARAMS = ("projection_dim", "head_layout", "queue_size", "temperature")
 
@@ -212,6 +215,13 @@ class MoBYNetBase(NeuralNet):
         state = super().__getstate__()
         state.pop("_fit_state", None)  # generators and the pool stay out of pickles
         return state
+
+    def __setstate__(self, state):
+        # pickled before these parameters existed: float32, torch's threads, the loss on
+        # every labelled batch (what such an estimator trained with)
+        for name, value in _ADDED_PARAMS.items():
+            state.setdefault(name, value)
+        super().__setstate__(state)
 
     # ------------------------------------------------------------- network
     def _record_images(self, parts: list[np.ndarray | LazyImages]) -> None:

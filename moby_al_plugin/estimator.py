@@ -361,6 +361,10 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self.n_threads = n_threads
         self.random_state = random_state
 
+    def __setstate__(self, state):
+        state.setdefault("contrastive_every", 1)  # pickled before the parameter existed
+        super().__setstate__(state)
+
     # ------------------------------------------------------------------ setup
     @property
     def _default_callbacks(self):

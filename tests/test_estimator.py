@@ -430,6 +430,16 @@ def test_pickle_fitted_net(fitted, tiny_digits):
     )
 
 
+def test_a_net_pickled_before_precision_existed_loads_as_float32(fitted, tiny_digits):
+    state = fitted.__getstate__()
+    for name in ("precision", "n_threads", "contrastive_every"):
+        del state[name]
+    old = MoBYClassifier.__new__(MoBYClassifier)
+    old.__setstate__(state)
+    assert (old.precision, old.n_threads, old.contrastive_every) == ("fp32", None, 1)
+    assert old.predict(tiny_digits["X_test"]).shape == (150,)
+
+
 def test_grid_search_over_one_parameter(tiny_digits):
     X, y = tiny_digits["X"][:100], tiny_digits["y"][:100]
     search = GridSearchCV(small_net(max_epochs=1), {"lr": [0.01, 0.05]}, cv=2)

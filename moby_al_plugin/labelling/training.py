@@ -51,8 +51,9 @@ Progress = Callable[[float, str], None]
 
 # the fine-tuned model of the last round, continued by the next one
 _MODEL_FILE = "finetuned-model.pkl"
-# 2: the converged rule's batch 32 at lr 0.05 (a kept model of format 1 has lr 0.1)
-_MODEL_FORMAT = 2
+# 2: the converged rule's batch 32 at lr 0.05 (a kept model of format 1 has lr 0.1);
+# 3: Nesterov momentum and the precision setting
+_MODEL_FORMAT = 3
 
 
 @dataclass(frozen=True)
