@@ -172,7 +172,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         steps (one view, no key branch), which cost about a third of a
         contrastive step. Unlabelled batches always carry it. With
         ``unlabeled_ratio`` below 1 this is how the MoBY loss is kept at a
-        fraction of its cost (README, "Speed").
+        fraction of its cost (docs/results.md, "Speed").
     unlabeled_ratio : float, default=1.0
         Unlabelled samples drawn per epoch, as a multiple of the labelled
         samples of the (padded) epoch (the paper uses 1). 0 disables the

@@ -9,7 +9,7 @@ feature pass and the command agree:
   it natively (CPUs with AVX512_BF16 or AMX, CUDA GPUs that report bf16
   support), float32 elsewhere. On this project's 2-core AMD EPYC VMs
   bfloat16 trains the small CNN about 1.35-1.4 times faster at the same
-  accuracy (``benchmarks/learner.py``, the README's "Speed").
+  accuracy (``benchmarks/learner.py``; docs/results.md, "Speed").
 * ``n_threads``: torch's intra-op threads during a fit or an inference
   pass. None keeps torch's own count, which is the machine's cores unless
   ``OMP_NUM_THREADS`` (the user's choice) says otherwise.

@@ -9,7 +9,7 @@ matrix-vector product.
 
 Backends: numpy (OpenBLAS ``sgemv``) on the CPU, torch on CUDA: on the CPU
 ``torch.mv`` is several times slower than numpy's matrix-vector product
-(``benchmarks/kcenter_speed.py``; figures in the README).
+(``benchmarks/kcenter_speed.py``; figures in docs/results.md).
 """
 
 from __future__ import annotations

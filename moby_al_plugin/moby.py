@@ -46,7 +46,7 @@ __all__ = [
 #: similarity non-negative; "linear" is the bare Linear of the authors' code.
 HEAD_LAYOUTS = ("mlp", "bn_relu", "linear")
 #: The layout used when none is given: the paper's, which led "mlp" in a
-#: short one-seed probe (README, "Results"); the learner benchmark's
+#: short one-seed probe (docs/results.md); the learner benchmark's
 #: ``--head-layout`` reruns the comparison at full length.
 DEFAULT_HEAD_LAYOUT = "bn_relu"
 

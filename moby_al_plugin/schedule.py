@@ -59,7 +59,7 @@ def converged_train_samples(n_labeled: int) -> int:
     at 10,000), at batch :data:`RULE_BATCH_SIZE` from lr :data:`RULE_LR`
     (cosine, Nesterov momentum, bfloat16 where the CPU has it). The
     constants come from ``benchmarks/learner.py --study convergence`` (the
-    README's "Speed" has the table; 3 seeds a cell): 100,000 samples are
+    table is in docs/results.md, "Speed"; 3 seeds a cell): 100,000 samples are
     needed at 200 labels (50,000: 0.4 points less) and enough at 600
     (200,000: no better); 400,000 are needed at 1,200 labels (200,000: 0.5
     points less); at 5,000 labels 800,000 samples still gained 0.5 over
