@@ -311,9 +311,12 @@ class MoBYNetBase(NeuralNet):
     def _autocast(self):
         """The forward pass's autocast: bfloat16 where ``precision`` resolves to it here.
 
-        Resolved at each call, not taken from the fit: a model fitted in
-        bfloat16 and unpickled on a machine without it predicts in float32.
+        During a fit, the precision resolved when it started (no check per batch);
+        at inference it is resolved anew, so a model fitted in bfloat16 and
+        unpickled on a machine without it predicts in float32.
         """
+        if getattr(self, "_fit_state", None) is not None:
+            return autocast(self.precision_, self.device)
         return autocast(resolve_precision(self.precision, self.device), self.device)
 
     def _threads(self):
