@@ -29,6 +29,7 @@ _SOURCES = {
     "MoBYEncoder": "encoder",
     "load_encoder": "encoder",
     "MoBYNetwork": "moby",
+    "LabelSpreadingClassifier": "label_spreading",
     "ActiveLearner": "learner",
     "mobyv2al_sampling": "strategies",
     "coreset_sampling": "strategies",
@@ -69,6 +70,7 @@ __all__ = [
     "MoBYEncoder",
     "load_encoder",
     "MoBYNetwork",
+    "LabelSpreadingClassifier",
     "ActiveLearner",
     "mobyv2al_sampling",
     "coreset_sampling",
@@ -120,6 +122,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from .image_dataset import ImageDataset
     from .image_reading import read_image
     from .kcenter import k_center_greedy
+    from .label_spreading import LabelSpreadingClassifier
     from .learner import ActiveLearner
     from .loaders import (
         load_digits_dataset,
