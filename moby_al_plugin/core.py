@@ -91,6 +91,7 @@ class IndexStream:
         self.generator = generator
         self._order = torch.empty(0, dtype=torch.long)
         self._position = 0
+        self.last = torch.empty(0, dtype=torch.long)
 
     def take(self, size: int) -> torch.Tensor:
         """The next ``size`` indices, shape (size,), int64."""
@@ -107,7 +108,8 @@ class IndexStream:
             self._position += chunk.shape[0]
             size -= chunk.shape[0]
             chunks.append(chunk)
-        return torch.cat(chunks)
+        self.last = torch.cat(chunks)  # the rows of the batch being trained on
+        return self.last
 
 
 def unlabeled_batch(

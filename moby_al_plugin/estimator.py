@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
@@ -24,6 +25,12 @@ from .exceptions import MoBYALError
 from .hardware import DEFAULT_PRECISION
 from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
 from .pools import CHUNK_SIZE, LazyImages, check_pool
+from .pseudo_labels import (
+    NOT_CONFIDENT,
+    check_pseudo_label_params,
+    flexmatch_thresholds,
+    record_confident,
+)
 from .schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule, epoch_size, even_batches
 
 __all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED"]
@@ -113,6 +120,14 @@ class _FitState(FitState):
         self.total_steps = max_epochs * self.batches_per_epoch
 
 
+_CLASSIFIER_ADDED_PARAMS = {
+    "contrastive_every": 1,
+    "pseudo_label_weight": 0.0,
+    "pseudo_label_threshold": 0.95,
+    "pseudo_label_thresholds": "fixed",
+}
+
+
 class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
     """MoBYv2AL's jointly trained network as an sklearn-style classifier.
 
@@ -177,6 +192,26 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         Unlabelled samples drawn per epoch, as a multiple of the labelled
         samples of the (padded) epoch (the paper uses 1). 0 disables the
         unlabelled batches.
+    pseudo_label_weight : float, default=0.0
+        Self-training: weight of the pseudo-label loss on unlabelled batches
+        (FixMatch). The network's prediction on an image's weak view, where
+        its probability reaches the threshold, is the target of the
+        cross-entropy on its strong view, averaged over the batch. Targets
+        from elsewhere (the graph step of
+        :class:`~moby_al_plugin.LabelSpreadingClassifier`) come through
+        ``fit(..., unlabeled_proba=...)``. 0 (the default) turns it off.
+        With ``contrastive_weight=0`` the unlabelled batches carry this term
+        alone; ``unlabeled_ratio`` sets how many there are. The share of the
+        unlabelled images that passed the threshold is in the history
+        (``pseudo_label_share``, every epoch).
+    pseudo_label_threshold : float, default=0.95
+        In [0, 1]: the confidence a pseudo-label needs (FixMatch's ``tau``;
+        with ``"flexmatch"``, the threshold of the best-learnt class); 0
+        takes every unlabelled image, 1 none.
+    pseudo_label_thresholds : {"fixed", "flexmatch"}, default="fixed"
+        One threshold for every class, or FlexMatch's class-wise thresholds,
+        lower for the classes with fewer confident images (see
+        :mod:`moby_al_plugin.pseudo_labels`).
     train_samples : int, "auto" or None, default="auto"
         Labelled samples seen per fit, at least. ``"auto"``: the converged
         rule, ``max(100_000, min(100_000 * (n / 600) ** 2, 400_000 * sqrt(n / 1_200)))``
@@ -298,6 +333,9 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         contrastive_weight: float = 0.5,
         contrastive_every: int = 1,
         unlabeled_ratio: float = 1.0,
+        pseudo_label_weight: float = 0.0,
+        pseudo_label_threshold: float = 0.95,
+        pseudo_label_thresholds: str = "fixed",
         train_samples: int | str | None = "auto",
         min_samples_per_epoch: int | None = None,
         pretrained: Any = None,
@@ -349,6 +387,9 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self.contrastive_weight = contrastive_weight
         self.contrastive_every = contrastive_every
         self.unlabeled_ratio = unlabeled_ratio
+        self.pseudo_label_weight = pseudo_label_weight
+        self.pseudo_label_threshold = pseudo_label_threshold
+        self.pseudo_label_thresholds = pseudo_label_thresholds
         self.train_samples = train_samples
         self.min_samples_per_epoch = min_samples_per_epoch
         self.pretrained = pretrained
@@ -362,7 +403,9 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self.random_state = random_state
 
     def __setstate__(self, state):
-        state.setdefault("contrastive_every", 1)  # pickled before the parameter existed
+        # pickled before these parameters existed: what such an estimator trained with
+        for name, value in _CLASSIFIER_ADDED_PARAMS.items():
+            state.setdefault(name, value)
         super().__setstate__(state)
 
     # ------------------------------------------------------------------ setup
@@ -424,7 +467,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         return None
 
     # -------------------------------------------------------------- training
-    def fit(self, X, y, X_unlabeled=None, **fit_params):
+    def fit(self, X, y, X_unlabeled=None, unlabeled_proba=None, **fit_params):
         """Train on labelled ``(X, y)`` and, contrastively, on ``X_unlabeled``.
 
         All inputs are checked before any training starts; the work itself
@@ -438,6 +481,11 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             Labels.
         X_unlabeled : array-like of images or None
             Unlabelled pool, same channels and size as ``X``.
+        unlabeled_proba : array-like of shape (len(X_unlabeled), n_classes) or None
+            Class probabilities of the pool images (columns in ``classes_``
+            order), the pseudo-label targets when ``pseudo_label_weight > 0``,
+            for example ``LabelSpreadingClassifier.predict_proba``; None: the
+            network's own predictions on the weak views.
         **fit_params
             Passed on to skorch.
 
@@ -456,7 +504,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             network parameter given twice with different values.
         """
         cold = not (self.warm_start and getattr(self, "initialized_", False))
-        self._start_fit(X, y, X_unlabeled, cold=cold)
+        self._start_fit(X, y, X_unlabeled, cold=cold, unlabeled_proba=unlabeled_proba)
         try:
             with self._threads():
                 super().fit(self._fit_state.X, self._fit_state.y, **fit_params)
@@ -464,7 +512,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             self._end_fit()
         return self
 
-    def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
+    def partial_fit(self, X, y, classes=None, X_unlabeled=None, unlabeled_proba=None, **fit_params):
         """Continue training from the current weights on the data given.
 
         Runs ``max_epochs`` epochs of the schedule (learning-rate milestones
@@ -473,7 +521,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
 
         Parameters
         ----------
-        X, y, X_unlabeled
+        X, y, X_unlabeled, unlabeled_proba
             As in :meth:`fit`.
         classes : array-like or None
             Accepted for scikit-learn compatibility; give ``classes`` to the
@@ -487,7 +535,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         """
         if getattr(self, "_fit_state", None) is not None:  # called from fit
             return super().partial_fit(X, y, classes=classes, **fit_params)
-        self._start_fit(X, y, X_unlabeled, cold=not getattr(self, "initialized_", False))
+        cold = not getattr(self, "initialized_", False)
+        self._start_fit(X, y, X_unlabeled, cold=cold, unlabeled_proba=unlabeled_proba)
         try:
             with self._threads():
                 super().partial_fit(self._fit_state.X, self._fit_state.y, **fit_params)
@@ -495,7 +544,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             self._end_fit()
         return self
 
-    def _start_fit(self, X, y, X_unlabeled, cold: bool) -> None:
+    def _start_fit(self, X, y, X_unlabeled, cold: bool, unlabeled_proba=None) -> None:
         """Check every input and build the fit's schedule (``_fit_state``)."""
         X = check_images(X)
         y = check_labels(y, X.shape[0])
@@ -521,6 +570,14 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             raise MoBYALError(
                 f"contrastive_every must be a positive integer, got {self.contrastive_every!r}."
             ) from None
+        check_pseudo_label_params(
+            self.pseudo_label_weight, self.pseudo_label_threshold, self.pseudo_label_thresholds
+        )
+        if self.pseudo_label_weight > 0 and (X_unlabeled is None or self.unlabeled_ratio == 0):
+            raise MoBYALError(
+                "pseudo_label_weight > 0 needs unlabelled images: pass X_unlabeled (the pool) "
+                "and keep unlabeled_ratio above 0"
+            )
         check_schedule(
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -541,8 +598,11 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=4)
         if cold:
             self.init_seed_ = None if self.random_state is None else int(seeds[3])
-        if self.contrastive_weight == 0:
+        if self.contrastive_weight == 0 and self.pseudo_label_weight == 0:
             X_unlabeled = None  # unlabelled batches would carry no loss at all
+        n_unlabeled = 0 if X_unlabeled is None else X_unlabeled.shape[0]
+        if unlabeled_proba is not None and self.pseudo_label_weight > 0:
+            unlabeled_proba = self._check_unlabeled_proba(unlabeled_proba, n_unlabeled)
         shuffle = self.get_params_for("iterator_train").get("shuffle", True)
         state = _FitState(
             X_unlabeled,
@@ -560,10 +620,25 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         )
         state.X, state.y = X, y_encoded
         state.labeled_steps = 0  # labelled batches so far: contrastive_every counts them
+        state.unlabeled_proba = unlabeled_proba
+        # FlexMatch: each pool image's latest confident class
+        state.latest_confident = np.full(n_unlabeled, NOT_CONFIDENT, dtype=np.int32)
         self._fit_state = state
         self.total_steps_ = state.total_steps
         self.epoch_samples_ = state.epoch_size
         self.momentum_step_ = 0
+
+    def _check_unlabeled_proba(self, proba: Any, n_unlabeled: int) -> np.ndarray:
+        proba = np.asarray(proba, dtype=np.float32)
+        expected = (n_unlabeled, len(self.classes_))
+        if proba.shape != expected:
+            raise MoBYALError(
+                f"unlabeled_proba has shape {proba.shape}; expected {expected}: one row per "
+                "X_unlabeled image, one column per class in classes_ order"
+            )
+        if not np.isfinite(proba).all() or (proba < 0).any():
+            raise MoBYALError("unlabeled_proba must hold finite, non-negative probabilities")
+        return proba
 
     def _record_data(self, X: np.ndarray, y: np.ndarray, X_unlabeled: np.ndarray | None) -> None:
         if self.classes is None:
@@ -602,13 +677,14 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         """Record the epoch's mean contrastive losses from the batch history.
 
         ``contrastive_loss``: the labelled batches'; ``unlabeled_loss``: the
-        unlabelled batches'.
+        unlabelled batches'; ``pseudo_label_share``: the share of unlabelled
+        images that passed the pseudo-label threshold.
         """
         super().on_epoch_end(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
         )
         batches = self.history[-1, "batches"]
-        for key in ("contrastive_loss", "unlabeled_loss"):
+        for key in ("contrastive_loss", "unlabeled_loss", "pseudo_label_share"):
             values = [batch[key] for batch in batches if key in batch]
             if values:
                 self.history.record(key, float(np.mean(values)))
@@ -624,17 +700,19 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         """
         with self._autocast():  # the forward pass and the losses; backward outside
             loss, y_pred = self._batch_loss(batch)
-        loss.backward()
+        if loss.requires_grad:  # an unlabelled batch with no confident image has no graph
+            loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
     def _batch_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The loss of one batch and its class logits (None for an unlabelled batch)."""
         state = self._fit_state
-        unlabelled = isinstance(batch, UnlabeledBatch)
-        if not unlabelled:
-            state.labeled_steps += 1
-        supervised_only = self.contrastive_weight == 0 or (
-            not unlabelled and (state.labeled_steps - 1) % self.contrastive_every != 0
+        if isinstance(batch, UnlabeledBatch):
+            # no prediction: nothing downstream may score labels here
+            return self._unlabeled_loss(batch), None
+        state.labeled_steps += 1
+        supervised_only = (
+            self.contrastive_weight == 0 or (state.labeled_steps - 1) % self.contrastive_every != 0
         )
         if supervised_only:
             self._set_training(True)
@@ -644,14 +722,55 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             y_pred = self.module_(weak(x, self._fit_state.view_generator)).float()
             return self.get_loss(y_pred, yi, X=Xi, training=True), y_pred
         contrastive, weak_features, yi = self._contrastive_pass(batch)
-        if unlabelled:
-            self.history.record_batch("unlabeled_loss", float(contrastive.detach()))
-            # no prediction: nothing downstream may score labels here
-            return self.contrastive_weight * contrastive, None
         y_pred = self.module_.classifier(weak_features).float()
         loss = self.get_loss(y_pred, yi, X=batch[0], training=True)
         self.history.record_batch("contrastive_loss", float(contrastive.detach()))
         return loss + self.contrastive_weight * contrastive, y_pred
+
+    def _unlabeled_loss(self, batch) -> torch.Tensor:
+        """The MoBY term and the pseudo-label term of an unlabelled batch, as weighted."""
+        loss = torch.zeros((), device=self.device)
+        if self.contrastive_weight > 0:
+            contrastive, _, _ = self._contrastive_pass(batch)
+            self.history.record_batch("unlabeled_loss", float(contrastive.detach()))
+            loss = loss + self.contrastive_weight * contrastive
+        if self.pseudo_label_weight > 0:
+            loss = loss + self.pseudo_label_weight * self._pseudo_label_loss(batch)
+        return loss
+
+    def _pseudo_label_loss(self, batch) -> torch.Tensor:
+        """FixMatch's term: confident weak-view predictions as targets of the strong view."""
+        self._set_training(True)
+        state = self._fit_state
+        weak, strong = state.views
+        x = to_tensor(unpack_data(batch)[0], device=self.device)
+        if state.unlabeled_proba is not None:  # targets from outside (the graph step)
+            rows = state.unlabeled_stream.last.numpy()
+            proba = torch.from_numpy(state.unlabeled_proba[rows]).to(self.device)
+        else:
+            with torch.no_grad():
+                proba = torch.softmax(self.module_(weak(x, state.view_generator)).float(), dim=1)
+        confidence, targets = proba.max(dim=1)
+        if self.pseudo_label_thresholds == "flexmatch":
+            rows = state.unlabeled_stream.last.numpy()
+            record_confident(
+                state.latest_confident, rows, confidence.cpu().numpy(), targets.cpu().numpy(),
+                self.pseudo_label_threshold,
+            )  # fmt: skip
+            thresholds = flexmatch_thresholds(
+                state.latest_confident, len(self.classes_), self.pseudo_label_threshold
+            )
+            threshold = torch.as_tensor(thresholds, dtype=confidence.dtype)[targets.cpu()]
+            threshold = threshold.to(self.device)
+        else:
+            threshold = torch.full_like(confidence, self.pseudo_label_threshold)
+        # a threshold of 1 takes no image, even where float32 rounds a probability to 1
+        mask = (confidence >= threshold) & (threshold < 1)
+        self.history.record_batch("pseudo_label_share", float(mask.float().mean()))
+        if not mask.any():  # nothing to learn from: spare the strong view's pass
+            return torch.zeros((), device=self.device)
+        logits = self.module_(strong(x, state.view_generator)).float()
+        return (F.cross_entropy(logits, targets, reduction="none") * mask).mean()
 
     # ------------------------------------------------------------- inference
     def _check_inference_input(self, X) -> np.ndarray | LazyImages:

@@ -432,11 +432,14 @@ def test_pickle_fitted_net(fitted, tiny_digits):
 
 def test_a_net_pickled_before_precision_existed_loads_as_float32(fitted, tiny_digits):
     state = fitted.__getstate__()
-    for name in ("precision", "n_threads", "contrastive_every"):
+    added = ("contrastive_every", "pseudo_label_weight", "pseudo_label_threshold")
+    for name in ("precision", "n_threads", "pseudo_label_thresholds", *added):
         del state[name]
     old = MoBYClassifier.__new__(MoBYClassifier)
     old.__setstate__(state)
-    assert (old.precision, old.n_threads, old.contrastive_every) == ("fp32", None, 1)
+    assert (old.precision, old.n_threads) == ("fp32", None)
+    assert (old.contrastive_every, old.pseudo_label_weight) == (1, 0.0)
+    assert (old.pseudo_label_threshold, old.pseudo_label_thresholds) == (0.95, "fixed")
     assert old.predict(tiny_digits["X_test"]).shape == (150,)
 
 
