@@ -144,6 +144,32 @@ def main(argv=None) -> list[dict]:
         default=defaults.finetune_contrastive_weight,
         help="MoBY loss weight while fine-tuning the pretrained rows (default: 0, supervised)",
     )
+    parser.add_argument(
+        "--contrastive-every",
+        type=int,
+        default=defaults.contrastive_every,
+        help="labelled batches carry the MoBY loss every k-th one (MoBY-loss rows)",
+    )
+    parser.add_argument(
+        "--unlabeled-ratio",
+        type=float,
+        default=defaults.unlabeled_ratio,
+        help="unlabelled samples per labelled one (MoBY loss and self-training)",
+    )
+    parser.add_argument(
+        "--pseudo-label-weight",
+        type=float,
+        default=defaults.pseudo_label_weight,
+        help="self-training of every row's network (default: 0, none)",
+    )
+    parser.add_argument(
+        "--pseudo-label-threshold", type=float, default=defaults.pseudo_label_threshold
+    )
+    parser.add_argument(
+        "--pseudo-label-thresholds",
+        choices=("fixed", "flexmatch"),
+        default=defaults.pseudo_label_thresholds,
+    )
     parser.add_argument("--pretrain-epochs", type=int, default=10)
     parser.add_argument("--pretrain-size", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=3)
@@ -200,6 +226,11 @@ def main(argv=None) -> list[dict]:
         pretrain_epochs=args.pretrain_epochs,
         pretrain_size=args.pretrain_size,
         finetune_contrastive_weight=args.finetune_contrastive_weight,
+        contrastive_every=args.contrastive_every,
+        unlabeled_ratio=args.unlabeled_ratio,
+        pseudo_label_weight=args.pseudo_label_weight,
+        pseudo_label_threshold=args.pseudo_label_threshold,
+        pseudo_label_thresholds=args.pseudo_label_thresholds,
     )
     if args.quick:
         base.update(

@@ -221,6 +221,14 @@ def _add_experiment_options(
         ("--unlabeled-ratio", float, "unlabelled samples per labelled one per epoch"),
         ("--contrastive-weight", float, "weight of the MoBY loss"),
         ("--contrastive-every", int, "labelled batches carry the MoBY loss every k-th one"),
+        ("--pseudo-label-weight", float, "self-training: weight of the pseudo-label loss"),
+        ("--pseudo-label-threshold", float, "confidence a pseudo-label needs"),
+    )
+    train.add_argument(
+        "--pseudo-label-thresholds",
+        choices=("fixed", "flexmatch"),
+        default=d.pseudo_label_thresholds,
+        help="one threshold for all classes, or FlexMatch's class-wise ones (default: %(default)s)",
     )
     train.add_argument(
         "--head-layout",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..exceptions import MoBYALError
 from ..hardware import DEFAULT_PRECISION, PRECISIONS
+from ..pseudo_labels import check_pseudo_label_params
 from ..registry import STRATEGIES
 from ..schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule
 
@@ -116,6 +117,12 @@ class ExperimentConfig:
     finetune_contrastive_weight : float
         Weight of the MoBY loss while a pretrained network is fine-tuned
         (0: cross-entropy only).
+    pseudo_label_weight, pseudo_label_threshold : float
+        Self-training of every strategy's network on confident
+        pseudo-labels of the pool (0: none); see
+        :class:`moby_al_plugin.MoBYClassifier`.
+    pseudo_label_thresholds : {"fixed", "flexmatch"}
+        One threshold for every class, or FlexMatch's class-wise ones.
     device : str
         "cpu" or "cuda".
     precision : {"auto", "bf16", "fp32"}
@@ -162,6 +169,9 @@ class ExperimentConfig:
     pretrain_size: int | None = 20_000
     encoder: str | None = None
     finetune_contrastive_weight: float = 0.0
+    pseudo_label_weight: float = 0.0
+    pseudo_label_threshold: float = 0.95
+    pseudo_label_thresholds: str = "fixed"
     device: str = "cpu"
     precision: str = DEFAULT_PRECISION
     seeds: tuple[int, ...] = field(default=(0,))
@@ -245,6 +255,12 @@ class ExperimentConfig:
             raise ExperimentError(
                 f"finetune_contrastive_weight must be >= 0, got {self.finetune_contrastive_weight}"
             )
+        try:
+            check_pseudo_label_params(
+                self.pseudo_label_weight, self.pseudo_label_threshold, self.pseudo_label_thresholds
+            )
+        except MoBYALError as exc:
+            raise ExperimentError(str(exc)) from None
         if self.precision not in PRECISIONS:
             raise ExperimentError(
                 f"unknown precision {self.precision!r}; valid values: {_listed(PRECISIONS)}"
