@@ -141,7 +141,7 @@ def main(argv=None) -> dict:
     table = _table(rows, budgets)
     print(table)
     payload = dict(
-        settings={k: v for k, v in vars(args).items()},
+        settings={k: v for k, v in vars(args).items() if k != "output"},
         machine=machine_info(),
         wall_seconds=round(time.perf_counter() - started, 1),
         rows=rows,

@@ -338,3 +338,25 @@ def test_moby_cost_quick_times_every_part_and_the_cheaper_settings(tmp_path):
         summary = payload[precision]["fits"]["summary"]
         assert summary["plain"]["over_plain_median"] == 1.0
         assert summary["moby_u0.25_every4"]["over_plain_median"] > 1.0
+
+
+def test_graph_step_quick_spreads_labels_past_the_picks(tmp_path):
+    out = tmp_path / "graph.json"
+    result = _run("graph_step.py", "--quick", "--output", str(out), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(out.read_text())
+    rows = payload["rows"]
+    assert {r["learner"] for r in rows} == {"logreg", "spreading a0.2", "spreading a0.99"}
+    assert {(r["picks"], r["budget"]) for r in rows} == {
+        (p, b) for p in ("random", "typiclust") for b in (10, 30)
+    }
+
+    def mean(learner, budget):
+        return sum(
+            r["accuracy"] for r in rows
+            if r["learner"] == learner and r["budget"] == budget and r["picks"] == "random"
+        ) / 2  # fmt: skip
+
+    # measured on the digits' PCA features: 58 against 29 % at 10 random labels
+    assert mean("spreading a0.2", 10) > mean("logreg", 10) + 0.1
+    assert "| pca | typiclust | spreading a0.2 |" in payload["table"]
