@@ -12,6 +12,8 @@
    ``unlabeled_ratio``, ``contrastive_every``), against the plain
    cross-entropy fit of the same net and samples, interleaved ``--repeats``
    times in one process; the figure is the median ratio to the plain fit.
+   The ``selftrain`` variants price self-training (``pseudo_label_weight=1``,
+   FlexMatch thresholds) the same way.
 
 Both in float32 and in bfloat16 autocast (``--precisions``). Accuracy of the
 same settings comes from ``benchmarks/learner.py --study convergence
@@ -39,14 +41,17 @@ from moby_al_plugin.augment import get_view_pair
 from moby_al_plugin.hardware import autocast, resolve_precision
 from moby_al_plugin.moby import advance_key_branch, moby_contrastive_loss
 
-#: (name, contrastive_weight, unlabeled_ratio, contrastive_every)
+#: name: (contrastive_weight, unlabeled_ratio, contrastive_every, pseudo_label_weight);
+#: self-training with FlexMatch thresholds (most pool images pass them after warm-up)
 VARIANTS = {
-    "plain": (0.0, 1.0, 1),
-    "moby": (0.5, 1.0, 1),
-    "moby_u0.25": (0.5, 0.25, 1),
-    "moby_u0.25_every4": (0.5, 0.25, 4),
-    "moby_u0.25_every8": (0.5, 0.25, 8),
-    "moby_u0.5_every4": (0.5, 0.5, 4),
+    "plain": (0.0, 1.0, 1, 0.0),
+    "moby": (0.5, 1.0, 1, 0.0),
+    "moby_u0.25": (0.5, 0.25, 1, 0.0),
+    "moby_u0.25_every4": (0.5, 0.25, 4, 0.0),
+    "moby_u0.25_every8": (0.5, 0.25, 8, 0.0),
+    "moby_u0.5_every4": (0.5, 0.5, 4, 0.0),
+    "selftrain": (0.0, 1.0, 1, 1.0),
+    "selftrain_u0.5": (0.0, 0.5, 1, 1.0),
 }
 
 
@@ -159,11 +164,13 @@ def fit_costs(data, args, precision: str) -> dict:
     for repeat in range(args.repeats):
         plain_seconds = None
         for name in args.variants:
-            weight, ratio, every = VARIANTS[name]
+            weight, ratio, every, pseudo = VARIANTS[name]
             net = MoBYClassifier(
                 contrastive_weight=weight,
                 unlabeled_ratio=ratio,
                 contrastive_every=every,
+                pseudo_label_weight=pseudo,
+                pseudo_label_thresholds="flexmatch",
                 train_samples=args.samples,
                 max_epochs=2,
                 views=views,
