@@ -136,11 +136,17 @@ class LabelSpreadingClassifier(ClassifierMixin, BaseEstimator):
         Relative residual at which the conjugate gradients stop.
     max_iter : int, default=1000
         Iterations of conjugate gradients per class, at most.
+    classes : array-like or None, default=None
+        Every class label. Give them when the labelled images may miss a
+        class (a first batch of 10 images rarely holds all ten), so that
+        ``predict_proba`` always has one column per class (zero for a class
+        with no label yet) and lines up with a network's; None: the labels
+        seen in ``fit``.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The labels seen in ``fit``.
+        ``classes`` sorted, or the labels seen in ``fit``.
     label_distributions_ : ndarray of shape (n_nodes, n_classes)
         Spread labels of the graph's images, rows summing to 1 (uniform where
         no label reached); the labelled images come first.
@@ -172,6 +178,7 @@ class LabelSpreadingClassifier(ClassifierMixin, BaseEstimator):
         neighbors: str = "auto",
         tol: float = 1e-6,
         max_iter: int = 1000,
+        classes: Any = None,
     ) -> None:
         self.encoder = encoder
         self.n_neighbors = n_neighbors
@@ -179,6 +186,7 @@ class LabelSpreadingClassifier(ClassifierMixin, BaseEstimator):
         self.neighbors = neighbors
         self.tol = tol
         self.max_iter = max_iter
+        self.classes = classes
 
     def _check_params(self) -> None:
         for name, value in (("n_neighbors", self.n_neighbors), ("max_iter", self.max_iter)):
@@ -251,7 +259,13 @@ class LabelSpreadingClassifier(ClassifierMixin, BaseEstimator):
                 "the graph (labelled and unlabelled together); lower n_neighbors or pass the "
                 "pool as X_unlabeled"
             )
-        self.classes_, codes = np.unique(labels, return_inverse=True)
+        self.classes_ = np.unique(labels if self.classes is None else np.asarray(self.classes))
+        unknown = np.setdiff1d(labels, self.classes_)
+        if unknown.size:
+            raise MoBYALError(
+                f"y holds labels {unknown.tolist()} not among classes {self.classes_.tolist()}"
+            )
+        codes = np.searchsorted(self.classes_, labels)
         self.index_ = NeighborIndex(features, self.neighbors)
         Y = np.zeros((n_nodes, len(self.classes_)))
         Y[np.arange(len(labels)), codes] = 1.0

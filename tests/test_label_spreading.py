@@ -223,3 +223,14 @@ def test_bad_data_is_named():
         LabelSpreadingClassifier(n_neighbors=2).fit(X, [0, 1, np.nan, 1, 0, 1, 0, 1])
     with pytest.raises(MoBYALError, match="one label per row"):
         LabelSpreadingClassifier(n_neighbors=2).fit(X, [0, 1])
+
+
+def test_classes_without_labels_get_a_zero_column():
+    X = _two_arcs()
+    clf = LabelSpreadingClassifier(n_neighbors=2, alpha=0.9, classes=[2, 0, 1])
+    clf.fit(X[[0, 11]], [0, 1], X_unlabeled=X)
+    assert clf.classes_.tolist() == [0, 1, 2]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (12, 3) and (proba[:, 2] == 0).all()
+    with pytest.raises(MoBYALError, match=r"labels \[5\] not among classes \[0, 1, 2\]"):
+        clf.fit(X[[0, 11]], [0, 5], X_unlabeled=X)
