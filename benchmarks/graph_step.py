@@ -17,6 +17,7 @@ Usage::
     python benchmarks/graph_step.py --encoder benchmarks/results/cache/encoder-<key>.pt
     python benchmarks/graph_step.py --features pca --alphas 0.2,0.99 --trials 3
     python benchmarks/graph_step.py --quick   # digits, seconds; used by the tests
+    python benchmarks/graph_step.py --scale 100000,1000000 --methods faiss  # time and memory
 
 Writes ``benchmarks/results/graph_step[-quick].json`` (or ``--output``) and
 prints one Markdown table: test accuracy %, mean ± std over the trials.
@@ -93,6 +94,40 @@ def _table(rows: list[dict], budgets: list[int]) -> str:
     return "\n".join(lines)
 
 
+def scale(sizes: list[int], methods: list[str], dim: int = 128, seed: int = 0) -> list[dict]:
+    """Seconds of the graph step on synthetic features: ten Gaussian clusters, 1,000 labels.
+
+    For each pool size and neighbour search: the kNN graph with the spreading
+    (``fit``), then 10,000 new images predicted; the peak resident memory of
+    the process so far, and the accuracy on the clusters (a check, not a figure).
+    """
+    import resource
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(10, dim)).astype(np.float32)
+    rows = []
+    for n in sizes:
+        labels = rng.integers(0, 10, size=n + 10_000)
+        features = centres[labels] + rng.normal(scale=4.0, size=(n + 10_000, dim)).astype(
+            np.float32
+        )
+        pool, new = features[:n], features[n:]
+        for method in methods:
+            clf = LabelSpreadingClassifier(neighbors=method, classes=list(range(10)))
+            started = time.perf_counter()
+            clf.fit(pool[:1000], labels[:1000], X_unlabeled=pool[1000:])
+            fitted = time.perf_counter()
+            accuracy = float((clf.predict(new) == labels[n:]).mean())
+            predicted = time.perf_counter()
+            rows.append(dict(
+                n=n, method=clf.index_.method, fit_seconds=round(fitted - started, 1),
+                predict_10000_seconds=round(predicted - fitted, 1), accuracy=round(accuracy, 4),
+                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            ))  # fmt: skip
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="fashion-mnist")
@@ -106,7 +141,21 @@ def main(argv=None) -> dict:
     p.add_argument("--n-neighbors", type=int, default=10)
     p.add_argument("--output", default=None, help="JSON path (default results/graph_step.json)")
     p.add_argument("--quick", action="store_true", help="digits, tiny; for the tests")
+    p.add_argument(
+        "--scale",
+        default=None,
+        help="pool sizes, e.g. 100000,1000000: time the graph step on synthetic features instead",
+    )
+    p.add_argument("--methods", default="exact,faiss", help="--scale: neighbour searches")
     args = p.parse_args(argv)
+    if args.scale:
+        sizes = [int(n) for n in args.scale.split(",")]
+        methods = [m for m in args.methods.split(",") if m]
+        payload = dict(machine=machine_info(), rows=scale(sizes, methods))
+        output = Path(args.output) if args.output else RESULTS / "graph_step-scale.json"
+        output.write_text(__import__("json").dumps(payload, indent=2) + "\n")
+        print(f"wrote {output}")
+        return payload
     if args.quick:
         args.dataset, args.pool_size, args.budgets, args.trials = "digits", 600, "10,30", 2
         args.features = "pca" if args.encoder is None else args.features

@@ -360,3 +360,12 @@ def test_graph_step_quick_spreads_labels_past_the_picks(tmp_path):
     # measured on the digits' PCA features: 58 against 47 % at 10 random labels
     assert mean("spreading a0.2", 10) > mean("logreg", 10) + 0.05
     assert "| pca | typiclust | spreading a0.2 |" in payload["table"]
+
+
+def test_graph_step_scale_times_both_searches(tmp_path):
+    out = tmp_path / "scale.json"
+    result = _run("graph_step.py", "--scale", "3000", "--output", str(out), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["n"], r["method"]) for r in rows] == [(3000, "exact"), (3000, "faiss")]
+    assert all(r["fit_seconds"] >= 0 and r["accuracy"] > 0.5 for r in rows)
