@@ -1,13 +1,18 @@
 """Self-supervised active learning (MoBYv2AL) as a modAL plug-in.
 
 ``MoBYClassifier`` trains the network jointly with the MoBY contrastive loss
-(a skorch estimator); ``mobyv2al_sampling``, ``coreset_sampling`` and
-``random_sampling`` are modAL query strategies. The data loaders return
+(a skorch estimator), fine-tunes it from a ``MoBYEncoder`` pretrained on the
+pool, and self-trains on pseudo-labels; ``LabelSpreadingClassifier`` spreads
+the labels over a kNN graph of the pool. ``mobyv2al_sampling``,
+``coreset_sampling``, ``typiclust_sampling``, ``maxherding_sampling``,
+``budget_aware_sampling`` and ``random_sampling`` are modAL query
+strategies (``STRATEGIES`` lists them by name). The data loaders return
 plain arrays, as ``sklearn.datasets`` does.
 
-This package is the library. The experiment runner, its results, plots and
-the ``moby-al`` command live in :mod:`moby_al_plugin.experiments`, which
-builds on the library; the library never imports it.
+This package is the library. The applications build on it and the library
+never imports them: :mod:`moby_al_plugin.experiments` (the experiment
+runner, its results and plots), :mod:`moby_al_plugin.labelling` (labelling
+a folder of images) and :mod:`moby_al_plugin.cli`, the ``moby-al`` command.
 
 The public names are imported on first use (PEP 562), so that
 ``import moby_al_plugin`` and the ``moby-al`` command's help and bookkeeping
