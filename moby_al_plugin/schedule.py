@@ -62,8 +62,8 @@ def converged_train_samples(n_labeled: int) -> int:
     table is in docs/results.md, "Speed"; 3 seeds a cell): 100,000 samples are
     needed at 200 labels (50,000: 0.4 points less) and enough at 600
     (200,000: no better); 400,000 are needed at 1,200 labels (200,000: 0.5
-    points less); at 5,000 labels 800,000 samples still gained 0.5 over
-    400,000 (one seed), so the rule keeps growing past 1,200 labels. The
+    points less); at 5,000 labels 800,000 samples still gain 0.34 over
+    400,000 (3 seeds), so the rule keeps growing past 1,200 labels. The
     rule before (333 samples a label from 300 labels on) spent twice this
     at 600 labels for the same accuracy.
 
