@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -245,9 +246,11 @@ def list_image_files(
     """The image files under ``root``, recursively, in sorted order.
 
     Hidden files and folders are left out, and so are files whose ending is
-    not one of :data:`~moby_al_plugin.image_reading.IMAGE_EXTENSIONS`; links
-    that lead outside ``root`` are refused (a pool must not read a system file
-    through a link).
+    not one of :data:`~moby_al_plugin.image_reading.IMAGE_EXTENSIONS`. Refused
+    without being opened: links that lead outside ``root`` (a pool must not
+    read a system file through a link), links that loop or lead nowhere,
+    pipes, devices and sockets (a pipe would block the first read), and names
+    that are not valid UTF-8 (no database or page could name them).
 
     Returns
     -------
@@ -256,7 +259,8 @@ def list_image_files(
     ignored : list of str
         Files that are not images, relative to ``root``.
     refused : list of (str, str)
-        Links outside ``root``, relative to it, with the reason.
+        The refused files, relative to ``root`` (bytes that are not UTF-8
+        written as ``\\xNN``), with the reason.
     """
     folder = Path(root)
     real_root = folder.resolve()
@@ -269,11 +273,42 @@ def list_image_files(
             if name.startswith("."):
                 continue
             path = Path(directory) / name
-            relative = path.relative_to(folder).as_posix()
+            raw = path.relative_to(folder).as_posix()
+            relative = printable_name(raw)
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 ignored.append(relative)
-            elif not path.resolve().is_relative_to(real_root):
-                refused.append((relative, "a link to a file outside the images folder"))
-            else:
+                continue
+            reason = (
+                "a file name that is not valid UTF-8"
+                if relative != raw
+                else _refusal(path, real_root)
+            )
+            if reason is None:
                 files.append(path)
+            else:
+                refused.append((relative, reason))
     return files, ignored, refused
+
+
+def printable_name(name: str) -> str:
+    """A file name as UTF-8 text: bytes that are not UTF-8 become ``\\xNN`` escapes.
+
+    ``os.walk`` hands such bytes over as lone surrogates, which neither a
+    terminal nor SQLite can take.
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _refusal(path: Path, real_root: Path) -> str | None:
+    """Why an image-named file is not read (None: it is), without ever opening it."""
+    try:
+        target = path.resolve(strict=True)
+        mode = target.stat().st_mode
+    except (OSError, RuntimeError) as exc:  # a link loop, a dangling link, no permission
+        return f"a link that cannot be followed or a file that cannot be read ({exc})"
+    if not target.is_relative_to(real_root):
+        return "a link to a file outside the images folder"
+    if not stat.S_ISREG(mode):
+        # a pipe would block the first read; devices and sockets are not images
+        return "not a regular file (a pipe, device, socket or folder)"
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -256,3 +258,34 @@ def test_the_labelling_folder_reads_through_the_same_reader(tmp_path):
     X = read_pixels(Store(), [1, 2])
     assert X.tolist() == [[[0, 1], [128, 254]], [[236, 200], [236, 200]]]
     assert np.array_equal(X[0], read_image(root / "deep.png", "L", 2))
+
+
+def _odd_folder(tmp_path):
+    """Two good PNGs beside a link loop, a dangling link, a pipe and a non-UTF-8 name."""
+    from PIL import Image
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("L", (8, 8), 128).save(folder / name)
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "gone.png").symlink_to(folder / "nowhere.png")
+    os.mkfifo(folder / "fifo.png")
+    with open(os.path.join(os.fsencode(folder), b"bad\xff.png"), "wb") as handle:
+        handle.write((folder / "a.png").read_bytes())
+    return folder
+
+
+def test_odd_files_are_refused_without_being_opened(tmp_path):
+    from moby_al_plugin.image_reading import list_image_files
+
+    files, ignored, refused = list_image_files(_odd_folder(tmp_path))  # a pipe would hang here
+    assert [path.name for path in files] == ["a.png", "b.png"]
+    reasons = dict(refused)
+    assert set(reasons) == {"bad\\xff.png", "fifo.png", "gone.png", "loop.png"}
+    assert "not valid UTF-8" in reasons["bad\\xff.png"]
+    assert "not a regular file" in reasons["fifo.png"]
+    assert (
+        "cannot be followed" in reasons["loop.png"] and "cannot be followed" in reasons["gone.png"]
+    )
+    assert ignored == []

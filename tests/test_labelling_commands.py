@@ -712,3 +712,54 @@ def test_next_uses_an_encoder_pretrained_elsewhere(tmp_path, digit_image_folder,
     assert "missing.pt: no such file" in capsys.readouterr().err
     with LabelStore(work) as store:
         assert len(store.pending()) == 6
+
+
+def test_init_lists_odd_files_and_indexes_the_rest(tmp_path, capsys):
+    from .test_image_reading import _odd_folder
+
+    folder = _odd_folder(tmp_path)
+    assert label_init(tmp_path / "work", folder, "a,b") == 0
+    out = capsys.readouterr().out
+    assert "2 images indexed" in out and "4 files could not be read" in out
+    for name in ("bad\\xff.png", "fifo.png", "loop.png", "gone.png"):
+        assert name in out
+    # a file replaced by a pipe after init is missing, and never opened (no hang)
+    (folder / "a.png").unlink()
+    os.mkfifo(folder / "a.png")
+    assert main(["label", "status", "--workdir", str(tmp_path / "work")]) == 0
+    assert "1 missing since init" in capsys.readouterr().out
+
+
+# (a class name never starts with a tab or a carriage return: init strips the names)
+FORMULA_NAMES = ["=SUM(1,2)", "+x", "-y", "@z", "'quoted", "plain"]
+
+
+def test_formula_cells_are_quoted_in_the_csv_and_read_back(tmp_path, digit_image_folder):
+    source, _ = digit_image_folder
+    folder = tmp_path / "formula"
+    folder.mkdir()
+    files = [f"{name}.png" for name in FORMULA_NAMES]
+    for i, name in enumerate(files):
+        (folder / name).write_bytes(
+            (source / f"digit-{[1, 2, 4, 5, 7, 8, 10][i]:03d}.png").read_bytes()
+        )
+    classes = tmp_path / "classes.txt"
+    classes.write_text("\n".join(FORMULA_NAMES) + "\n", encoding="utf-8")
+    work = tmp_path / "work"
+    assert label_init(work, folder, str(classes), "--image-size", "16") == 0
+    with LabelStore(work) as store:
+        given = {path: FORMULA_NAMES[files.index(path)] for path in store.image_paths().values()}
+        for image_id, path in store.image_paths().items():
+            store.answer(image_id, given[path])
+    assert _export(work, tmp_path / "labels.csv") == 0
+    rows = _read_export(tmp_path / "labels.csv")
+    # no cell a spreadsheet would run: every risky one starts with the quote
+    for row in rows:
+        for cell in (row["path"], row["label"]):
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert {r["label"] for r in rows} == {"'=SUM(1,2)", "'+x", "'-y", "'@z", "''quoted", "plain"}
+    again = tmp_path / "again"
+    assert label_init(again, folder, str(classes), "--image-size", "16") == 0
+    assert main(["label", "import", "--workdir", str(again), str(tmp_path / "labels.csv")]) == 0
+    with LabelStore(again) as store:
+        assert {a.path: a.label for a in store.answers()} == given

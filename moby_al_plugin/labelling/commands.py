@@ -19,6 +19,7 @@ from ..hardware import DEFAULT_PRECISION, PRECISIONS
 
 # the image reading (PIL) and the training (torch) are imported by the
 # subcommands that use them: the parser and status, export and import start at once
+from .spreadsheet_cells import neutralise, restore
 from .store import JOB_HEARTBEAT_TIMEOUT_S, LabellingError, LabelStore
 from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings
 
@@ -324,7 +325,8 @@ def _read_label_csv(path: str | os.PathLike) -> list[tuple[str, str]]:
                 f"{file}: the first line must name the columns, with 'path' and 'label' among "
                 f"them; got {reader.fieldnames}"
             )
-        return [(row["path"] or "", row["label"] or "") for row in reader]
+        # exports quote cells a spreadsheet would run as formulas; one quote comes off
+        return [(restore(row["path"] or ""), restore(row["label"] or "")) for row in reader]
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -598,7 +600,8 @@ def _export(args: argparse.Namespace) -> int:
             # path whose answer a file of the same content takes; empty for an own answer
             writer.writerow(["path", "label", "answered_at", "source", "duplicate_of"])
             writer.writerows(
-                (a.path, a.label, a.answered_at, a.source, twin) for a, twin in answers
+                (neutralise(a.path), neutralise(a.label), a.answered_at, a.source, neutralise(twin))
+                for a, twin in answers
             )
         except BrokenPipeError:
             # piped into head and the like: the reader has what it wanted

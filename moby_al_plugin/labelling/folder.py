@@ -7,6 +7,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
@@ -179,6 +180,8 @@ def _check_file(root: Path, row: Any) -> tuple[str, tuple[int, str, int] | None]
     path = root / row["path"]
     try:
         stat = path.stat()
+        if not S_ISREG(stat.st_mode):  # replaced by a pipe or a device: never opened
+            raise FileNotFoundError(path)
     except OSError:
         state, mtime = "missing", row["mtime_ns"]
     else:
