@@ -40,7 +40,7 @@ def _next(work: Path, n: int, *extra: str) -> int:
 class Server:
     """``moby-al label serve`` in a subprocess, talked to over HTTP on 127.0.0.1."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, *extra: str) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -53,15 +53,21 @@ class Server:
                 "--port",
                 "0",
                 *FAST,
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(
-            target=lambda: [lines.put(x) for x in self.process.stdout], daemon=True
-        ).start()
+        self.output: list[str] = []  # everything serve wrote, its log included
+
+        def read() -> None:
+            for line in self.process.stdout:
+                self.output.append(line)
+                lines.put(line)
+
+        threading.Thread(target=read, daemon=True).start()
         deadline = time.monotonic() + 60
         while True:
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
@@ -94,8 +100,8 @@ class Server:
 def server_factory():
     started: list[Server] = []
 
-    def start(work: Path) -> Server:
-        started.append(Server(work))
+    def start(work: Path, *extra: str) -> Server:
+        started.append(Server(work, *extra))
         return started[-1]
 
     yield start
@@ -763,3 +769,24 @@ def test_formula_cells_are_quoted_in_the_csv_and_read_back(tmp_path, digit_image
     assert main(["label", "import", "--workdir", str(again), str(tmp_path / "labels.csv")]) == 0
     with LabelStore(again) as store:
         assert {a.path: a.label for a in store.answers()} == given
+
+
+def test_serve_on_every_address_prints_a_url_that_works_and_logs_no_token(
+    tmp_path, digit_image_folder, server_factory
+):
+    folder, _ = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    server = server_factory(work, "--host", "0.0.0.0")
+    assert server.base.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(server.url, timeout=30) as page:  # the printed URL, as printed
+        assert page.status == 200 and b"moby-al label" in page.read()
+    # failed requests are logged; the token in their URL is not
+    for path in ("/image/999999", "/api/nothing"):
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"{server.base}{path}?token={server.token}", timeout=30)
+        assert failed.value.code == 404
+    server.stop()
+    logged = [line for line in server.output if not line.startswith("labelling page: ")]
+    assert sum("token=<hidden>" in line for line in logged) == 2, logged
+    assert not [line for line in logged if server.token in line]

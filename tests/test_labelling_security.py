@@ -1,8 +1,10 @@
 """Another page of this machine cannot change the labels, in a real browser.
 
-Headless Chromium opens the real labelling page once (so that it holds the
-page's cookie and answers a few images through it), then a hostile page
-served from another port of 127.0.0.1. That page tries undo, answer, train
+Headless Chromium opens the real labelling page once (and answers a few
+images through it), then a hostile page served from another port of
+127.0.0.1. That server records what the browser sends it (cookies included)
+and replays it to the labelling server from its own process, as a script
+would: nothing the browser gave it reads or changes anything. That page tries undo, answer, train
 and import by ``fetch`` (no-cors and cors, credentials included),
 ``sendBeacon``, form posts, image tags and a frame. The database must come
 out of it unchanged: the file, checkpointed (``wal_checkpoint(TRUNCATE)``)
@@ -21,6 +23,8 @@ import json
 import sqlite3
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +35,7 @@ import pytest
 
 from moby_al_plugin.cli import main
 from moby_al_plugin.labelling import LabelStore
-from moby_al_plugin.labelling.server import cookie_name, create_app, make_local_server, make_token
+from moby_al_plugin.labelling.server import create_app, make_local_server, make_token
 
 from .conftest import DIGIT_CLASSES
 from .test_labelling_browser import (  # noqa: F401 (a fixture)
@@ -47,9 +51,9 @@ BATCH = 12
 class Recorder:
     """WSGI middleware: every request the labelling server got, and its status."""
 
-    def __init__(self, app: Any, cookie: str) -> None:
+    def __init__(self, app: Any, token: str) -> None:
         self.app = app
-        self.cookie = cookie
+        self.token = token
         self.lock = threading.Lock()
         self.log: list[dict[str, Any]] = []
 
@@ -64,7 +68,8 @@ class Recorder:
             "site": environ.get("HTTP_SEC_FETCH_SITE", "-"),
             "mode": environ.get("HTTP_SEC_FETCH_MODE", "-"),
             "dest": environ.get("HTTP_SEC_FETCH_DEST", "-"),
-            "cookie": self.cookie in environ.get("HTTP_COOKIE", ""),
+            # a cookie that holds the token (the page never sets one)
+            "cookie": self.token in environ.get("HTTP_COOKIE", ""),
             "header": "HTTP_X_MOBY_TOKEN" in environ,
         }
 
@@ -108,7 +113,7 @@ def labelling(tmp_path: Path, digit_image_folder: Any) -> Iterator[tuple[Path, s
     token = make_token()
     app = create_app(workdir, token, default_n=BATCH)
     server = make_local_server(app, "127.0.0.1", 0)
-    recorder = Recorder(app.wsgi_app, cookie_name(server.server_port))
+    recorder = Recorder(app.wsgi_app, token)
     app.wsgi_app = recorder
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -212,10 +217,11 @@ Promise.all(tasks).then(() => { window.hostile = results; });
 @pytest.fixture
 def hostile_server() -> Iterator[Callable[[str, int], str]]:
     """A page on another port of 127.0.0.1 that attacks ``target``: give (target, id), get URL."""
-    page: dict[str, bytes] = {}
+    page: dict[str, Any] = {"received": []}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            page["received"].append(dict(self.headers.items()))  # all the browser sent here
             body = page.get("html", b"")
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -234,6 +240,8 @@ def hostile_server() -> Iterator[Callable[[str, int], str]]:
         html = HOSTILE.replace("__TARGET__", target).replace("__ID__", str(image_id))
         page["html"] = html.encode()
         return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    serve.received = page["received"]  # type: ignore[attr-defined]
 
     try:
         yield serve
@@ -286,7 +294,7 @@ def test_a_page_on_another_port_changes_nothing(
         driver.execute_script("document.activeElement.blur();")
         driver.find_element(By.TAG_NAME, "body").send_keys(key)
 
-    # the real page, once: the browser gets the cookie, and its answers go through
+    # the real page, once: its answers go through
     driver.get(url)
     for _ in range(4):
         image_id = until(shown, "an image on screen")
@@ -347,10 +355,31 @@ def test_a_page_on_another_port_changes_nothing(
     assert len(outcomes) >= 25
     assert received, "no hostile request reached the server"
     assert all(400 <= r["status"] < 500 for r in received), json.dumps(received, indent=1)
-    # the attempts did arrive, with the cookie a same-site page gets sent along
+    # the attempts did arrive, and no cookie of this host carries the token
     undos = [r for r in received if r["request"] == "POST /api/undo"]
-    assert len(undos) >= 10 and all(r["cookie"] for r in undos)
+    assert len(undos) >= 10 and not any(r["cookie"] for r in received)
     assert not any(r["header"] for r in received if r["request"].startswith("POST"))
     assert after[1] == before[1]
     assert after[0] == before[0]
     assert db.answers() == answers
+
+    # the other port's server replays, from its own process, all the browser sent it
+    sent_there = hostile_server.received
+    assert sent_there, "the browser sent nothing to the other port"
+    token = url.split("token=")[1]
+    assert not any(token in value for headers in sent_there for value in headers.values())
+    base = url.split("/?")[0]
+    replies = []
+    for headers in sent_there:
+        kept = {k: v for k, v in headers.items() if k.lower() in ("cookie", "user-agent")}
+        for method, path in (("GET", "/api/state"), ("GET", f"/image/{pending[0]}"),
+                             ("POST", "/api/undo")):  # fmt: skip
+            request = urllib.request.Request(base + path, method=method, headers=kept)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    replies.append(response.status)
+            except urllib.error.HTTPError as error:
+                replies.append(error.code)
+    print(f"\nreplayed by the other port's server: {len(replies)} requests, statuses {replies}")
+    assert replies and all(status == 403 for status in replies)
+    assert _database(workdir) == before

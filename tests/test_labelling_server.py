@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from moby_al_plugin.labelling import LabelStore
-from moby_al_plugin.labelling.server import COOKIE, create_app
+from moby_al_plugin.labelling.server import create_app
 
 from .conftest import DIGIT_CLASSES, label_init
 
@@ -59,22 +58,37 @@ def _whole(workdir: Path) -> tuple:
 
 
 def test_every_route_needs_the_token(client, workdir):
-    for path in ("/", "/api/state", "/image/1", "/static/label.js"):
+    for path in ("/", "/api/state", "/image/1"):
         assert client.get(path).status_code == 403, path
         assert client.get(path, headers={"X-Token": "wrong"}).status_code == 403, path
+    # the page's script and style are the same for everyone and hold no token
+    script = client.get("/static/label.js")
+    assert script.status_code == 200 and TOKEN not in script.get_data(as_text=True)
     before = _snapshot(workdir)
     assert client.post("/api/answer", json={"image_id": 1, "label": "3"}).status_code == 403
     assert client.post("/api/train", json={"n": 5}).status_code == 403
     assert _snapshot(workdir) == before
 
 
-def test_the_url_with_the_token_sets_a_cookie_for_the_page(client):
+def test_the_url_with_the_token_opens_the_page_and_sets_no_cookie(client):
     page = client.get(f"/?token={TOKEN}")
     assert page.status_code == 200 and b"moby-al label" in page.data
-    assert COOKIE in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
-    # later requests of the page carry only the cookie
-    assert client.get("/api/state").status_code == 200
-    assert client.get("/static/label.js").status_code == 200
+    assert "Set-Cookie" not in page.headers
+    # the page's own requests carry the header; without it nothing is read
+    assert client.get("/api/state").status_code == 403
+    assert client.get("/image/1").status_code == 403
+    assert client.get("/api/state", headers=AUTH).status_code == 200
+    assert client.get("/image/1", headers=AUTH).status_code == 200
+
+
+def test_a_cookie_with_the_token_is_no_credential(workdir):
+    """What a server on another port would receive, if a cookie held the token: nothing."""
+    client = create_app(workdir, TOKEN).test_client(use_cookies=False)
+    for name in ("moby_al_token_80", "moby_al_token", "session"):
+        for path in ("/api/state", "/image/1", "/"):
+            assert client.get(path, headers={"Cookie": f"{name}={TOKEN}"}).status_code == 403
+        undo = client.post("/api/undo", headers={"Cookie": f"{name}={TOKEN}"})
+        assert undo.status_code == 403
 
 
 def test_the_page_needs_no_network():
@@ -293,11 +307,10 @@ def _something_to_undo(client) -> None:
     assert client.get("/api/state", headers=AUTH).get_json()["counts"]["labelled"] == 1
 
 
-def test_a_change_needs_the_token_in_a_header_the_cookie_is_not_enough(client, workdir):
+def test_a_change_needs_the_token_in_a_header(client, workdir):
     _something_to_undo(client)
-    # the browser holds the page's cookie and sends it with any request to this host
     assert client.get(f"/?token={TOKEN}").status_code == 200
-    assert client.get("/api/state").status_code == 200  # reading with the cookie is fine
+    assert client.get(f"/api/state?token={TOKEN}").status_code == 200  # reading, by URL
     before = _snapshot(workdir)
     for path, body in CHANGES:
         for headers in ({}, {"X-Moby-Token": "wrong"}, {"X-Moby-Token": ""}):
@@ -422,31 +435,6 @@ def test_a_request_another_site_or_port_sent_is_refused(client, workdir, site):
     )
 
 
-def test_two_pages_on_two_ports_keep_their_own_cookie(workdir):
-    from moby_al_plugin.labelling.server import make_local_server
-
-    jar: dict[str, str] = {}
-    pages = []
-    for token in ("token-a", "token-b"):
-        app = create_app(workdir, token)
-        server = make_local_server(app, "127.0.0.1", 0)  # binds a free port, not served
-        base = f"http://127.0.0.1:{server.server_port}"
-        server.server_close()
-        page = app.test_client().get(f"/?token={token}", base_url=base)
-        assert page.status_code == 200
-        # one browser: a later cookie of the same name replaces the earlier one
-        jar.update({name: c.value for name, c in SimpleCookie(page.headers["Set-Cookie"]).items()})
-        pages.append((app, base, server.server_port))
-    assert len(jar) == 2 and all(name.startswith(COOKIE) for name in jar)
-    # the browser sends every cookie of 127.0.0.1 to both ports; both pages stay logged in
-    cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
-    for app, base, port in pages:
-        assert any(name.endswith(f"_{port}") for name in jar)
-        client = app.test_client(use_cookies=False)  # the Cookie header as given
-        state = client.get("/api/state", base_url=base, headers={"Cookie": cookie})
-        assert state.status_code == 200, base
-
-
 def test_the_page_carries_the_token_for_its_header_and_cannot_be_framed(client):
     page = client.get(f"/?token={TOKEN}")
     assert f'<meta name="moby-al-token" content="{TOKEN}">' in page.get_data(as_text=True)
@@ -454,7 +442,7 @@ def test_the_page_carries_the_token_for_its_header_and_cannot_be_framed(client):
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["Cache-Control"] == "no-store"
     script = client.get("/static/label.js").get_data(as_text=True)
-    assert '"X-Moby-Token": TOKEN' in script
+    assert '"X-Moby-Token": TOKEN' in script and 'credentials: "omit"' in script
 
 
 def test_huge_negative_and_odd_ids_get_a_4xx_not_a_500(client, workdir):
@@ -578,7 +566,7 @@ _headers = st.one_of(
             | _header_text,
             "Sec-Fetch-Site": st.sampled_from(["same-origin", "same-site", "none"]) | _header_text,
             "Content-Type": st.sampled_from(["application/json", "text/plain"]) | _header_text,
-            "Cookie": _header_text.map(lambda v: f"{COOKIE}_80={v}"),
+            "Cookie": _header_text.map(lambda v: f"moby_al_token_80={v}"),
             "Content-Length": _header_text,
         },
     ),

@@ -426,7 +426,10 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     server = make_local_server(app, args.host, args.port)
-    host = f"[{args.host}]" if ":" in args.host else args.host
+    # bound to every address: the page answers to the loopback names (a Host header of
+    # another name is refused), so the URL to open names the loopback address
+    shown = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(args.host, args.host)
+    host = f"[{shown}]" if ":" in shown else shown
     print(f"labelling page: http://{host}:{server.server_port}/?token={token}", flush=True)
     print("answers are saved as they are given; stop with Ctrl-C", flush=True)
     try:

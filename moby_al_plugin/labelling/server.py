@@ -1,19 +1,23 @@
 """The local labelling page: a Flask app over a work folder's database.
 
-Every request needs the token printed with the URL (as a ``token`` query
-parameter, an ``X-Moby-Token`` header, or the cookie the page sets); images
-are served by id only, never by path. Answers are committed when they
-arrive. "Train and query" runs ``moby-al label next`` in a separate
-process, so the page keeps taking answers while the network trains.
+Every request needs the token printed with the URL: as a ``token`` query
+parameter (the URL that ``serve`` prints opens the page) or an
+``X-Moby-Token`` header (the page sends it with every request it makes,
+images included). Images are served by id only, never by path. Answers are
+committed when they arrive. "Train and query" runs ``moby-al label next``
+in a separate process, so the page keeps taking answers while the network
+trains.
 
-The page trusts nobody but its user. Browsers send a SameSite cookie to
-every port of the same host, so the cookie alone never changes anything: a
-POST needs the token in the ``X-Moby-Token`` header, which a page of
-another origin cannot add without a CORS preflight that this server never
-grants. Requests whose ``Host`` is not the served address (DNS rebinding),
-whose ``Origin`` is not exactly the served origin, or whose
-``Sec-Fetch-Site`` says another site or port sent them are refused, and
-each port has its own cookie name.
+The page trusts nobody but its user. No cookie holds the token: browsers
+send the cookies of a host to every port of it, so a server on another port
+of this machine would receive it. The token lives in the page itself, which
+only a page of the same origin (this port) can read, and goes out only in
+the header, which a page of another origin cannot add without a CORS
+preflight that this server never grants. Requests whose ``Host`` is not the
+served address (DNS rebinding), whose ``Origin`` is not exactly the served
+origin, or whose ``Sec-Fetch-Site`` says another site or port sent them are
+refused. The log never shows the token: request lines are written with it
+blanked.
 """
 
 from __future__ import annotations
@@ -36,16 +40,13 @@ from .folder import verify_image
 from .store import ImageChangedError, LabellingError, LabelStore, UnknownImageError
 
 __all__ = [
-    "COOKIE",
     "TOKEN_HEADER",
     "allowed_hosts",
-    "cookie_name",
     "create_app",
     "make_local_server",
     "make_token",
 ]
 
-COOKIE = "moby_al_token"  # the prefix: the cookie of the page on port P is COOKIE_P
 TOKEN_HEADER = "X-Moby-Token"
 _OLD_TOKEN_HEADER = "X-Token"  # still read: scripts written before X-Moby-Token use it
 _STATIC = Path(__file__).with_name("static")
@@ -65,11 +66,6 @@ _OLD_WAITING = re.compile(r"; \d+ waiting for an answer$")
 def make_token() -> str:
     """A random token for the page's URL (as Jupyter prints one)."""
     return secrets.token_urlsafe(24)
-
-
-def cookie_name(port: int | None) -> str:
-    """The page's cookie on ``port``: one name per port, so two serves never share one."""
-    return f"{COOKIE}_{80 if port is None else int(port)}"
 
 
 def allowed_hosts(host: str, port: int | None) -> frozenset[str]:
@@ -96,18 +92,31 @@ def _same_token(given: str | None, token: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode())
 
 
+# a token in a logged URL: the query parameter's value, whatever it holds
+_TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"]*", re.IGNORECASE)
+
+
+def redact_token(text: str) -> str:
+    """``text`` with the value of every ``token=`` parameter blanked."""
+    return _TOKEN_IN_TEXT.sub(r"\1<hidden>", text)
+
+
 class _QuietHandler(WSGIRequestHandler):
     # a line per answer would bury what matters: only failed requests are logged
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         if isinstance(code, int) and code >= 400:
             super().log_request(code, size)
 
+    def log(self, type: str, message: str, *args: Any) -> None:
+        # every line werkzeug writes (requests and errors) goes through here
+        super().log(type, "%s", redact_token(message % args if args else message))
+
 
 def make_local_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     """A threaded WSGI server for ``app`` (port 0: a free one, read ``server_port``).
 
-    The app then answers only to this address and port (``Host``, ``Origin``
-    and its cookie's name follow them).
+    The app then answers only to this address and port (``Host`` and
+    ``Origin`` follow them).
     """
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     app.config.update(MOBY_AL_HOST=host, MOBY_AL_PORT=server.server_port)
@@ -193,7 +202,7 @@ def create_app(
             )
         header = request.headers.get(TOKEN_HEADER) or request.headers.get(_OLD_TOKEN_HEADER)
         if request.method not in _SAFE_METHODS:
-            # a cookie goes with any request to this host: a change needs the header
+            # a change needs the header, which a link, form or image of another page cannot add
             if not _same_token(header, token):
                 return refuse(
                     403,
@@ -201,7 +210,10 @@ def create_app(
                     "that serve printed",
                 )
             return None
-        given = request.args.get("token") or header or request.cookies.get(cookie_name(served_port))
+        if request.path.startswith("/static/"):
+            return None  # the page's script and style: the same for everyone, no secret
+        # never a cookie: another port of this host would receive it
+        given = request.args.get("token") or header
         if not _same_token(given, token):
             return refuse(403, "missing or wrong token; open the URL that serve printed")
         return None
@@ -249,10 +261,6 @@ def create_app(
     def page() -> Any:
         response = Response(html, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
-        if request.args.get("token"):
-            response.set_cookie(
-                cookie_name(app.config["MOBY_AL_PORT"]), token, httponly=True, samesite="Strict"
-            )
         return response
 
     @app.get("/image/<int:image_id>")

@@ -7,17 +7,18 @@ let state = null;      // the last /api/state
 let current = null;    // image id on screen
 let focus = null;      // an image to show first (after an undo)
 
-// the server writes the token into the page; every change carries it in a header,
-// which no other page can add (the cookie alone changes nothing)
+// the server writes the token into the page, which only this origin (this port) can
+// read; every request carries it in a header, which no other page can add. No cookie
+// holds it: the browser would send a cookie to every port of this host.
 const TOKEN = document.querySelector('meta[name="moby-al-token"]').content;
 
 async function api(path, body) {
-  const options = body === undefined ? {} : {
+  const options = body === undefined ? {headers: {"X-Moby-Token": TOKEN}} : {
     method: "POST",
     headers: {"Content-Type": "application/json", "X-Moby-Token": TOKEN},
     body: JSON.stringify(body),
   };
-  const response = await fetch(path, {credentials: "same-origin", ...options});
+  const response = await fetch(path, {credentials: "omit", ...options});
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
   return data;
@@ -36,9 +37,40 @@ function choose() {
   if (!ids.includes(current)) current = ids.length ? ids[0] : null;
 }
 
+// Images come through fetch, with the header, as object URLs (an <img src> request could
+// not carry it); the most recent ones are kept, the older ones released.
+const imageUrls = new Map();  // image id -> Promise of an object URL, oldest first
+const KEPT_IMAGES = 300;
+
+function imageUrl(id) {
+  if (imageUrls.has(id)) {
+    const url = imageUrls.get(id);
+    imageUrls.delete(id); imageUrls.set(id, url);  // most recently used last
+    return url;
+  }
+  const url = fetch(`/image/${id}`, {credentials: "omit", headers: {"X-Moby-Token": TOKEN}})
+    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`${r.status}`))))
+    .then((blob) => URL.createObjectURL(blob));
+  url.catch(() => imageUrls.delete(id));  // a changed file: ask again next time
+  imageUrls.set(id, url);
+  while (imageUrls.size > KEPT_IMAGES) {
+    const [oldest, old] = imageUrls.entries().next().value;
+    imageUrls.delete(oldest);
+    old.then((u) => URL.revokeObjectURL(u), () => {});
+  }
+  return url;
+}
+
+// show image `id` in `img`, unless `img` has been given another image meanwhile
+function showImage(img, id) {
+  img.dataset.src = id;
+  imageUrl(id).then((url) => { if (img.dataset.src === String(id)) img.src = url; }, () => {});
+}
+
 function thumb(id, size) {
   const img = document.createElement("img");
-  img.src = `/image/${id}`; img.alt = ""; img.width = size; img.height = size;
+  img.alt = ""; img.width = size; img.height = size;
+  showImage(img, id);
   return img;
 }
 
@@ -83,7 +115,8 @@ function drawImage() {
   const img = $("image"), empty = $("empty");
   img.hidden = current === null; empty.hidden = current !== null;
   if (current !== null) {
-    img.src = `/image/${current}`; img.dataset.image = current;
+    if (img.dataset.image !== String(current)) showImage(img, current);
+    img.dataset.image = current;
   } else {
     delete img.dataset.image;
     empty.textContent = "No image is waiting for an answer. Train and query the next batch.";
