@@ -56,7 +56,9 @@ if TYPE_CHECKING:  # annotations only: image_dataset imports scikit-learn, slow 
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_DECODED_PIXELS",
     "READ_ERRORS",
+    "ImageTooLargeError",
     "describe_image",
     "list_image_files",
     "read_image",
@@ -67,11 +69,24 @@ __all__ = [
 #: :func:`~moby_al_plugin.loaders.load_image_folder` and the labelling application.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 
+#: The most pixels decoded from one file: a JPEG declaring more is decoded at a
+#: reduced scale (1/2 to 1/8, the JPEG decoder's own), any other file is refused.
+#: A few hundred megabytes at most, whatever the file declares (a 243 KB PNG may
+#: declare 8,000 x 8,000 pixels, 256 MB once decoded).
+MAX_DECODED_PIXELS = 40_000_000
+# rows composited on white at a time: the uint16 arithmetic of one block stays small
+_COMPOSITE_ROWS = 512
+
+
+class ImageTooLargeError(ValueError):
+    """A file declares more pixels than :data:`MAX_DECODED_PIXELS` and cannot be reduced."""
+
+
 #: What PIL raises for a file it cannot open or decode (truncated, not an image, too big).
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     SyntaxError,
-    ValueError,
+    ValueError,  # ImageTooLargeError among them
     Image.DecompressionBombError,
 )
 
@@ -135,10 +150,14 @@ def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def _on_white(img: Image.Image, grey: bool) -> Image.Image:
     """An image with alpha or a transparent colour composited on white, "L" or "RGB"."""
-    with_alpha = img.convert("LA" if img.mode in ("LA", "La") else "RGBA")
-    values = np.asarray(with_alpha, dtype=np.uint32)
-    channels, alpha = values[..., :-1], values[..., -1:]
-    shown = ((channels * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    with_alpha = np.asarray(img.convert("LA" if img.mode in ("LA", "La") else "RGBA"))
+    shown = np.empty(with_alpha.shape[:2] + (with_alpha.shape[2] - 1,), np.uint8)
+    # block by block in uint16 (c * a + 255 * (255 - a) + 127 <= 65,152): a large image
+    # never holds a wide integer copy of itself
+    for top in range(0, with_alpha.shape[0], _COMPOSITE_ROWS):
+        block = with_alpha[top : top + _COMPOSITE_ROWS].astype(np.uint16)
+        channels, alpha = block[..., :-1], block[..., -1:]
+        shown[top : top + _COMPOSITE_ROWS] = (channels * alpha + 255 * (255 - alpha) + 127) // 255
     return Image.fromarray(shown[..., 0], "L") if grey else Image.fromarray(shown, "RGB")
 
 
@@ -166,6 +185,24 @@ def _eight_bit(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # P, CMYK, YCbCr, HSV, RGBX, ...
 
 
+def _bound_pixels(img: Image.Image) -> None:
+    """Keep the decoding of ``img`` (opened, not loaded) under :data:`MAX_DECODED_PIXELS`."""
+    width, height = img.size
+    if width * height <= MAX_DECODED_PIXELS:
+        return
+    if img.format == "JPEG":
+        scale = 2
+        while scale < 8 and (width // scale) * (height // scale) > MAX_DECODED_PIXELS:
+            scale *= 2
+        img.draft(img.mode, (width // scale, height // scale))  # decoded at 1/scale
+        if img.size[0] * img.size[1] <= MAX_DECODED_PIXELS:
+            return
+    raise ImageTooLargeError(
+        f"image too large: {width} x {height} pixels declared, more than the "
+        f"{MAX_DECODED_PIXELS:,} decoded from one file"
+    )
+
+
 @contextmanager
 def _opened(path: PathLike) -> Iterator[tuple[Image.Image, str]]:
     """The first frame of a file, upright, as the 8-bit "L" or "RGB" image shown, and its mode.
@@ -173,7 +210,8 @@ def _opened(path: PathLike) -> Iterator[tuple[Image.Image, str]]:
     The image is valid inside the ``with`` block only. PIL's errors
     (:data:`READ_ERRORS`) are raised for a file that cannot be decoded whole.
     """
-    with Image.open(path) as img:
+    with Image.open(path) as img:  # the header only, so far
+        _bound_pixels(img)
         img.load()  # every pixel: a truncated file fails here
         shown = _eight_bit(img)
         method = _UPRIGHT.get(img.getexif().get(_ORIENTATION_TAG))

@@ -289,3 +289,72 @@ def test_odd_files_are_refused_without_being_opened(tmp_path):
         "cannot be followed" in reasons["loop.png"] and "cannot be followed" in reasons["gone.png"]
     )
     assert ignored == []
+
+
+def _write_declared_png(path, width, height):
+    """An RGBA PNG of ``width`` x ``height`` transparent pixels, written row by row.
+
+    The file is small (the rows compress to almost nothing) and so is this
+    function's memory: no image of that size is ever held.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" + bytes(4 * width)  # filter byte, then RGBA zeros
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_small_file_declaring_a_huge_image_is_refused_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "huge.png"
+    _write_declared_png(path, 8000, 8000)
+    assert path.stat().st_size < 1_000_000
+    script = (
+        "import sys\n"
+        "from moby_al_plugin.image_reading import READ_ERRORS, describe_image\n"
+        "try:\n"
+        "    describe_image(sys.argv[1])\n"
+        "except READ_ERRORS as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+        # the peak of this process's own memory (ru_maxrss would count the forked parent)
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(hwm.split()[1]) // 1024, 'MB')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    refused, peak = done.stdout.splitlines()
+    assert refused.startswith("ImageTooLargeError image too large: 8000 x 8000 pixels")
+    # before the bound: 3.2 GB; now the interpreter, numpy and Pillow, nothing decoded
+    assert int(peak.split()[0]) < 300, done.stdout
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from moby_al_plugin import image_reading
+
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (400, 300), (200, 30, 30)).save(path, quality=90)
+    monkeypatch.setattr(image_reading, "MAX_DECODED_PIXELS", 10_000)
+    described = image_reading.describe_image(path)
+    assert described["width"] * described["height"] <= 10_000  # 1/4: 100 x 75
+    assert (described["width"], described["height"]) == (100, 75)
+    pixels = image_reading.read_image(path, "RGB", 16)
+    assert pixels.shape == (16, 16, 3) and abs(int(pixels[8, 8, 0]) - 200) < 10
+    png = tmp_path / "large.png"
+    Image.new("L", (200, 100)).save(png)
+    with pytest.raises(MoBYALError, match="image too large: 200 x 100"):
+        image_reading.read_image(png)
