@@ -201,6 +201,12 @@ def test_a_second_next_keeps_unanswered_images(tmp_path, digit_image_folder, cap
         ("cat,", "empty name"),
         ("a\tb,c", "control character"),
         ("a,b\x00", "control character"),
+        ("a\u2028b,c", "line separator"),
+        ("a\u2029b,c", "line separator"),
+        ("a\x85b,c", "line separator"),
+        ("x" * 101 + ",c", "too long: at most 100 characters"),
+        # 100 characters, but 300 bytes once percent-encoded for a folder name
+        ("%" * 100 + ",c", "at most 255 bytes"),
     ],
 )
 def test_init_refuses_bad_classes(tmp_path, digit_image_folder, capsys, classes, message):
@@ -790,3 +796,31 @@ def test_serve_on_every_address_prints_a_url_that_works_and_logs_no_token(
     logged = [line for line in server.output if not line.startswith("labelling page: ")]
     assert sum("token=<hidden>" in line for line in logged) == 2, logged
     assert not [line for line in logged if server.token in line]
+
+
+def test_a_classes_file_has_one_name_a_line_whatever_the_separator(tmp_path, digit_image_folder):
+    folder, _ = digit_image_folder
+    classes = tmp_path / "classes.txt"
+    # Unicode line and paragraph separators end a line as a newline does
+    classes.write_text("cat\u2028dog\u2029bird\r\nfish\n", encoding="utf-8")
+    assert label_init(tmp_path / "w", folder, str(classes), "--image-size", "16") == 0
+    with LabelStore(tmp_path / "w") as store:
+        assert store.classes == ["cat", "dog", "bird", "fish"]
+
+
+def test_a_second_serve_of_a_work_folder_is_refused(
+    tmp_path, digit_image_folder, server_factory, capsys
+):
+    folder, _ = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    first = server_factory(work)
+    capsys.readouterr()
+    assert main(["label", "serve", "--workdir", str(work), "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "already served by serve (process" in error and first.base in error
+    assert first.token not in error
+    assert first.call("/api/state")[0] == 200  # the first page goes on
+    # killed, it holds nothing: a new serve starts
+    first.stop(signal.SIGKILL)
+    assert server_factory(work).call("/api/state")[0] == 200

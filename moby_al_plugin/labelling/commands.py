@@ -221,6 +221,10 @@ def run_label_command(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ init
+#: The longest class name: it must fit every export (a folder name is 255 bytes at most).
+MAX_CLASS_NAME = 100
+
+
 def _class_names(text: str) -> list[str]:
     path = Path(text)
     if path.is_file():
@@ -239,10 +243,15 @@ def _class_names(text: str) -> list[str]:
         )
     for name in names:
         # '/', '\\' and dots are fine: class_folder_name escapes them for the folders export
-        if any(unicodedata.category(ch) == "Cc" for ch in name):
+        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
             raise LabellingError(
-                f"class name {name!r} holds a control character (a tab, a line break, ...); "
-                "class names are one line of visible text"
+                f"class name {name!r} holds a control character or a line separator (a tab, "
+                "a line break, U+2028, ...); class names are one line of visible text"
+            )
+        if len(name) > MAX_CLASS_NAME or len(class_folder_name(name).encode("utf-8")) > 255:
+            raise LabellingError(
+                f"class name {name[:40]!r}... is too long: at most {MAX_CLASS_NAME} characters, "
+                "and its folder name in a folders export at most 255 bytes"
             )
         try:
             name.encode("utf-8")
@@ -410,7 +419,48 @@ def _training_options(args: argparse.Namespace) -> list[str]:
     return options
 
 
+#: Held by the one ``serve`` of a work folder; it names that serve's page.
+SERVE_LOCK = "serve.lock"
+
+
+@contextlib.contextmanager
+def _only_serve(workdir: Path) -> Iterator[Any]:
+    """Hold the work folder's serve lock, or refuse: one page per work folder.
+
+    Two pages on one folder would show the same queued images to two people,
+    and each would count the other's answers as arriving from nowhere; a
+    second serve is refused rather than warned about. The lock is the
+    operating system's (``flock``): a serve that was killed holds nothing.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock, no check
+        fcntl = None
+    if fcntl is None or not (Path(workdir) / "labels.sqlite").is_file():
+        yield None  # not a work folder: serve says so in its own words
+        return
+    handle = open(Path(workdir) / SERVE_LOCK, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LabellingError(
+                f"{workdir} is already served by {holder}; use that page, or stop that serve "
+                "first (two pages on one work folder would show the same images to two people)"
+            ) from None
+        yield handle
+    finally:
+        handle.close()  # releases the lock
+
+
 def _serve(args: argparse.Namespace) -> int:
+    with _only_serve(Path(args.workdir)) as lock:
+        return _serve_locked(args, lock)
+
+
+def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
     from .server import create_app, make_local_server, make_token
 
     token = make_token()
@@ -430,6 +480,11 @@ def _serve(args: argparse.Namespace) -> int:
     # another name is refused), so the URL to open names the loopback address
     shown = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(args.host, args.host)
     host = f"[{shown}]" if ":" in shown else shown
+    if lock is not None:  # who holds it, for a second serve's message (never the token)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"serve (process {os.getpid()}, http://{host}:{server.server_port}/)\n")
+        lock.flush()
     print(f"labelling page: http://{host}:{server.server_port}/?token={token}", flush=True)
     print("answers are saved as they are given; stop with Ctrl-C", flush=True)
     try:
