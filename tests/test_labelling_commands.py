@@ -824,3 +824,46 @@ def test_a_second_serve_of_a_work_folder_is_refused(
     # killed, it holds nothing: a new serve starts
     first.stop(signal.SIGKILL)
     assert server_factory(work).call("/api/state")[0] == 200
+
+
+def test_a_disk_fault_ends_a_command_with_one_line_and_no_partial_export(
+    tmp_path, digit_image_folder, capsys, monkeypatch
+):
+    import errno
+    import sqlite3
+
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    with LabelStore(work) as store:
+        ids = store.candidates()[:4]
+        for image_id in ids:
+            store.answer(image_id, truth[store.image(image_id)["path"]])
+    capsys.readouterr()
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(LabelStore, "import_labels", full)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n", encoding="utf-8")
+    assert main(["label", "import", "--workdir", str(work), str(labels)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == ["moby-al: error: the work folder cannot be written: database or disk is full"]
+
+    # an export that fails half-way leaves no file (and not the previous one half-replaced)
+    from moby_al_plugin.labelling import commands
+
+    calls = []
+
+    def fails_later(cell):
+        calls.append(cell)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return cell
+
+    monkeypatch.setattr(commands, "neutralise", fails_later)
+    out = tmp_path / "export.csv"
+    assert main(["label", "export", "--workdir", str(work), "--output", str(out)]) == 2
+    assert "cannot be written: [Errno 28] No space left on device" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".export.csv.*"))

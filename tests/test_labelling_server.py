@@ -9,8 +9,10 @@ but through a valid answer or undo.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -721,3 +723,35 @@ def test_the_job_message_holds_no_count_that_answers_change(client, workdir):
         store.finish_job(job, "done", "queued 5 images in batch 1; 5 waiting for an answer")
     state = client.get("/api/state", headers=AUTH).get_json()
     assert state["job"]["message"] == "queued 5 images in batch 1"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        sqlite3.OperationalError("database or disk is full"),
+        sqlite3.OperationalError("attempt to write a readonly database"),
+        OSError(errno.ENOSPC, "No space left on device"),
+    ],
+)
+def test_a_work_folder_that_cannot_be_written_is_a_503_and_reads_go_on(
+    client, workdir, monkeypatch, fault
+):
+    def fail(*args, **kwargs):
+        raise fault
+
+    monkeypatch.setattr(LabelStore, "answer", fail)
+    response = client.post("/api/answer", json={"image_id": 1, "label": "3"}, headers=AUTH)
+    assert response.status_code == 503
+    assert response.get_json()["error"].startswith("the work folder cannot be written: ")
+    assert client.get("/api/state", headers=AUTH).status_code == 200
+    assert client.get("/image/1", headers=AUTH).status_code == 200
+
+
+def test_another_database_error_is_not_called_a_disk_fault(client, monkeypatch):
+    def fail(*args, **kwargs):
+        raise sqlite3.OperationalError("no such column: nonsense")
+
+    monkeypatch.setattr(LabelStore, "answer", fail)
+    client.application.testing = False  # a real server's answer: 500, not the exception
+    response = client.post("/api/answer", json={"image_id": 1, "label": "3"}, headers=AUTH)
+    assert response.status_code == 500

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
 import ipaddress
 import os
 import shutil
+import sqlite3
 import sys
 import threading
 import unicodedata
@@ -15,12 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .._atomic import atomic_write
 from ..hardware import DEFAULT_PRECISION, PRECISIONS
 
 # the image reading (PIL) and the training (torch) are imported by the
 # subcommands that use them: the parser and status, export and import start at once
 from .spreadsheet_cells import neutralise, restore
-from .store import JOB_HEARTBEAT_TIMEOUT_S, LabellingError, LabelStore
+from .store import JOB_HEARTBEAT_TIMEOUT_S, LabellingError, LabelStore, unwritable
 from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings
 
 __all__ = [
@@ -217,7 +220,12 @@ def run_label_command(args: argparse.Namespace) -> int:
         "export": _export,
         "import": _import,
     }[args.label_command]
-    return handler(args)
+    try:
+        return handler(args)
+    except (OSError, sqlite3.OperationalError) as exc:
+        if not unwritable(exc):
+            raise
+        raise LabellingError(f"the work folder cannot be written: {exc}") from exc
 
 
 # ------------------------------------------------------------------ init
@@ -647,12 +655,8 @@ def _export(args: argparse.Namespace) -> int:
             print(f"left out: {path} changed or disappeared since it was labelled", file=sys.stderr)
         answers = [(a, twin) for a, twin in answers if a.path not in gone]
     if args.format == "csv":
-        handle = (
-            sys.stdout
-            if args.output == "-"
-            else open(args.output, "w", newline="", encoding="utf-8")
-        )
-        try:
+
+        def write_rows(handle: Any) -> None:
             writer = csv.writer(handle)
             # duplicate_of (last, so that the first four columns stay as they were): the
             # path whose answer a file of the same content takes; empty for an own answer
@@ -661,12 +665,23 @@ def _export(args: argparse.Namespace) -> int:
                 (neutralise(a.path), neutralise(a.label), a.answered_at, a.source, neutralise(twin))
                 for a, twin in answers
             )
-        except BrokenPipeError:
-            # piped into head and the like: the reader has what it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        finally:
-            if handle is not sys.stdout:
-                handle.close()
+
+        if args.output == "-":
+            try:
+                write_rows(sys.stdout)
+            except BrokenPipeError:
+                # piped into head and the like: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        else:
+
+            def write_text(raw: Any) -> None:
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                write_rows(text)
+                text.flush()
+                text.detach()  # atomic_write syncs and closes the file itself
+
+            # whole or not at all: a full disk leaves no half-written export behind
+            atomic_write(args.output, write_text)
     else:
         if args.output == "-":
             raise LabellingError("--format folders needs --output, the folder to write")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -37,7 +38,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .folder import verify_image
-from .store import ImageChangedError, LabellingError, LabelStore, UnknownImageError
+from .store import (
+    ImageChangedError,
+    LabellingError,
+    LabelStore,
+    UnknownImageError,
+    unwritable,
+)
 
 __all__ = [
     "TOKEN_HEADER",
@@ -232,6 +239,14 @@ def create_app(
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         return jsonify(error=exc.description), exc.code
+
+    @app.errorhandler(sqlite3.OperationalError)
+    @app.errorhandler(OSError)
+    def disk_fault(exc: Exception) -> Any:
+        if not unwritable(exc):
+            raise exc  # a bug, not the disk: Flask's 500 with its traceback in the log
+        # the page shows the message; reads (/api/state, images) go on answering
+        return jsonify(error=f"the work folder cannot be written: {exc}"), 503
 
     @app.errorhandler(LabellingError)
     def bad_request(exc: LabellingError) -> Any:

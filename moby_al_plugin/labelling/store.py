@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "StatusCounts",
     "UnknownImageError",
     "now_utc",
+    "unwritable",
 ]
 
 DATABASE_NAME = "labels.sqlite"
@@ -138,6 +140,18 @@ class UnknownImageError(LabellingError):
 
 class ImageChangedError(LabellingError):
     """The image file changed or disappeared since ``init``; it is never labelled."""
+
+
+# what a read-only, full or vanished disk looks like, from SQLite and from the OS
+_UNWRITABLE_SQLITE = ("readonly", "disk is full", "disk i/o error", "unable to open database")
+_UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT})
+
+
+def unwritable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the work folder cannot be written (a disk fault, not a bug)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(text in str(exc).lower() for text in _UNWRITABLE_SQLITE)
+    return isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS
 
 
 def now_utc() -> str:
