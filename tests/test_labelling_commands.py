@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -867,3 +868,74 @@ def test_a_disk_fault_ends_a_command_with_one_line_and_no_partial_export(
     assert main(["label", "export", "--workdir", str(work), "--output", str(out)]) == 2
     assert "cannot be written: [Errno 28] No space left on device" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".export.csv.*"))
+
+
+def test_exports_after_files_change_read_back_and_say_what_was_left_out(
+    tmp_path, digit_image_folder, capsys
+):
+    source, truth = digit_image_folder
+    folder = tmp_path / "images"
+    shutil.copytree(source, folder)
+    work = tmp_path / "work"
+    _init(work, folder)
+    with LabelStore(work) as store:
+        ids = store.candidates()[:6]
+        paths = {i: store.image(i)["path"] for i in ids}
+        for i in ids:
+            store.answer(i, truth[paths[i]])
+    before = tmp_path / "before.csv"
+    assert main(["label", "export", "--workdir", str(work), "--output", str(before)]) == 0
+    # after the answers: one renamed, one replaced, one deleted, one emptied
+    renamed, replaced, deleted, emptied = (folder / paths[i] for i in ids[:4])
+    renamed.rename(renamed.with_name("renamed-" + renamed.name))
+    replaced.write_bytes((folder / paths[ids[5]]).read_bytes())
+    deleted.unlink()
+    emptied.write_bytes(b"")
+    capsys.readouterr()
+
+    changed = sorted(paths[i] for i in ids[:4])
+    after = tmp_path / "after.csv"
+    assert main(["label", "export", "--workdir", str(work), "--output", str(after)]) == 0
+    csv_err = capsys.readouterr().err
+    out = tmp_path / "folders"
+    assert main(["label", "export", "--workdir", str(work), "--output", str(out),
+                 "--format", "folders"]) == 0  # fmt: skip
+    folders_err = capsys.readouterr().err
+    # both formats leave the same four out, and say so in the same words
+    left_out = sorted(line.split()[2] for line in csv_err.splitlines() if line.startswith("left"))
+    assert left_out == changed and csv_err == folders_err
+    assert sorted(r["path"] for r in _read_export(after)) == sorted(paths[i] for i in ids[4:])
+    assert sorted(_exported_folders(out)) == sorted(paths[i] for i in ids[4:])
+
+    # the new export reads back whole; the old one too, naming the rows it cannot take
+    assert main(["label", "import", "--workdir", str(work), str(after)]) == 0
+    assert "imported 0 new or changed labels" in capsys.readouterr().out
+    assert main(["label", "import", "--workdir", str(work), str(before)]) == 0
+    captured = capsys.readouterr()
+    assert sorted(line.split()[2] for line in captured.err.splitlines()) == changed
+    assert "imported 0 new or changed labels" in captured.out
+    # status calls them what they are: labelled, their files changed
+    assert main(["label", "status", "--workdir", str(work)]) == 0
+    status = capsys.readouterr().out
+    assert status.count("its label is kept, left out of exports") == 4
+
+
+def test_an_answer_to_a_file_replaced_since_it_was_queued_is_refused(tmp_path, digit_image_folder):
+    from moby_al_plugin.labelling.server import create_app
+
+    source, _ = digit_image_folder
+    folder = tmp_path / "images"
+    shutil.copytree(source, folder)
+    work = tmp_path / "work"
+    _init(work, folder)
+    with LabelStore(work) as store:
+        first, other = store.candidates()[:2]
+        store.add_batch([first, other], [None, None], strategy="random", cold_start=True)
+        path, other_path = store.image(first)["path"], store.image(other)["path"]
+    (folder / path).write_bytes((folder / other_path).read_bytes())  # never fetched since
+    client = create_app(work, "t").test_client()
+    sent = client.post("/api/answer", json={"image_id": first, "label": "3"},
+                       headers={"X-Moby-Token": "t"})  # fmt: skip
+    assert sent.status_code == 409 and "changed on disk" in sent.get_json()["error"]
+    with LabelStore(work) as store:
+        assert store.answers() == []

@@ -614,9 +614,15 @@ def _status(args: argparse.Namespace) -> int:
             f"images: {counts.images} indexed, {counts.unreadable} unreadable at init, "
             f"{len(found['changed'])} changed and {len(found['missing'])} missing since init"
         )
+        labelled = {a.path for a in store.answers(include_skipped=False)}
         for state in ("changed", "missing"):
             for path in found[state]:
-                print(f"  {state}: {path} (skipped, never labelled)")
+                held = (
+                    "its label is kept, left out of exports"
+                    if path in labelled
+                    else ("never shown, trained on or exported")
+                )
+                print(f"  {state}: {path} ({held})")
         print(
             f"answers: {counts.labelled} labelled"
             + (f" of a budget of {counts.budget}" if counts.budget is not None else "")
@@ -635,8 +641,9 @@ def _export(args: argparse.Namespace) -> int:
     from .folder import verify_images
 
     with LabelStore(args.workdir) as store:
-        # the folders export copies the files: look at them first
-        found = verify_images(store) if args.format == "folders" else {}
+        # both formats look at the files first: a label of a file that changed since it
+        # was answered is not the label of what is on disk now
+        found = verify_images(store)
         answers = [(a, "") for a in store.answers(include_skipped=False)]
         copies, conflicts = store.duplicate_answers()
         root = store.images_root
@@ -648,12 +655,12 @@ def _export(args: argparse.Namespace) -> int:
         )
     # a file with the content of a labelled one takes its label, after the answers
     answers += copies
-    if args.format == "folders":
-        # a file changed since init is not the image that was labelled
-        gone = set(found["changed"]) | set(found["missing"])
-        for path in sorted(gone & {a.path for a, _ in answers}):
-            print(f"left out: {path} changed or disappeared since it was labelled", file=sys.stderr)
-        answers = [(a, twin) for a, twin in answers if a.path not in gone]
+    # a file changed since init is not the image that was labelled: left out of both
+    # formats, and named, so that an export always reads back
+    gone = {path: state for state in ("changed", "missing") for path in found[state]}
+    for path in sorted(set(gone) & {a.path for a, _ in answers}):
+        print(f"left out: {path} is {gone[path]} since it was labelled", file=sys.stderr)
+    answers = [(a, twin) for a, twin in answers if a.path not in gone]
     if args.format == "csv":
 
         def write_rows(handle: Any) -> None:
@@ -705,7 +712,11 @@ def _import(args: argparse.Namespace) -> int:
     rows = _read_label_csv(args.file)
     with LabelStore(args.workdir) as store:
         verify_images(store)
-        n = store.import_labels(rows)
-    same = f"; {len(rows) - n} rows were the labels already there" if len(rows) > n else ""
+        skipped: list[tuple[str, str]] = []
+        n = store.import_labels(rows, skipped=skipped)
+    for path, state in skipped:
+        print(f"not imported: {path} is {state} on disk since init", file=sys.stderr)
+    kept = len(rows) - len(skipped)
+    same = f"; {kept - n} rows were the labels already there" if kept > n else ""
     print(f"imported {n} new or changed labels from {args.file}{same}")
     return 0

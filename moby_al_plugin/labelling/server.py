@@ -325,6 +325,10 @@ def create_app(
                 f"image {image_id} is in no batch: the page answers the images queued for it "
                 "(or changes an earlier answer)",
             )
+        # the file as it is now, as for a fetched image: an answer to a file replaced since
+        # it was queued would label what the person never saw (skipping it is fine)
+        if label is not None and verify_image(store(), image_id) != "ok":
+            raise ImageChangedError(f"image {image_id} changed on disk since it was queued")
         at = store().answer(image_id, label)
         return jsonify(
             image_id=image_id,

@@ -646,7 +646,13 @@ class LabelStore:
             self._set_answer(conn, image_id, row["class_id"], "undo", "redo", now_utc())
             return image_id
 
-    def import_labels(self, rows: Sequence[tuple[str, str]], *, source: str = "import") -> int:
+    def import_labels(
+        self,
+        rows: Sequence[tuple[str, str]],
+        *,
+        source: str = "import",
+        skipped: list[tuple[str, str]] | None = None,
+    ) -> int:
         """Record (path, class name) pairs in one transaction; all or nothing.
 
         A row that gives an image the label it has already changes nothing:
@@ -656,6 +662,11 @@ class LabelStore:
         of the import. The label an image takes from a file of the same
         content (:meth:`duplicate_answers`, before this import) counts as
         the label it has.
+
+        A row of an image whose file changed or disappeared since init is
+        left out and, when ``skipped`` is a list, appended to it as ``(path,
+        state)``; without that list such a row is an error, as before. An
+        export of the same folder thus always reads back.
 
         Returns
         -------
@@ -685,6 +696,9 @@ class LabelStore:
             except LabellingError as exc:
                 raise LabellingError(f"line {line}: {exc}; nothing was imported") from None
             if paths[key][1] != "ok":
+                if skipped is not None:
+                    skipped.append((key, paths[key][1]))
+                    continue
                 raise LabellingError(
                     f"line {line}: {path!r} is {paths[key][1]} on disk since init; nothing "
                     "was imported"
