@@ -261,7 +261,7 @@ def test_the_labelling_folder_reads_through_the_same_reader(tmp_path):
 
 
 def _odd_folder(tmp_path):
-    """Two good PNGs beside a link loop, a dangling link, a pipe and a non-UTF-8 name."""
+    """Two good PNGs beside a link loop, a dangling link, a pipe, a socket and a non-UTF-8 name."""
     from PIL import Image
 
     folder = tmp_path / "odd"
@@ -271,6 +271,11 @@ def _odd_folder(tmp_path):
     (folder / "loop.png").symlink_to(folder / "loop.png")
     (folder / "gone.png").symlink_to(folder / "nowhere.png")
     os.mkfifo(folder / "fifo.png")
+    import socket
+
+    listening = socket.socket(socket.AF_UNIX)  # a socket file, bound and left behind
+    listening.bind(str(folder / "sock.png"))
+    listening.close()
     with open(os.path.join(os.fsencode(folder), b"bad\xff.png"), "wb") as handle:
         handle.write((folder / "a.png").read_bytes())
     return folder
@@ -282,7 +287,8 @@ def test_odd_files_are_refused_without_being_opened(tmp_path):
     files, ignored, refused = list_image_files(_odd_folder(tmp_path))  # a pipe would hang here
     assert [path.name for path in files] == ["a.png", "b.png"]
     reasons = dict(refused)
-    assert set(reasons) == {"bad\\xff.png", "fifo.png", "gone.png", "loop.png"}
+    assert set(reasons) == {"bad\\xff.png", "fifo.png", "gone.png", "loop.png", "sock.png"}
+    assert "not a regular file" in reasons["sock.png"]
     assert "not valid UTF-8" in reasons["bad\\xff.png"]
     assert "not a regular file" in reasons["fifo.png"]
     assert (

@@ -733,8 +733,8 @@ def test_init_lists_odd_files_and_indexes_the_rest(tmp_path, capsys):
     folder = _odd_folder(tmp_path)
     assert label_init(tmp_path / "work", folder, "a,b") == 0
     out = capsys.readouterr().out
-    assert "2 images indexed" in out and "4 files could not be read" in out
-    for name in ("bad\\xff.png", "fifo.png", "loop.png", "gone.png"):
+    assert "2 images indexed" in out and "5 files could not be read" in out
+    for name in ("bad\\xff.png", "fifo.png", "loop.png", "gone.png", "sock.png"):
         assert name in out
     # a file replaced by a pipe after init is missing, and never opened (no hang)
     (folder / "a.png").unlink()
@@ -868,6 +868,20 @@ def test_a_disk_fault_ends_a_command_with_one_line_and_no_partial_export(
     assert main(["label", "export", "--workdir", str(work), "--output", str(out)]) == 2
     assert "cannot be written: [Errno 28] No space left on device" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".export.csv.*"))
+    # the folders export too: a copy that fails leaves neither the folder nor a part of it
+    copied = []
+
+    def copy_fails_later(source, target):
+        copied.append(target)
+        if len(copied) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return shutil.copyfile(source, target)
+
+    monkeypatch.setattr(commands.shutil, "copy2", copy_fails_later)
+    folders = tmp_path / "by-class"
+    args = ["label", "export", "--workdir", str(work), "--output", str(folders)]
+    assert main([*args, "--format", "folders"]) == 2
+    assert not folders.exists() and not list(tmp_path.glob(".by-class*"))
 
 
 def test_exports_after_files_change_read_back_and_say_what_was_left_out(

@@ -695,10 +695,21 @@ def _export(args: argparse.Namespace) -> int:
         out = Path(args.output)
         if out.exists() and any(out.iterdir()):
             raise LabellingError(f"{out} exists and is not empty; choose a new folder")
-        for a, _ in answers:
-            target = out / class_folder_name(a.label) / a.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / a.path, target)
+        # copied into a hidden folder beside it, renamed when whole: a full disk leaves
+        # no half-copied export behind
+        partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+        try:
+            for a, _ in answers:
+                target = partial / class_folder_name(a.label) / a.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(root / a.path, target)
+            partial.mkdir(exist_ok=True)  # an export of no label is an empty folder
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            partial.rename(out)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
     if args.output != "-":
         n_twins = sum(1 for _, twin in answers if twin)
         twins = f" ({n_twins} of them from a file of the same content)" if n_twins else ""
