@@ -884,14 +884,19 @@ def test_a_disk_fault_ends_a_command_with_one_line_and_no_partial_export(
     assert not folders.exists() and not list(tmp_path.glob(".by-class*"))
 
 
+def _own_copy(tmp_path: Path, source: Path) -> tuple[Path, Path]:
+    """A copy of the digit folder that a test may change, and its initialised work folder."""
+    folder, work = tmp_path / "images", tmp_path / "work"
+    shutil.copytree(source, folder)
+    _init(work, folder)
+    return folder, work
+
+
 def test_exports_after_files_change_read_back_and_say_what_was_left_out(
     tmp_path, digit_image_folder, capsys
 ):
-    source, truth = digit_image_folder
-    folder = tmp_path / "images"
-    shutil.copytree(source, folder)
-    work = tmp_path / "work"
-    _init(work, folder)
+    folder, work = _own_copy(tmp_path, digit_image_folder[0])
+    truth = digit_image_folder[1]
     with LabelStore(work) as store:
         ids = store.candidates()[:6]
         paths = {i: store.image(i)["path"] for i in ids}
@@ -937,11 +942,7 @@ def test_exports_after_files_change_read_back_and_say_what_was_left_out(
 def test_an_answer_to_a_file_replaced_since_it_was_queued_is_refused(tmp_path, digit_image_folder):
     from moby_al_plugin.labelling.server import create_app
 
-    source, _ = digit_image_folder
-    folder = tmp_path / "images"
-    shutil.copytree(source, folder)
-    work = tmp_path / "work"
-    _init(work, folder)
+    folder, work = _own_copy(tmp_path, digit_image_folder[0])
     with LabelStore(work) as store:
         first, other = store.candidates()[:2]
         store.add_batch([first, other], [None, None], strategy="random", cold_start=True)
