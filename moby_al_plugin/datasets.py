@@ -29,7 +29,9 @@ from .exceptions import MoBYALError
 from .image_dataset import ImageDataset, PathLike, _need_root
 from .image_reading import (
     IMAGE_EXTENSIONS,
+    MAX_DECODED_PIXELS,
     READ_ERRORS,
+    ImageTooLargeError,
     describe_image,
     list_image_files,
     read_image,
@@ -65,7 +67,9 @@ __all__ = [
     "load_npz",
     # re-exported from moby_al_plugin.image_reading
     "IMAGE_EXTENSIONS",
+    "MAX_DECODED_PIXELS",
     "READ_ERRORS",
+    "ImageTooLargeError",
     "describe_image",
     "list_image_files",
     "read_image",
