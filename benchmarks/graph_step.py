@@ -26,6 +26,7 @@ prints one Markdown table: test accuracy %, mean ± std over the trials.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def main(argv=None) -> dict:
         methods = [m for m in args.methods.split(",") if m]
         payload = dict(machine=machine_info(), rows=scale(sizes, methods))
         output = Path(args.output) if args.output else RESULTS / "graph_step-scale.json"
-        output.write_text(__import__("json").dumps(payload, indent=2) + "\n")
+        output.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {output}")
         return payload
     if args.quick:
@@ -202,8 +203,6 @@ def main(argv=None) -> dict:
     output = Path(args.output) if args.output else RESULTS / (
         "graph_step" + ("-quick" if args.quick else "") + ".json")  # fmt: skip
     output.parent.mkdir(parents=True, exist_ok=True)
-    import json
-
     output.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {output}")
     return payload

@@ -144,27 +144,15 @@ def main(argv=None) -> list[dict]:
         default=defaults.finetune_contrastive_weight,
         help="MoBY loss weight while fine-tuning the pretrained rows (default: 0, supervised)",
     )
-    parser.add_argument(
-        "--contrastive-every",
-        type=int,
-        default=defaults.contrastive_every,
-        help="labelled batches carry the MoBY loss every k-th one (MoBY-loss rows)",
-    )
-    parser.add_argument(
-        "--unlabeled-ratio",
-        type=float,
-        default=defaults.unlabeled_ratio,
-        help="unlabelled samples per labelled one (MoBY loss and self-training)",
-    )
-    parser.add_argument(
-        "--pseudo-label-weight",
-        type=float,
-        default=defaults.pseudo_label_weight,
-        help="self-training of every row's network (default: 0, none)",
-    )
-    parser.add_argument(
-        "--pseudo-label-threshold", type=float, default=defaults.pseudo_label_threshold
-    )
+    # the learner's loss settings, defaults from the configuration, applied to every row
+    for flag, kind, text in (
+        ("--contrastive-every", int, "labelled batches carry the MoBY loss every k-th one"),
+        ("--unlabeled-ratio", float, "unlabelled samples per labelled one"),
+        ("--pseudo-label-weight", float, "self-training of every row's network (0: none)"),
+        ("--pseudo-label-threshold", float, "confidence a pseudo-label needs"),
+    ):
+        default = getattr(defaults, flag[2:].replace("-", "_"))
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
     parser.add_argument(
         "--pseudo-label-thresholds",
         choices=("fixed", "flexmatch"),

@@ -22,6 +22,7 @@ __all__ = [
     "check_labels",
     "check_n_instances",
     "check_integer",
+    "is_finite_number",
     "check_device",
 ]
 
@@ -136,6 +137,13 @@ def check_labels(y: Any, n_samples: int, *, min_classes: int = 2, name: str = "y
             f"{min_classes} classes to train."
         )
     return arr
+
+
+def is_finite_number(value: Any) -> bool:
+    """A real number that is finite and not a bool (``True`` is never a weight or a rate)."""
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
+    )
 
 
 def check_integer(

@@ -744,15 +744,14 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         state = self._fit_state
         weak, strong = state.views
         x = to_tensor(unpack_data(batch)[0], device=self.device)
+        rows = state.unlabeled_stream.last.numpy()  # the pool images of this batch
         if state.unlabeled_proba is not None:  # targets from outside (the graph step)
-            rows = state.unlabeled_stream.last.numpy()
             proba = torch.from_numpy(state.unlabeled_proba[rows]).to(self.device)
         else:
             with torch.no_grad():
                 proba = torch.softmax(self.module_(weak(x, state.view_generator)).float(), dim=1)
         confidence, targets = proba.max(dim=1)
         if self.pseudo_label_thresholds == "flexmatch":
-            rows = state.unlabeled_stream.last.numpy()
             record_confident(
                 state.latest_confident, rows, confidence.cpu().numpy(), targets.cpu().numpy(),
                 self.pseudo_label_threshold,

@@ -31,6 +31,7 @@ from scipy.sparse.linalg import cg
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
+from ._validation import is_finite_number
 from .exceptions import MoBYALError
 from .features import _raw, apply_feature_map, l2_normalize
 from .knn_graph import NEIGHBOR_METHODS, NeighborIndex, knn_graph
@@ -192,11 +193,11 @@ class LabelSpreadingClassifier(ClassifierMixin, BaseEstimator):
         for name, value in (("n_neighbors", self.n_neighbors), ("max_iter", self.max_iter)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise MoBYALError(f"{name} must be a positive integer, got {value!r}")
-        if not _is_real(self.alpha) or not 0.0 < self.alpha < 1.0:
+        if not is_finite_number(self.alpha) or not 0.0 < self.alpha < 1.0:
             raise MoBYALError(
                 f"alpha must be a number strictly between 0 and 1, got {self.alpha!r}"
             )
-        if not _is_real(self.tol) or not self.tol > 0:
+        if not is_finite_number(self.tol) or not self.tol > 0:
             raise MoBYALError(f"tol must be a positive number, got {self.tol!r}")
         if self.neighbors not in NEIGHBOR_METHODS:
             raise MoBYALError(
@@ -310,7 +311,3 @@ class LabelSpreadingClassifier(ClassifierMixin, BaseEstimator):
         if self.encoder is None and not hasattr(self, "index_"):
             raise NotFittedError("without an encoder the features are known only after fit")
         return l2_normalize(self._features(X))
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)

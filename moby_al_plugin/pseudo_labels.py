@@ -16,11 +16,11 @@ These are pure functions of arrays; :class:`~moby_al_plugin.MoBYClassifier`
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
+from ._validation import is_finite_number
 from .exceptions import MoBYALError
 
 __all__ = [
@@ -39,9 +39,9 @@ NOT_CONFIDENT = -1
 
 def check_pseudo_label_params(weight: Any, threshold: Any, thresholds: Any) -> None:
     """Raise a ``ValueError`` naming a bad pseudo-label parameter."""
-    if not _is_real(weight) or weight < 0:
+    if not is_finite_number(weight) or weight < 0:
         raise MoBYALError(f"pseudo_label_weight must be a number >= 0, got {weight!r}.")
-    if not _is_real(threshold) or not 0.0 <= threshold <= 1.0:
+    if not is_finite_number(threshold) or not 0.0 <= threshold <= 1.0:
         raise MoBYALError(f"pseudo_label_threshold must be a number in [0, 1], got {threshold!r}.")
     if thresholds not in PSEUDO_LABEL_THRESHOLDS:
         raise MoBYALError(
@@ -91,7 +91,3 @@ def flexmatch_thresholds(latest: np.ndarray, n_classes: int, threshold: float) -
     denominator = max(sigma.max(), unused)
     beta = sigma / denominator if denominator > 0 else np.zeros(n_classes)
     return threshold * beta / (2.0 - beta)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
