@@ -88,6 +88,12 @@ def test_a_pseudo_label_weight_changes_the_weights(tiny_digits):
                             pseudo_label_threshold=0.0)  # fmt: skip
     a, b = plain.module_.state_dict(), trained.module_.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    # the same batches and views, only the term's weight doubled: the term itself has a
+    # gradient (a zero loss on extra steps would leave these two equal)
+    doubled = _self_trained(tiny_digits, pseudo_label_weight=2.0, max_epochs=1,
+                            pseudo_label_threshold=0.0)  # fmt: skip
+    c = doubled.module_.state_dict()
+    assert any(not torch.equal(b[k], c[k]) for k in b if b[k].is_floating_point())
 
 
 def test_targets_from_outside_are_used(tiny_digits):
