@@ -34,8 +34,8 @@ import numpy as np
 from _common import RESULTS, machine_info
 
 from moby_al_plugin import LabelSpreadingClassifier, load_dataset, subsample_indices
-from moby_al_plugin.features import l2_normalize
-from moby_al_plugin.typicality import typiclust_select
+from moby_al_plugin.selection.features import l2_normalize
+from moby_al_plugin.selection.typicality import typiclust_select
 
 PICKS = ("random", "typiclust")
 

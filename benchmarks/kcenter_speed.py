@@ -63,8 +63,8 @@ import sklearn  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import pairwise_distances  # noqa: E402
 
-from moby_al_plugin import kcenter  # noqa: E402
-from moby_al_plugin.kcenter import k_center_greedy  # noqa: E402
+from moby_al_plugin.selection import kcenter  # noqa: E402
+from moby_al_plugin.selection.kcenter import k_center_greedy  # noqa: E402
 
 RTOL = 1e-5
 

@@ -16,7 +16,7 @@ memmap it reads count in ``ru_maxrss`` but are the kernel's to drop:
 3. ``features``: ``write_features`` of the whole pool to a float16 memmap;
 4. ``kcenter``: one k-Center-Greedy query of ``--query`` images on it;
 5. ``typiclust``: one TypiClust query of ``--query`` images (the sampled
-   version that :mod:`moby_al_plugin.typicality` runs above 100,000 points);
+   version that :mod:`moby_al_plugin.selection.typicality` runs above 100,000 points);
 6. ``ddp``: the same pretraining under ``torchrun`` with 1 and then 2
    processes (gloo, one thread each), alternated ``--ddp-repeats`` times, as
    the ratio of the median wall times.
@@ -101,7 +101,7 @@ def _view_rows(n: int, views: int):
 def pretrain(work: Path, views: int) -> dict:
     """``MoBYEncoder.fit`` on ``views`` images of the memmap, one epoch; saved to encoder.pt."""
     from moby_al_plugin import open_memmap_pool
-    from moby_al_plugin.pools import check_pool
+    from moby_al_plugin.data.pools import check_pool
 
     pool = check_pool(open_memmap_pool(work / "pool.npy"))
     encoder = _encoder().fit(pool.take(_view_rows(len(pool), views)))
@@ -143,7 +143,7 @@ def typiclust(work: Path, query: int) -> dict:
     """One TypiClust query on the float16 features (sampled above 100,000 points)."""
     import numpy as np
 
-    from moby_al_plugin.typicality import typiclust_select
+    from moby_al_plugin.selection.typicality import typiclust_select
 
     feats = np.load(work / "features.npy", mmap_mode="r")
     # one cluster per pick, as from zero labels TypiClust asks for
@@ -155,7 +155,7 @@ def imports() -> dict:
     """The library and torch imported, nothing done: the floor of every stage's memory."""
     import torch
 
-    import moby_al_plugin.estimator  # noqa: F401
+    import moby_al_plugin.classifier  # noqa: F401
 
     return {"torch": torch.__version__}
 

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 from _common import RESULTS, ROOT, machine_info
 
-from moby_al_plugin.typicality import (
+from moby_al_plugin.selection.typicality import (
     SAMPLED_ABOVE,
     kmeans_labels,
     typicality,
@@ -186,7 +186,7 @@ def fashion_features(n: int, dim: int, seed: int) -> np.ndarray:
     """PCA of Fashion-MNIST training pixels, L2-normalised, a seeded ``n`` of them."""
     from sklearn.decomposition import PCA
 
-    from moby_al_plugin.datasets import load_fashion_mnist
+    from moby_al_plugin.data.datasets import load_fashion_mnist
 
     images = load_fashion_mnist().X_train
     rows = np.sort(np.random.default_rng(seed).choice(len(images), size=n, replace=False))

@@ -37,7 +37,7 @@ from PIL import Image
 
 from moby_al_plugin import load_digits_dataset, load_fashion_mnist
 from moby_al_plugin.cli import main as moby_al
-from moby_al_plugin.datasets import FASHION_MNIST_CLASSES
+from moby_al_plugin.data.datasets import FASHION_MNIST_CLASSES
 from moby_al_plugin.exceptions import DataNotFoundError
 from moby_al_plugin.labelling import LabelStore
 from moby_al_plugin.labelling.server import create_app, make_local_server, make_token

@@ -24,48 +24,49 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import _moved_modules, modal_compat
 from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
 # public name -> the submodule that defines it
 _SOURCES = {
-    "MoBYClassifier": "estimator",
+    "MoBYClassifier": "classifier",
     "MoBYEncoder": "encoder",
     "load_encoder": "encoder",
-    "MoBYNetwork": "moby",
-    "LabelSpreadingClassifier": "label_spreading",
+    "MoBYNetwork": "network.moby_network",
+    "LabelSpreadingClassifier": "semi_supervised.label_spreading",
     "ActiveLearner": "learner",
-    "mobyv2al_sampling": "strategies",
-    "coreset_sampling": "strategies",
-    "random_sampling": "strategies",
-    "typiclust_sampling": "strategies",
-    "maxherding_sampling": "strategies",
-    "budget_aware_sampling": "strategies",
-    "STRATEGIES": "registry",
-    "StrategyEntry": "registry",
-    "get_strategy": "registry",
-    "extract_features": "features",
-    "k_center_greedy": "kcenter",
+    "mobyv2al_sampling": "selection.strategies",
+    "coreset_sampling": "selection.strategies",
+    "random_sampling": "selection.strategies",
+    "typiclust_sampling": "selection.strategies",
+    "maxherding_sampling": "selection.strategies",
+    "budget_aware_sampling": "selection.strategies",
+    "STRATEGIES": "selection.registry",
+    "StrategyEntry": "selection.registry",
+    "get_strategy": "selection.registry",
+    "extract_features": "selection.features",
+    "k_center_greedy": "selection.kcenter",
     "ViewAugmenter": "augment",
     "get_view_pair": "augment",
-    "available_backbones": "backbones",
-    "build_backbone": "backbones",
-    "register_backbone": "backbones",
-    "ImageDataset": "image_dataset",
-    "available_datasets": "datasets",
-    "load_dataset": "datasets",
-    "load_digits_dataset": "loaders",
-    "load_fashion_mnist": "loaders",
-    "load_torchvision_dataset": "loaders",
-    "load_image_folder": "loaders",
-    "load_npz": "loaders",
-    "ImagePool": "pools",
-    "open_memmap_pool": "pools",
-    "write_features": "features",
-    "read_image": "image_reading",
-    "subsample_indices": "pool_sampling",
-    "initial_labeled_indices": "pool_sampling",
+    "available_backbones": "network.backbones",
+    "build_backbone": "network.backbones",
+    "register_backbone": "network.backbones",
+    "ImageDataset": "data.image_dataset",
+    "available_datasets": "data.datasets",
+    "load_dataset": "data.datasets",
+    "load_digits_dataset": "data.loaders",
+    "load_fashion_mnist": "data.loaders",
+    "load_torchvision_dataset": "data.loaders",
+    "load_image_folder": "data.loaders",
+    "load_npz": "data.loaders",
+    "ImagePool": "data.pools",
+    "open_memmap_pool": "data.pools",
+    "write_features": "selection.features",
+    "read_image": "data.image_reading",
+    "subsample_indices": "data.pool_sampling",
+    "initial_labeled_indices": "data.pool_sampling",
     "MoBYALError": "exceptions",
     "DataNotFoundError": "exceptions",
 }
@@ -114,33 +115,34 @@ __all__ = [
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _SOURCES, globals())
+_moved_modules.install()  # the module paths of 0.1.0, for a release
+modal_compat.install()  # modAL's own ActiveLearner on scikit-learn >= 1.8
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from .augment import ViewAugmenter, get_view_pair
-    from .backbones import available_backbones, build_backbone, register_backbone
-    from .datasets import available_datasets, load_dataset
-    from .encoder import MoBYEncoder, load_encoder
-    from .estimator import MoBYClassifier
-    from .exceptions import DataNotFoundError, MoBYALError
-    from .features import extract_features, write_features
-    from .image_dataset import ImageDataset
-    from .image_reading import read_image
-    from .kcenter import k_center_greedy
-    from .label_spreading import LabelSpreadingClassifier
-    from .learner import ActiveLearner
-    from .loaders import (
+    from .classifier import MoBYClassifier
+    from .data.datasets import available_datasets, load_dataset
+    from .data.image_dataset import ImageDataset
+    from .data.image_reading import read_image
+    from .data.loaders import (
         load_digits_dataset,
         load_fashion_mnist,
         load_image_folder,
         load_npz,
         load_torchvision_dataset,
     )
-    from .moby import MoBYNetwork
-    from .pool_sampling import initial_labeled_indices, subsample_indices
-    from .pools import ImagePool, open_memmap_pool
-    from .registry import STRATEGIES, StrategyEntry, get_strategy
-    from .strategies import (
+    from .data.pool_sampling import initial_labeled_indices, subsample_indices
+    from .data.pools import ImagePool, open_memmap_pool
+    from .encoder import MoBYEncoder, load_encoder
+    from .exceptions import DataNotFoundError, MoBYALError
+    from .learner import ActiveLearner
+    from .network.backbones import available_backbones, build_backbone, register_backbone
+    from .network.moby_network import MoBYNetwork
+    from .selection.features import extract_features, write_features
+    from .selection.kcenter import k_center_greedy
+    from .selection.registry import STRATEGIES, StrategyEntry, get_strategy
+    from .selection.strategies import (
         budget_aware_sampling,
         coreset_sampling,
         maxherding_sampling,
@@ -148,3 +150,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
         random_sampling,
         typiclust_sampling,
     )
+    from .semi_supervised.label_spreading import LabelSpreadingClassifier

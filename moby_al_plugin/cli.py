@@ -20,7 +20,7 @@ from ._lazy import lazy_attributes
 from .exceptions import MoBYALError
 from .hardware import DEFAULT_PRECISION
 from .labelling.commands import add_label_command, run_label_command
-from .registry import STRATEGIES
+from .selection.registry import STRATEGIES
 
 if TYPE_CHECKING:
     from .experiments.config import ExperimentConfig
@@ -484,7 +484,7 @@ def _pretrain_images(args: argparse.Namespace, is_main: bool) -> Any:
     if not source.exists():
         raise DataNotFoundError(f"--images {path}: no such file or folder")
     if source.is_dir():
-        from .pools import ImagePool
+        from .data.pools import ImagePool
 
         # every file decoded once: no rank meets a corrupt file in the middle of training
         pool = ImagePool(source, args.image_size, check="decode", num_workers=args.workers)
@@ -495,11 +495,11 @@ def _pretrain_images(args: argparse.Namespace, is_main: bool) -> Any:
         return pool
     suffix = source.suffix.lower()
     if suffix == ".npz":
-        from .loaders import load_npz
+        from .data.loaders import load_npz
 
         return load_npz(source).X_train
     if suffix == ".npy":
-        from .pools import open_memmap_pool
+        from .data.pools import open_memmap_pool
 
         try:
             return open_memmap_pool(source)

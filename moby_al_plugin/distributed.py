@@ -392,7 +392,7 @@ class ShardedStream:
 
     Parameters
     ----------
-    stream : moby_al_plugin.core.IndexStream
+    stream : moby_al_plugin.skorch_base.IndexStream
         The global stream (its generator is the one a checkpoint saves).
     world : World
     """
@@ -494,7 +494,7 @@ class TrainingSync:
 
     # ------------------------------------------------------------ set-up
     def shard(self, state: Any) -> None:
-        """Make a fit's state (:class:`moby_al_plugin.core.FitState`) this rank's.
+        """Make a fit's state (:class:`moby_al_plugin.skorch_base.FitState`) this rank's.
 
         Sets ``state.sizes`` to the global batch sizes, wraps
         ``state.stream`` in a :class:`ShardedStream` and reseeds

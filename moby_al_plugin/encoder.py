@@ -31,12 +31,12 @@ from ._atomic import atomic_write
 from ._validation import check_device, check_integer
 from .augment import get_view_pair
 from .callbacks import EpochProgress, LRSchedule
-from .core import FitState, IndexStream, MoBYNetBase, unlabeled_batch
+from .data.pools import LazyImages, check_pool
 from .exceptions import MoBYALError
 from .hardware import DEFAULT_PRECISION
-from .moby import DEFAULT_HEAD_LAYOUT, MoBYNetwork
-from .pools import LazyImages, check_pool
+from .network.moby_network import DEFAULT_HEAD_LAYOUT, MoBYNetwork
 from .schedule import even_batches
+from .skorch_base import FitState, IndexStream, MoBYNetBase, unlabeled_batch
 
 __all__ = ["MoBYEncoder", "load_encoder", "check_fitted_encoder", "load_pretrained_weights"]
 
@@ -101,7 +101,7 @@ class _PoolEpoch:
     """The training iterator of one pretraining: one pass over the pool per epoch.
 
     Batches of near-equal size (``even_batches``), each the next rows of a
-    fresh permutation read in index order, as :class:`moby_al_plugin.core.UnlabeledBatch`.
+    fresh permutation read in index order, as :class:`moby_al_plugin.skorch_base.UnlabeledBatch`.
     """
 
     def __init__(self, state: _PoolState) -> None:
@@ -124,9 +124,9 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
     ``transform(X)`` returns the encoder's pooled features of clean images.
 
     It is a skorch net on the training core it shares with
-    :class:`moby_al_plugin.MoBYClassifier` (:mod:`moby_al_plugin.core`):
+    :class:`moby_al_plugin.MoBYClassifier` (:mod:`moby_al_plugin.skorch_base`):
     skorch's loop runs the epochs, every batch an
-    :class:`moby_al_plugin.core.UnlabeledBatch` of the pool, the
+    :class:`moby_al_plugin.skorch_base.UnlabeledBatch` of the pool, the
     learning rate follows :class:`moby_al_plugin.callbacks.LRSchedule` and
     the progress bar :class:`moby_al_plugin.callbacks.EpochProgress`. Its
     parameters are the ones below only (skorch's ``module``, ``criterion``,
@@ -161,7 +161,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
     projection_dim : int, default=128
         Width of the projector and predictor outputs.
     head_layout : {"bn_relu", "mlp", "linear"}, default="bn_relu"
-        Projector/predictor layout (see :class:`moby_al_plugin.moby.ProjectionHead`).
+        Projector/predictor layout (see :class:`~moby_al_plugin.network.ProjectionHead`).
     queue_size : int, default=4096
         Keys per queue.
     temperature : float, default=0.2
@@ -174,8 +174,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
     batch_size : int, default=128
         Images per optimiser step (at least 2).
     lr : float, default=0.05
-        Initial learning rate of SGD (momentum 0.9), decayed along a cosine
-        to 0 over the steps of the fit.
+        Initial learning rate of SGD, decayed along a cosine to 0 over the
+        steps of the fit.
     weight_decay : float, default=5e-4
         SGD weight decay.
     momentum_base : float, default=0.99
@@ -199,6 +199,10 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         Seeds initialisation, batch order and views.
     verbose : int, default=0
         1 shows a progress bar over the epochs (tqdm).
+    **kwargs
+        ``optimizer__`` settings of SGD, skorch-style: ``optimizer__momentum``
+        (default 0.9), ``optimizer__nesterov``, ... They are parameters like
+        the others (``get_params``, ``set_params``, ``clone``).
 
     Attributes
     ----------
@@ -255,7 +259,15 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         n_threads: int | None = None,
         random_state: Any = None,
         verbose: int = 0,
+        **kwargs: Any,
     ) -> None:
+        unknown = sorted(k for k in kwargs if not k.startswith("optimizer__"))
+        if unknown:
+            raise TypeError(
+                f"MoBYEncoder got unexpected keyword arguments {unknown}; besides its own "
+                "parameters it takes only optimizer__ settings (optimizer__momentum=...)"
+            )
+        kwargs.setdefault("optimizer__momentum", 0.9)
         super().__init__(
             MoBYNetwork,
             # the contrastive loss comes from the network itself
@@ -267,6 +279,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             train_split=None,
             device=device,
             verbose=verbose,
+            **kwargs,
         )
         self.backbone = backbone
         self.projection_dim = projection_dim
@@ -295,9 +308,10 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         )
 
     def _get_param_names(self):
-        # the parameters are the constructor's, as in scikit-learn; skorch's
-        # own settings (module, criterion, optimizer, ...) are fixed here
-        return self._init_param_names()
+        # the parameters are the constructor's, as in scikit-learn, and the
+        # optimizer__ settings given; skorch's own (module, criterion, ...) are fixed
+        given = sorted(k for k in vars(self) if k.startswith("optimizer__"))
+        return self._init_param_names() + given
 
     def _get_params_callbacks(self, deep=True):
         return {}  # the callbacks are part of the method, not parameters
@@ -384,6 +398,9 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
     # ------------------------------------------------------------ training
     def _resume_key(self) -> str:
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in _RESUME_NEUTRAL}
+        if params.get("optimizer__momentum") == 0.9:
+            # 0.1.0's checkpoints had no such parameter and always used 0.9
+            del params["optimizer__momentum"]
         return repr(sorted(params.items()))
 
     def _shared_settings(self) -> dict[str, str]:
@@ -404,9 +421,9 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         }
 
     def get_params_for_optimizer(self, prefix, named_parameters):
-        """SGD with momentum 0.9 and ``weight_decay``, at ``lr`` (then set per step)."""
+        """SGD with ``optimizer__momentum`` (0.9) and ``weight_decay``, at ``lr`` (then set per step)."""
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
-        kwargs.update(momentum=0.9, weight_decay=self.weight_decay)
+        kwargs.setdefault("weight_decay", self.weight_decay)
         return args, kwargs
 
     def check_data(self, X, y=None):

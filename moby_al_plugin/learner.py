@@ -85,7 +85,7 @@ class ActiveLearner(_ModALActiveLearner):
         Returns ``(indices, rows)``.
         """
         if not isinstance(X_pool, (np.ndarray, list)):
-            from .pools import ImagePool  # torch is imported only for a pool that needs it
+            from .data.pools import ImagePool  # torch is imported only for a pool that needs it
 
             if isinstance(X_pool, ImagePool):
                 if query_kwargs.pop("return_metrics", False):

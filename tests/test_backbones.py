@@ -1,4 +1,4 @@
-"""Tests for moby_al_plugin.backbones (CPU only, small inputs)."""
+"""Tests for moby_al_plugin.network.backbones (CPU only, small inputs)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from moby_al_plugin import backbones
-from moby_al_plugin.backbones import (
+from moby_al_plugin.network import backbones
+from moby_al_plugin.network.backbones import (
     available_backbones,
     build_backbone,
     check_input_size,

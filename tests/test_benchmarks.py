@@ -49,7 +49,9 @@ def test_quick_mode_runs_and_writes_json(tmp_path, script, extra):
         # --output takes the summary too: the committed results/ stay untouched
         assert Path(written[0]) == tmp_path / "out.json"
     if script == "training_cost.py":
-        assert payload["step_cost"]["median_ratio"] > 1.0  # two views and a momentum branch
+        # a ratio of two timings: above 1 on a quiet machine (two views and a
+        # momentum branch), anything on a busy one, so only its presence is checked
+        assert payload["step_cost"]["median_ratio"] > 0
     elif script == "label_efficiency.py":
         assert set(payload["summary"]) == {"random", "kcenter_pretrained", "typiclust"}
         # a run folder's summary can be written again from its records alone

@@ -1,4 +1,4 @@
-"""Tests of the name registry in ``moby_al_plugin.datasets``.
+"""Tests of the name registry in ``moby_al_plugin.data.datasets``.
 
 The loaders themselves are tested in ``test_loaders_*.py``, the container in
 ``test_image_dataset.py``, image reading in ``test_image_reading.py`` and the
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moby_al_plugin import datasets
-from moby_al_plugin.datasets import DATASETS, available_datasets, load_dataset, load_npz
-from moby_al_plugin.loaders import fashion_mnist
+from moby_al_plugin.data import datasets
+from moby_al_plugin.data.datasets import DATASETS, available_datasets, load_dataset, load_npz
+from moby_al_plugin.data.loaders import fashion_mnist
 
 from .fake_data import fake_fashion, image_folder
 
@@ -69,8 +69,8 @@ def test_registry_errors():
 
 
 def test_datasets_reexports_the_public_names_of_the_data_modules():
-    # `from moby_al_plugin.datasets import X` keeps working for every public name
-    from moby_al_plugin import image_dataset, image_reading, loaders, pool_sampling
+    # `from moby_al_plugin.data.datasets import X` keeps working for every public name
+    from moby_al_plugin.data import image_dataset, image_reading, loaders, pool_sampling
 
     defined_here = {"DATASETS", "available_datasets", "load_dataset"}
     modules = (image_dataset, image_reading, loaders, pool_sampling)

@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 
 from moby_al_plugin import MoBYClassifier
-from moby_al_plugin.estimator import UnlabeledBatch
+from moby_al_plugin.classifier import UnlabeledBatch
 from moby_al_plugin.exceptions import MoBYALError
 
 from .conftest import small_net
@@ -222,7 +222,7 @@ def test_network_parameters_have_one_route(tiny_digits):
 
 
 def test_backbone_module_is_copied_at_every_cold_fit(tiny_digits):
-    from moby_al_plugin.backbones import SmallCNN
+    from moby_al_plugin.network.backbones import SmallCNN
 
     template = SmallCNN(1, widths=(8, 16))
     original = {k: v.clone() for k, v in template.state_dict().items()}
@@ -523,7 +523,7 @@ def test_fit_on_cuda(tiny_digits):
 
 
 def test_zero_contrastive_weight_is_a_supervised_baseline(tiny_digits, monkeypatch):
-    from moby_al_plugin.moby import MoBYNetwork
+    from moby_al_plugin.network.moby_network import MoBYNetwork
 
     def fail(*args, **kwargs):
         raise AssertionError("the contrastive pass ran")

@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from skorch.exceptions import NotInitializedError
 
 from moby_al_plugin.exceptions import MoBYALError
-from moby_al_plugin.features import extract_features, l2_normalize, resolve_feature_map
+from moby_al_plugin.selection.features import extract_features, l2_normalize, resolve_feature_map
 
 from .mock import FeatureEstimator, UnfittedFeatureEstimator
 

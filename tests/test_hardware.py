@@ -20,7 +20,7 @@ from moby_al_plugin.hardware import (
     thread_report,
     torch_threads,
 )
-from moby_al_plugin.moby import info_nce
+from moby_al_plugin.network import info_nce
 
 from .conftest import small_encoder, small_net
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from moby_al_plugin.exceptions import MoBYALError
-from moby_al_plugin.herding import knn_rbf_kernel, max_herding_select
+from moby_al_plugin.selection.herding import knn_rbf_kernel, max_herding_select
 
 
 def _check_greedy(kernel: np.ndarray, n_labeled: int, picks: np.ndarray) -> None:

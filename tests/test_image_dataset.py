@@ -1,10 +1,10 @@
-"""Tests of the container ``moby_al_plugin.image_dataset.ImageDataset``."""
+"""Tests of the container ``moby_al_plugin.data.image_dataset.ImageDataset``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from moby_al_plugin.image_dataset import ImageDataset
+from moby_al_plugin.data.image_dataset import ImageDataset
 
 
 def test_image_dataset_positional_fields_unchanged():

@@ -1,4 +1,4 @@
-"""Tests of ``moby_al_plugin.image_reading``: one image file as an array."""
+"""Tests of ``moby_al_plugin.data.image_reading``: one image file as an array."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_read_image_orientation_mode_and_size(tmp_path):
 
 
 def test_single_channel_modes_and_extensions():
-    from moby_al_plugin.image_reading import IMAGE_EXTENSIONS, single_channel_mode
+    from moby_al_plugin.data.image_reading import IMAGE_EXTENSIONS, single_channel_mode
 
     assert all(single_channel_mode(m) for m in ("L", "LA", "I", "F", "1"))
     assert not any(single_channel_mode(m) for m in ("RGB", "RGBA", "P", "CMYK"))
@@ -42,7 +42,7 @@ def test_single_channel_modes_and_extensions():
 
 # --- faithful reading: hand-made references, one per kind of image --------------------
 # Each image is tiny and built with numpy + PIL; the expected 8-bit values are worked
-# out by hand from the rules in moby_al_plugin.image_reading.
+# out by hand from the rules in moby_al_plugin.data.image_reading.
 
 
 def _read(path, mode="L"):
@@ -175,7 +175,7 @@ def test_cmyk(tmp_path):
     ],
 )
 def test_exif_orientation(tmp_path, orientation, shown):
-    from moby_al_plugin.image_reading import describe_image
+    from moby_al_plugin.data.image_reading import describe_image
 
     image = Image.fromarray(np.array([[1, 2, 3], [4, 5, 6]], np.uint8))
     exif = Image.Exif()
@@ -213,7 +213,7 @@ def test_bilevel(tmp_path):
 
 
 def test_truncated_and_unreadable_files_name_the_file(tmp_path):
-    from moby_al_plugin.image_reading import READ_ERRORS, describe_image
+    from moby_al_plugin.data.image_reading import READ_ERRORS, describe_image
 
     Image.fromarray(np.arange(4096, dtype=np.uint16).reshape(64, 64) * 16).save(tmp_path / "g.png")
     data = (tmp_path / "g.png").read_bytes()
@@ -227,7 +227,7 @@ def test_truncated_and_unreadable_files_name_the_file(tmp_path):
 
 
 def test_palette_alpha_is_colour():
-    from moby_al_plugin.image_reading import single_channel_mode
+    from moby_al_plugin.data.image_reading import single_channel_mode
 
     assert not single_channel_mode("PA")
     assert all(single_channel_mode(m) for m in ("I;16", "I;16B", "LA"))
@@ -282,7 +282,7 @@ def _odd_folder(tmp_path):
 
 
 def test_odd_files_are_refused_without_being_opened(tmp_path):
-    from moby_al_plugin.image_reading import list_image_files
+    from moby_al_plugin.data.image_reading import list_image_files
 
     files, ignored, refused = list_image_files(_odd_folder(tmp_path))  # a pipe would hang here
     assert [path.name for path in files] == ["a.png", "b.png"]
@@ -328,7 +328,7 @@ def test_a_small_file_declaring_a_huge_image_is_refused_in_bounded_memory(tmp_pa
     assert path.stat().st_size < 1_000_000
     script = (
         "import sys\n"
-        "from moby_al_plugin.image_reading import READ_ERRORS, describe_image\n"
+        "from moby_al_plugin.data.image_reading import READ_ERRORS, describe_image\n"
         "try:\n"
         "    describe_image(sys.argv[1])\n"
         "except READ_ERRORS as exc:\n"
@@ -350,7 +350,7 @@ def test_a_small_file_declaring_a_huge_image_is_refused_in_bounded_memory(tmp_pa
 def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
     from PIL import Image
 
-    from moby_al_plugin import image_reading
+    from moby_al_plugin.data import image_reading
 
     path = tmp_path / "photo.jpg"
     Image.new("RGB", (400, 300), (200, 30, 30)).save(path, quality=90)

@@ -1,4 +1,4 @@
-"""Tests for moby_al_plugin.kcenter.k_center_greedy.
+"""Tests for moby_al_plugin.selection.kcenter.k_center_greedy.
 
 The reference used throughout is the textbook greedy k-center in float64 with
 explicit pairwise Euclidean distances (square root of the summed squared
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from moby_al_plugin import kcenter
-from moby_al_plugin.kcenter import k_center_greedy
+from moby_al_plugin.selection import kcenter
+from moby_al_plugin.selection.kcenter import k_center_greedy
 
 RTOL = 1e-5
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

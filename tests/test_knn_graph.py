@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from moby_al_plugin.exceptions import MoBYALError
-from moby_al_plugin.knn_graph import NeighborIndex, knn_graph
+from moby_al_plugin.semi_supervised.knn_graph import NeighborIndex, knn_graph
 
 
 def _on_circle(angles):

@@ -14,8 +14,8 @@ from sklearn.pipeline import make_pipeline
 
 from moby_al_plugin import ActiveLearner, LabelSpreadingClassifier, typiclust_sampling
 from moby_al_plugin.exceptions import MoBYALError
-from moby_al_plugin.knn_graph import knn_graph
-from moby_al_plugin.label_spreading import spread_labels
+from moby_al_plugin.semi_supervised.knn_graph import knn_graph
+from moby_al_plugin.semi_supervised.label_spreading import spread_labels
 
 from .conftest import small_encoder
 

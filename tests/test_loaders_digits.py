@@ -1,10 +1,10 @@
-"""Tests of ``moby_al_plugin.loaders.digits``: scikit-learn's bundled digits."""
+"""Tests of ``moby_al_plugin.data.loaders.digits``: scikit-learn's bundled digits."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from moby_al_plugin.loaders.digits import load_digits_dataset
+from moby_al_plugin.data.loaders.digits import load_digits_dataset
 
 
 def test_digits_unchanged():

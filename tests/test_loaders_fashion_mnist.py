@@ -1,4 +1,4 @@
-"""Tests of ``moby_al_plugin.loaders.fashion_mnist``: the IDX reader and the loader.
+"""Tests of ``moby_al_plugin.data.loaders.fashion_mnist``: the IDX reader and the loader.
 
 Small IDX files are written in ``tmp_path``; the real files are used when
 Debian's ``dataset-fashion-mnist`` is installed.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moby_al_plugin.loaders.fashion_mnist import (
+from moby_al_plugin.data.loaders.fashion_mnist import (
     DEFAULT_FASHION_MNIST_ROOT,
     FASHION_MNIST_CLASSES,
     load_fashion_mnist,

@@ -1,4 +1,4 @@
-"""Tests of ``moby_al_plugin.loaders.image_folder``: one sub-folder per class.
+"""Tests of ``moby_al_plugin.data.loaders.image_folder``: one sub-folder per class.
 
 Small PNG files are written in ``tmp_path``.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moby_al_plugin.loaders.image_folder import load_image_folder
+from moby_al_plugin.data.loaders.image_folder import load_image_folder
 
 from .fake_data import image_folder, save_png
 

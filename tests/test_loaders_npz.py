@@ -1,11 +1,11 @@
-"""Tests of ``moby_al_plugin.loaders.npz``: NumPy ``.npz`` archives written in ``tmp_path``."""
+"""Tests of ``moby_al_plugin.data.loaders.npz``: NumPy ``.npz`` archives written in ``tmp_path``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from moby_al_plugin.loaders.npz import load_npz
+from moby_al_plugin.data.loaders.npz import load_npz
 
 
 def test_npz_xy_layout(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of ``moby_al_plugin.loaders.torchvision_sets``: torchvision data on disk.
+"""Tests of ``moby_al_plugin.data.loaders.torchvision_sets``: torchvision data on disk.
 
 Everything runs offline: small IDX, pickle and .mat files in torchvision's
 layouts are written in ``tmp_path``; nothing is downloaded.
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from moby_al_plugin.datasets import load_dataset
-from moby_al_plugin.loaders import torchvision_sets as tvs
-from moby_al_plugin.loaders.fashion_mnist import FASHION_MNIST_CLASSES
-from moby_al_plugin.loaders.torchvision_sets import load_torchvision_dataset
+from moby_al_plugin.data.datasets import load_dataset
+from moby_al_plugin.data.loaders import torchvision_sets as tvs
+from moby_al_plugin.data.loaders.fashion_mnist import FASHION_MNIST_CLASSES
+from moby_al_plugin.data.loaders.torchvision_sets import load_torchvision_dataset
 
 from .fake_data import fake_fashion
 

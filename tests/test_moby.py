@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from moby_al_plugin.moby import (
+from moby_al_plugin.network import (
     MoBYNetwork,
     ProjectionHead,
     cosine_momentum,
@@ -188,7 +188,7 @@ def test_strong_views_leave_running_stats_unless_asked(update_from_strong):
 
 
 def test_frozen_running_stats_restores_momentum_on_error():
-    from moby_al_plugin.moby import frozen_running_stats
+    from moby_al_plugin.network import frozen_running_stats
 
     bn = torch.nn.BatchNorm1d(3)
     with pytest.raises(RuntimeError):

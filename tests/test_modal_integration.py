@@ -95,14 +95,78 @@ def test_learner_is_modals_and_teaches_on_installed_sklearn(digits):
     assert len(learner.X_training) == 40
 
 
+def test_modals_own_learner_runs_the_documented_loop(digits):
+    # modAL's documented loop, its own ActiveLearner: once the plug-in is imported
+    # it works on every supported scikit-learn (patched only where it must be)
+    from moby_al_plugin import modal_compat
+
+    net = small_net(max_epochs=1, train_samples=600)
+    X, y = digits.X_train[:160], digits.y_train[:160]
+    learner = modAL.models.ActiveLearner(
+        estimator=net, query_strategy=mobyv2al_sampling, X_training=X[:20], y_training=y[:20]
+    )
+    pool, y_pool = X[20:], y[20:]
+    for _ in range(2):
+        idx, _ = learner.query(pool, n_instances=5)
+        learner.teach(pool[idx], y_pool[idx])
+        pool, y_pool = np.delete(pool, idx, axis=0), np.delete(y_pool, idx)
+    assert len(learner.X_training) == 30
+    assert modal_compat.modal_is_patched() == (_sklearn_version() >= (1, 8))
+    bad = X[:2].copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # modAL's own check still runs
+        learner.teach(bad, y[:2])
+
+
+def _teach_in_a_fresh_process(first_import: str, env: dict | None = None):
+    script = textwrap.dedent(
+        f"""
+        {first_import}
+        import numpy as np
+        from modAL.models import ActiveLearner
+        from sklearn.linear_model import LogisticRegression
+        learner = ActiveLearner(LogisticRegression())
+        learner.teach(np.random.default_rng(0).random((6, 2)), np.array([0, 1] * 3))
+        import moby_al_plugin.modal_compat as compat
+        print(compat.modal_is_patched())
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **(env or {})),
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "first_import",
+    ["import moby_al_plugin; import modAL.models", "import modAL.models; import moby_al_plugin"],
+)
+def test_the_modal_patch_applies_in_either_import_order(first_import):
+    done = _teach_in_a_fresh_process(first_import)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(_sklearn_version() >= (1, 8))]
+
+
 @pytest.mark.skipif(_sklearn_version() < (1, 8), reason="modAL's own check works before 1.8")
-def test_modals_own_learner_fails_on_this_sklearn(digits):
-    # why moby_al_plugin.ActiveLearner exists (modAL issue #196): if this starts to
-    # pass, a modAL release has fixed teach and the subclass can go
-    X = digits.X_train.reshape(len(digits.X_train), -1)[:20]
-    learner = modAL.models.ActiveLearner(estimator=make_logistic(), query_strategy=random_sampling)
-    with pytest.raises(TypeError, match="force_all_finite"):
-        learner.teach(X, digits.y_train[:20])
+def test_opting_out_leaves_modal_as_installed():
+    # and shows why the patch exists (modAL issue #196): if this starts to pass, a
+    # modAL release has fixed teach and the patch can go
+    done = _teach_in_a_fresh_process("import moby_al_plugin", env={"MOBY_AL_NO_MODAL_PATCH": "1"})
+    assert done.returncode != 0
+    assert "force_all_finite" in done.stderr
+    from moby_al_plugin import modal_compat
+
+    modal_compat.unpatch_modal()
+    try:
+        learner = modAL.models.ActiveLearner(estimator=make_logistic())
+        with pytest.raises(TypeError, match="force_all_finite"):
+            learner.teach(np.zeros((2, 3)), np.array([0, 1]))
+    finally:
+        modal_compat.install()
+    assert modal_compat.modal_is_patched()
 
 
 def make_logistic():

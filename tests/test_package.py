@@ -39,14 +39,53 @@ def _imported_by(modules: list[str]) -> list[str]:
     return json.loads(out.stdout)
 
 
+def _library_modules(family: str = "") -> list[str]:
+    """Every module of the library (or of one of its families), not the applications."""
+    applications = ("experiments", "labelling", "cli", "__main__")
+    return sorted(
+        m.name
+        for m in pkgutil.walk_packages(moby_al_plugin.__path__, "moby_al_plugin.")
+        if m.name.split(".")[1] not in applications
+        and m.name.startswith(f"moby_al_plugin.{family}")
+    )
+
+
+def _package_modules_imported_by(modules: list[str]) -> list[str]:
+    """The package's modules a fresh interpreter holds after importing ``modules``."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('moby_al_plugin.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_each_family_imports_only_the_layers_below_it():
+    # selection reads estimators through their methods; data and the network
+    # know nothing of selection, training or the pool's labels
+    estimators = ("classifier", "encoder", "skorch_base", "learner", "callbacks")
+    rules = {
+        "selection": estimators + ("network", "semi_supervised", "augment"),
+        "data": estimators + ("network", "semi_supervised", "selection", "augment"),
+        "network": estimators + ("data", "semi_supervised", "selection"),
+        "semi_supervised": estimators + ("network", "data", "augment"),
+    }
+    for family, forbidden in rules.items():
+        modules = _library_modules(family + ".")
+        assert modules, family
+        held = _package_modules_imported_by(modules)
+        assert {m for m in held if m.startswith(f"moby_al_plugin.{family}.")} >= set(modules)
+        wrong = [m for m in held if m.split(".")[1] in forbidden]
+        assert wrong == [], (family, wrong)
+
+
 def test_library_imports_no_application_module_and_no_matplotlib():
     # the application: the experiments and the labelling command
-    library = sorted(
-        f"moby_al_plugin.{m.name}"
-        for m in pkgutil.iter_modules(moby_al_plugin.__path__)
-        if m.name not in ("experiments", "labelling", "cli", "__main__")
+    library = _library_modules()
+    assert (
+        "moby_al_plugin.selection.kcenter" in library and "moby_al_plugin.data.datasets" in library
     )
-    assert "moby_al_plugin.kcenter" in library and "moby_al_plugin.datasets" in library
     assert _imported_by(library) == []
 
 
@@ -110,11 +149,11 @@ def _modules_after(code: str) -> set[str]:
 
 def test_the_package_resolves_its_names_on_first_use():
     modules = _modules_after("import moby_al_plugin")
-    assert "torch" not in modules and "moby_al_plugin.estimator" not in modules
+    assert "torch" not in modules and "moby_al_plugin.classifier" not in modules
     assert set(moby_al_plugin.__all__) <= set(dir(moby_al_plugin))
     modules = _modules_after("from moby_al_plugin import MoBYClassifier")
-    assert "torch" in modules and "moby_al_plugin.estimator" in modules
-    assert moby_al_plugin.MoBYClassifier.__module__ == "moby_al_plugin.estimator"
+    assert "torch" in modules and "moby_al_plugin.classifier" in modules
+    assert moby_al_plugin.MoBYClassifier.__module__ == "moby_al_plugin.classifier"
 
 
 def test_the_command_parser_does_not_import_torch():

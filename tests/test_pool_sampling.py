@@ -1,11 +1,11 @@
-"""Tests of ``moby_al_plugin.pool_sampling``: drawing a pool and a first labelled set."""
+"""Tests of ``moby_al_plugin.data.pool_sampling``: drawing a pool and a first labelled set."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from moby_al_plugin.pool_sampling import initial_labeled_indices, subsample_indices
+from moby_al_plugin.data.pool_sampling import initial_labeled_indices, subsample_indices
 
 
 def class_counts(y, idx, n_classes):

@@ -18,10 +18,10 @@ from moby_al_plugin import (
     typiclust_sampling,
     write_features,
 )
-from moby_al_plugin import pools as pools_module
-from moby_al_plugin.core import channel_statistics
+from moby_al_plugin.data import pools as pools_module
+from moby_al_plugin.data.pools import LazyImages, check_pool
 from moby_al_plugin.exceptions import DataNotFoundError
-from moby_al_plugin.pools import LazyImages, check_pool
+from moby_al_plugin.skorch_base import channel_statistics
 from tests.conftest import small_encoder, small_net
 
 

@@ -6,7 +6,11 @@ import torch
 
 from moby_al_plugin import MoBYClassifier
 from moby_al_plugin.exceptions import MoBYALError
-from moby_al_plugin.pseudo_labels import NOT_CONFIDENT, flexmatch_thresholds, record_confident
+from moby_al_plugin.semi_supervised.pseudo_labels import (
+    NOT_CONFIDENT,
+    flexmatch_thresholds,
+    record_confident,
+)
 
 from .conftest import small_net
 

@@ -9,7 +9,7 @@ import pytest
 from modAL.uncertainty import margin_sampling
 
 from moby_al_plugin import MoBYALError, coreset_sampling, random_sampling
-from moby_al_plugin.registry import (
+from moby_al_plugin.selection.registry import (
     NETWORKS,
     STRATEGIES,
     StrategyEntry,
@@ -51,8 +51,32 @@ def test_seeded_entries_are_those_whose_query_takes_a_seed_that_matters():
         takes_seed = "random_state" in inspect.signature(target).parameters
         if entry.seeded:
             assert takes_seed, name
-    # modAL's uncertainty strategies take no seed; k-center from labels needs none
-    assert not STRATEGIES["margin"].seeded and not STRATEGIES["coreset"].seeded
+    # modAL's uncertainty strategies take no seed; k-center draws its first
+    # centre when there is no label, so it takes one
+    assert not STRATEGIES["margin"].seeded
+    assert STRATEGIES["coreset"].seeded and STRATEGIES["mobyv2al"].seeded
+    for name in ("typiclust", "maxherding", "budget_aware", "kcenter_pretrained", "random"):
+        assert STRATEGIES[name].seeded, name
+
+
+@pytest.mark.parametrize("name", strategy_names(cold_start=True))
+def test_a_cold_start_pick_does_not_depend_on_numpys_global_state(name):
+    # the runner passes random_state only to seeded entries: a cold pick that
+    # drew from the global state would differ between fresh processes
+    from .conftest import small_net
+
+    entry = STRATEGIES[name]
+    X = np.random.default_rng(0).random((40, 1, 8, 8)).astype(np.float32)
+    classifier = small_net() if entry.network == "moby" else None
+    options = {"random_state": 0} if entry.seeded else {}
+    if name == "budget_aware":
+        options["n_classes"] = 3
+    picks = []
+    for global_seed in (1, 2):
+        np.random.seed(global_seed)
+        picked, _ = entry.query(classifier, X, n_instances=4, **options)
+        picks.append(np.asarray(picked).tolist())
+    assert picks[0] == picks[1], name
 
 
 def test_cold_start_means_a_pick_without_a_trained_classifier():
@@ -86,7 +110,9 @@ def test_unknown_names_are_refused_with_the_valid_ones():
         get_strategy("typiclus")
     assert get_strategy("typiclust") is STRATEGIES["typiclust"]
     with pytest.raises(ValueError, match="network"):
-        StrategyEntry("x", "moby_al_plugin.strategies:random_sampling", "gpu", True, True, "x")
+        StrategyEntry(
+            "x", "moby_al_plugin.selection.strategies:random_sampling", "gpu", True, True, "x"
+        )
 
 
 def test_configuration_command_and_labelling_read_the_registry():

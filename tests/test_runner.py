@@ -17,7 +17,7 @@ from moby_al_plugin.experiments import (
     run_experiment,
 )
 from moby_al_plugin.hardware import resolve_precision
-from moby_al_plugin.registry import STRATEGIES
+from moby_al_plugin.selection.registry import STRATEGIES
 
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
 
@@ -103,7 +103,7 @@ def test_all_strategies_run(tmp_path):
 
 
 def test_cycle_zero_is_trained_once_per_network_kind(tmp_path, monkeypatch):
-    from moby_al_plugin.estimator import MoBYClassifier
+    from moby_al_plugin.classifier import MoBYClassifier
 
     fits = []
     original = MoBYClassifier.fit
@@ -314,7 +314,7 @@ def test_pool_above_ten_thousand_is_searched_whole():
 
 
 def test_strategies_choose_their_own_initial_set_on_request(tmp_path):
-    from moby_al_plugin.datasets import initial_labeled_indices
+    from moby_al_plugin.data.datasets import initial_labeled_indices
 
     config = ExperimentConfig(
         **{**TINY, "strategies": ("typiclust", "margin"), "cycles": 0, "initial_set": "strategy"}

@@ -139,7 +139,7 @@ def test_check_schedule_accepts_the_defaults_and_a_zero_lr():
 def test_supervised_and_pretrained_learners_get_the_same_rule(digits):
     from moby_al_plugin.experiments import ExperimentConfig
     from moby_al_plugin.experiments.runner import PreparedData, _make_net
-    from moby_al_plugin.registry import STRATEGIES
+    from moby_al_plugin.selection.registry import STRATEGIES
 
     config = ExperimentConfig(dataset="digits", strategies=("random", "random_pretrained"))
     data = PreparedData(config)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from moby_al_plugin.exceptions import MoBYALError
-from moby_al_plugin.typicality import kmeans_labels, typicality, typiclust_select
+from moby_al_plugin.selection.typicality import kmeans_labels, typicality, typiclust_select
 
 
 def _blobs(sizes, centres, spread=0.05, seed=0):
@@ -86,7 +86,7 @@ def test_minibatch_above_fifty_clusters():
 
 def _spy_on_kmeans(monkeypatch):
     """Count the fits of both k-means classes that kmeans_labels may use."""
-    import moby_al_plugin.typicality as typ
+    import moby_al_plugin.selection.typicality as typ
 
     fits = {"KMeans": 0, "MiniBatchKMeans": 0}
     for name in fits:
@@ -276,9 +276,9 @@ def test_sampled_options_are_checked(options, error, match):
 def test_typiclust_sampling_passes_the_options_on():
     import inspect
 
-    from moby_al_plugin import typicality as typ
-    from moby_al_plugin.features import l2_normalize
-    from moby_al_plugin.strategies import typiclust_sampling
+    from moby_al_plugin.selection import typicality as typ
+    from moby_al_plugin.selection.features import l2_normalize
+    from moby_al_plugin.selection.strategies import typiclust_sampling
 
     from .mock import FakeLearner, FeatureEstimator
 
@@ -303,7 +303,7 @@ def test_typiclust_sampling_passes_the_options_on():
 
 
 def test_sampled_fits_kmeans_on_every_label_and_a_sample(monkeypatch):
-    import moby_al_plugin.typicality as typ
+    import moby_al_plugin.selection.typicality as typ
 
     fitted = []
     real = typ._fit_kmeans

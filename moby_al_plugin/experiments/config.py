@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ..exceptions import MoBYALError
 from ..hardware import DEFAULT_PRECISION, PRECISIONS
-from ..pseudo_labels import check_pseudo_label_params
-from ..registry import STRATEGIES
 from ..schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule
+from ..selection.registry import STRATEGIES
+from ..semi_supervised.pseudo_labels import check_pseudo_label_params
 
 __all__ = [
     "ExperimentError",
@@ -24,7 +24,7 @@ __all__ = [
     "DATA_VERSION",
 ]
 
-#: Strategy names, in the order of the registry (moby_al_plugin.registry).
+#: Strategy names, in the order of the registry (moby_al_plugin.selection.registry).
 STRATEGY_NAMES = tuple(STRATEGIES)
 
 #: How the first labelled set is chosen: uniformly at random (what a user
@@ -54,7 +54,7 @@ class ExperimentConfig:
     Attributes
     ----------
     dataset : str
-        A name from :func:`moby_al_plugin.datasets.available_datasets`.
+        A name from :func:`moby_al_plugin.data.datasets.available_datasets`.
     data_root : str or None
         Folder or file of the data set, where it needs one.
     backbone : str
@@ -312,6 +312,6 @@ def _backbone_exists(name: str) -> bool:
 
 
 def _registered_backbones() -> list[str]:
-    from ..backbones import available_backbones
+    from ..network.backbones import available_backbones
 
     return available_backbones()

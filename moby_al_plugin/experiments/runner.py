@@ -29,15 +29,15 @@ import numpy as np
 
 from .._validation import check_images
 from ..callbacks import EpochProgress
-from ..datasets import load_dataset
+from ..classifier import MoBYClassifier
+from ..data.datasets import load_dataset
+from ..data.image_dataset import ImageDataset
+from ..data.pool_sampling import initial_labeled_indices, subsample_indices
 from ..encoder import MoBYEncoder, load_encoder
-from ..estimator import MoBYClassifier
 from ..exceptions import MoBYALError
 from ..hardware import check_n_threads, resolve_precision, thread_report, torch_threads
-from ..image_dataset import ImageDataset
 from ..learner import ActiveLearner
-from ..pool_sampling import initial_labeled_indices, subsample_indices
-from ..registry import STRATEGIES, StrategyEntry
+from ..selection.registry import STRATEGIES, StrategyEntry
 from .config import ExperimentConfig, ExperimentError
 from .features_store import features_enabled, save_cycle_features
 from .plots import plot_learning_curves

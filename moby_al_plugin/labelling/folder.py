@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..image_reading import (
+from ..data.image_reading import (
     IMAGE_EXTENSIONS,
     READ_ERRORS,
     describe_image,

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import MoBYALError
-from ..registry import STRATEGIES, StrategyEntry
+from ..selection.registry import STRATEGIES, StrategyEntry
 from .store import LabellingError, LabelStore
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..classifier import MoBYClassifier
     from ..encoder import MoBYEncoder
-    from ..estimator import MoBYClassifier
 
 # torch, skorch, the network and the image reading are imported by
 # query_next_batch: the settings and the strategy names (what the command's
@@ -380,7 +380,7 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
     """The body of :func:`query_next_batch`, once the settings are checked and threads set."""
     import numpy as np
 
-    from ..estimator import MoBYClassifier
+    from ..classifier import MoBYClassifier
     from ..learner import ActiveLearner
     from .folder import verify_images
 
