@@ -285,7 +285,7 @@ def check_pool(
     n_images : int
         Length of this rank's pool.
     fingerprint : str
-        Identity of this rank's images (``moby_al_plugin.encoder._fingerprint``).
+        Identity of this rank's images (:func:`moby_al_plugin.data.pools.images_fingerprint`).
     settings : dict of str to str or None
         Parameters that must agree (names to their ``repr``); None: none.
     training : bool

@@ -31,7 +31,7 @@ from ._atomic import atomic_write
 from ._validation import check_device, check_integer
 from .augment import get_view_pair
 from .callbacks import EpochProgress, LRSchedule
-from .data.pools import LazyImages, check_pool
+from .data.pools import LazyImages, check_pool, images_fingerprint
 from .exceptions import MoBYALError
 from .hardware import DEFAULT_PRECISION
 from .network.moby_network import DEFAULT_HEAD_LAYOUT, MoBYNetwork
@@ -48,10 +48,11 @@ _FILE_VERSION = 1
 _RESUME_NEUTRAL = ("verbose", "checkpoint", "precision", "n_threads")
 
 
-def _fingerprint(X: np.ndarray | LazyImages) -> str:
-    """A cheap identity of an image array: its shape and 64 spread-out images.
+def _sampled_fingerprint(X: np.ndarray | LazyImages) -> str:
+    """0.1.0's identity of a pool (its shape and 64 spread-out images).
 
-    A lazy pool gives the same identity as the same images in memory.
+    Only to resume a checkpoint written by 0.1.0: it misses a change to any
+    other image, which :func:`~moby_al_plugin.data.pools.images_fingerprint` sees.
     """
     rows = X[:: max(1, X.shape[0] // 64)]
     digest = hashlib.sha1(np.ascontiguousarray(rows).tobytes())
@@ -421,7 +422,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         }
 
     def get_params_for_optimizer(self, prefix, named_parameters):
-        """SGD with ``optimizer__momentum`` (0.9) and ``weight_decay``, at ``lr`` (then set per step)."""
+        """SGD with ``optimizer__momentum`` (0.9) and ``weight_decay``, at ``lr`` (set per step)."""
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         kwargs.setdefault("weight_decay", self.weight_decay)
         return args, kwargs
@@ -482,7 +483,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         self._check_settings()
         X = self._checked_images(X)
         world = distributed.current_world()
-        data_key = _fingerprint(X)
+        data_key = images_fingerprint(X)
         if world.active:  # the same pool and settings on every rank, before any training
             distributed.check_pool(len(X), data_key, self._shared_settings(), training=True)
         if X.shape[0] < 2:
@@ -491,7 +492,10 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         if self.checkpoint is not None and os.path.isfile(self.checkpoint):
             saved = _read(self.checkpoint)
             training = saved.get("training") or {}
-            if training.get("settings") != self._resume_key() or training.get("data") != data_key:
+            stored = training.get("data")
+            # a checkpoint of 0.1.0 identified its pool by 64 images; one of today never does
+            same_images = stored == data_key or stored == _sampled_fingerprint(X)
+            if training.get("settings") != self._resume_key() or not same_images:
                 raise MoBYALError(
                     f"the checkpoint {os.fspath(self.checkpoint)!r} was written with other "
                     "settings or other images; delete it or choose another checkpoint path."
@@ -511,6 +515,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             get_view_pair(self.views, self.n_channels_in_),
             on_epoch_end,
         )
+        state.data_key = data_key  # what every checkpoint of this fit stores
         if world.active:
             state.sync = distributed.TrainingSync(
                 world, len(X), self.batch_size, shuffle_seed=int(seeds[1]) + 1
@@ -591,7 +596,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         if self.checkpoint is not None:
             training = {
                 "settings": self._resume_key(),
-                "data": _fingerprint(state.X),
+                "data": state.data_key,
                 "optimizer": self.optimizer_.state_dict(),
                 "loader_generator": state.loader_generator.get_state(),
                 "view_generator": state.view_generator.get_state(),
@@ -634,7 +639,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         X = self._checked_images(X)
         self.check_image_shape(X)
         if distributed.current_world().active:  # each rank embeds its block, all get all
-            return distributed.gather_rows(self._embed, X, _fingerprint(X))
+            return distributed.gather_rows(self._embed, X, images_fingerprint(X))
         return self._embed(X)
 
     # ----------------------------------------------------------- files

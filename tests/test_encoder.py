@@ -15,6 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from moby_al_plugin import MoBYEncoder, load_encoder
+from moby_al_plugin.data.pools import LazyImages, images_fingerprint
+from moby_al_plugin.encoder import _sampled_fingerprint
 from moby_al_plugin.exceptions import MoBYALError
 
 from .conftest import small_encoder, small_net
@@ -172,6 +174,10 @@ def test_save_load_round_trip(fitted_encoder, tmp_path, digits):
     fitted_encoder.save(path)
     for loaded in (MoBYEncoder.load(path), load_encoder(str(path))):
         assert loaded.get_params() == fitted_encoder.get_params()
+        # the training history too: every epoch's loss, time and batches
+        assert list(loaded.history_) == list(fitted_encoder.history_)
+        assert [e["loss"] for e in loaded.history_] == [e["loss"] for e in fitted_encoder.history_]
+        assert len(loaded.history_[-1]["batches"]) > 0
         np.testing.assert_array_equal(
             loaded.transform(digits.X_test[:10]), fitted_encoder.transform(digits.X_test[:10])
         )
@@ -222,6 +228,64 @@ def test_resume_after_interruption_matches_an_uninterrupted_fit(pool, tmp_path):
         small_encoder(max_epochs=3, checkpoint=path, lr=0.2).fit(pool[:128])
     with pytest.raises(MoBYALError, match="other settings or other images"):
         small_encoder(max_epochs=3, checkpoint=path).fit(pool[128:256])
+
+
+def _interrupted_fit(images, path):
+    """One epoch of two, then the checkpoint stays to be resumed."""
+
+    def stop_after_one(encoder, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small_encoder(max_epochs=2, checkpoint=path).fit(images, on_epoch_end=stop_after_one)
+
+
+def test_a_checkpoint_is_refused_on_a_pool_that_differs_in_any_one_image(pool, tmp_path):
+    # 0.1.0 identified a pool by 64 spread-out images: with 192 images, every
+    # third one; image 100 was never looked at
+    path = tmp_path / "ckpt.pt"
+    images = np.ascontiguousarray(pool)
+    _interrupted_fit(images, path)
+    other = images.copy()
+    other[100] = 1.0 - other[100]
+    assert _sampled_fingerprint(other) == _sampled_fingerprint(images)
+    with pytest.raises(MoBYALError, match="other settings or other images"):
+        small_encoder(max_epochs=2, checkpoint=path).fit(other)
+    assert small_encoder(max_epochs=2, checkpoint=path).fit(images).n_epochs_done_ == 2
+    # a lazy read of the same images is the same pool (both as checked: N, C, H, W)
+    checked = images[:, None]
+    assert images_fingerprint(checked) == images_fingerprint(LazyImages(images))
+    assert images_fingerprint(checked) != images_fingerprint(other[:, None])
+
+
+def test_a_checkpoint_of_0_1_0_still_resumes(pool, tmp_path):
+    # its "data" key was the 64-image identity
+    path = tmp_path / "ckpt.pt"
+    images = np.ascontiguousarray(pool[:128])
+    _interrupted_fit(images, path)
+    saved = torch.load(path, weights_only=False)
+    saved["training"]["data"] = _sampled_fingerprint(images[:, None])  # as the fit checks them
+    torch.save(saved, path)
+    resumed = small_encoder(max_epochs=2, checkpoint=path).fit(images)
+    assert resumed.n_epochs_done_ == 2
+
+
+def test_optimizer_settings_are_parameters_that_survive_clone():
+    encoder = MoBYEncoder(optimizer__momentum=0.5)
+    assert encoder.get_params()["optimizer__momentum"] == 0.5
+    assert clone(encoder).get_params()["optimizer__momentum"] == 0.5
+    assert MoBYEncoder().get_params()["optimizer__momentum"] == 0.9
+    later = MoBYEncoder().set_params(optimizer__momentum=0.3)
+    assert clone(later).optimizer__momentum == 0.3
+    with pytest.raises(TypeError, match="optimizer__"):
+        MoBYEncoder(momentum=0.5)
+
+
+def test_the_optimizer_uses_the_momentum_given(pool):
+    encoder = small_encoder(max_epochs=1, optimizer__momentum=0.5).fit(pool[:64])
+    group = encoder.optimizer_.param_groups[0]
+    assert group["momentum"] == 0.5 and group["weight_decay"] == encoder.weight_decay
 
 
 # ---------------------------------------------------------------- modAL

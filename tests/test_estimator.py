@@ -30,6 +30,24 @@ def _state(net):
     return {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
 
+def test_transform_straight_after_fit_gives_eval_features_and_keeps_the_statistics(
+    tiny_digits,
+):
+    # skorch leaves the network in train mode after fit; features taken so would
+    # depend on the batch and rewrite batch norm's running statistics
+    net = small_net(max_epochs=1, train_samples=200)
+    net.fit(tiny_digits["X"], tiny_digits["y"])
+    assert net.module_.training
+    before = _state(net)
+    X = tiny_digits["X_test"][:12]
+    together = net.transform(X)
+    one_by_one = np.concatenate([net.transform(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-4, atol=1e-5)
+    after = _state(net)
+    assert all(torch.equal(before[k], after[k]) for k in before), "transform changed the net"
+    assert net.module_.training  # the mode it found is given back
+
+
 def test_fit_predict_transform_shapes(fitted, tiny_digits):
     X_test = tiny_digits["X_test"]
     proba = fitted.predict_proba(X_test)

@@ -954,3 +954,27 @@ def test_an_answer_to_a_file_replaced_since_it_was_queued_is_refused(tmp_path, d
     assert sent.status_code == 409 and "changed on disk" in sent.get_json()["error"]
     with LabelStore(work) as store:
         assert store.answers() == []
+
+
+def test_the_csv_export_writes_each_answers_time_and_source_in_their_columns(
+    tmp_path, digit_image_folder, capsys
+):
+    from datetime import datetime
+
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    assert label_init(work, folder, DIGIT_CLASSES, "--image-size", "16") == 0
+    assert _next(work, 3, "--strategy", "random") == 0
+    with LabelStore(work) as store:
+        paths = store.image_paths()
+        for row in store.pending():
+            store.answer(row["image_id"], truth[paths[row["image_id"]]])
+        stored = {a.path: a for a in store.answers()}
+    assert _export(work, tmp_path / "labels.csv") == 0
+    rows = _read_export(tmp_path / "labels.csv")
+    assert len(rows) == 3
+    for row in rows:
+        answer = stored[row["path"]]
+        assert row["source"] == answer.source == "page"
+        assert row["answered_at"] == answer.answered_at
+        datetime.fromisoformat(row["answered_at"])  # a time, not a source

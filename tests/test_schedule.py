@@ -64,6 +64,10 @@ def test_max_epochs_splits_the_rule_and_adds_compute_only_past_it():
 
 
 def test_lr_factor_against_hand_values():
+    # past the last step the cosine stays at 0; it does not climb back up
+    assert lr_factor(10, 10) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(15, 10) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(20, 10) == pytest.approx(0.0, abs=1e-12)
     assert lr_factor(0, 10) == 1.0
     assert lr_factor(5, 10) == pytest.approx(0.5)
     assert lr_factor(2, 8) == pytest.approx((1 + math.cos(math.pi / 4)) / 2)

@@ -321,3 +321,15 @@ def test_sampled_fits_kmeans_on_every_label_and_a_sample(monkeypatch):
     # the rest: distinct candidates
     rest = {tuple(row) for row in sample[30:]}
     assert len(rest) == 70 and rest <= {tuple(row) for row in x[30:]}
+
+
+def test_a_cluster_of_exactly_min_cluster_size_points_is_skipped():
+    # two far blobs of 5 and 6 points and two picks, so two clusters: with
+    # min_cluster_size=5 the blob of 5 is too small while the other has candidates
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0.0, 0.1, (5, 2)), rng.normal(10.0, 0.1, (6, 2))])
+    small = set(range(5))
+    picks = typiclust_select(None, X, 2, min_cluster_size=5, n_neighbors=2, random_state=0)
+    assert not small & set(picks.tolist())
+    picks = typiclust_select(None, X, 2, min_cluster_size=4, n_neighbors=2, random_state=0)
+    assert len(small & set(picks.tolist())) == 1

@@ -20,6 +20,7 @@ fitting, ``transform`` and ``predict_proba`` never hold the whole pool.
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import os
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ __all__ = [
     "ImagePool",
     "LazyImages",
     "check_pool",
+    "images_fingerprint",
     "is_image_pool_on_disk",
     "iter_chunks",
     "open_memmap_pool",
@@ -464,6 +466,30 @@ def check_pool(X: Any, *, name: str = "X", allow_empty: bool = False) -> np.ndar
             raise MoBYALError(f"{name} is empty: it holds 0 images.")
         return X
     return check_images(X, name=name, allow_empty=allow_empty)
+
+
+def images_fingerprint(X: np.ndarray | LazyImages) -> str:
+    """The identity of checked images ``X``: every image counts.
+
+    Arrays and memmaps (also lazily read): SHA-1 of every pixel as float32 in
+    [0, 1] and of the shape, so that a memmap and the same images in memory
+    agree. An image folder (:class:`ImagePool`): SHA-1 of every file's path,
+    size and modification time, the rows taken and the shape; decoding a
+    million files for an identity would cost as much as an epoch.
+    """
+    digest = hashlib.sha1(b"images-v2")
+    digest.update(repr(tuple(X.shape)).encode())
+    if isinstance(X, LazyImages) and isinstance(X.source, ImagePool):
+        pool = X.source
+        rows = np.arange(len(pool)) if X.rows is None else X.rows
+        digest.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+        for path in pool._files:
+            stat = path.stat()
+            digest.update(f"{pool._relative(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+    for chunk in iter_chunks(X, CHUNK_SIZE):
+        digest.update(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def iter_chunks(X: np.ndarray | LazyImages, chunk_size: int) -> Iterator[np.ndarray]:
