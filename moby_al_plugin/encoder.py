@@ -623,7 +623,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
 
         Returns
         -------
-        ndarray of shape (N, feature_dim_), float32
+        ndarray of shape (N, ``feature_dim_``), float32
             Over several processes: every row, in order, on every process
             (each embeds one block of rows).
 
