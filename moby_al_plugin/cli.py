@@ -515,6 +515,7 @@ def _pretrain_images(args: argparse.Namespace, is_main: bool) -> Any:
 def _pretrain(args: argparse.Namespace) -> int:
     from . import distributed
     from .encoder import MoBYEncoder
+    from .pretraining import pretrain_encoder
 
     if Path(args.output).is_dir():
         raise MoBYALError(f"--output {args.output} is a folder; give the encoder file's path")
@@ -524,14 +525,13 @@ def _pretrain(args: argparse.Namespace) -> int:
     world = distributed.init_from_env(args.device)
     try:
         X = _pretrain_images(args, world.is_main)
-        encoder = MoBYEncoder(
+        settings = dict(
             backbone=args.backbone,
             views=args.views,
             max_epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
             queue_size=args.queue_size,
-            checkpoint=args.checkpoint,
             device=args.device,
             precision=args.precision,
             n_threads=args.threads,
@@ -554,7 +554,7 @@ def _pretrain(args: argparse.Namespace) -> int:
                     flush=True,
                 )
 
-        encoder.fit(X, on_epoch_end=report)
+        encoder = pretrain_encoder(X, checkpoint=args.checkpoint, on_epoch_end=report, **settings)
         if world.is_main:
             encoder.save(args.output)
             print(f"wrote {args.output}", flush=True)

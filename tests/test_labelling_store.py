@@ -257,8 +257,10 @@ def test_one_training_job_at_a_time_and_dead_ones_are_closed(tmp_path, image_fol
     # a job whose process is gone (killed) no longer blocks the next one
     dead = store.start_job(5, 2**22 + 12345)
     assert store.active_job() is None
-    assert store.query("SELECT state FROM jobs WHERE id = ?", (dead,))[0][0] == "failed"
+    # starting the next job closes it, with the reason
     store.start_job(5, os.getpid())
+    state, message = store.query("SELECT state, message FROM jobs WHERE id = ?", (dead,))[0]
+    assert state == "failed" and "process ended" in message
 
 
 def test_the_database_refuses_another_schema_and_a_missing_folder(tmp_path, image_folder):
@@ -565,6 +567,9 @@ def test_a_job_with_a_live_pid_runs_only_while_its_heartbeat_is_fresh(tmp_path, 
     assert store.active_job()["id"] == job  # the heartbeat starts with the job
     _age_heartbeat(store, job, JOB_HEARTBEAT_TIMEOUT_S + 5)
     assert store.active_job() is None
+    # the getter only reads: the stopped job is closed by the call that says so
+    assert store.query("SELECT state FROM jobs WHERE id = ?", (job,))[0][0] == "running"
+    assert store.close_stopped_jobs() == 1
     state, message = store.query("SELECT state, message FROM jobs WHERE id = ?", (job,))[0]
     assert state == "failed" and "no heartbeat" in message
     # so it no longer blocks the next job, whose heartbeat is fresh
@@ -608,6 +613,7 @@ def test_a_schema_1_database_gets_the_heartbeat_column_when_opened(tmp_path, ima
         assert (old["state"], old["message"], old["heartbeat"]) == ("running", "pretraining", None)
         # no heartbeat: its start long ago is its last sign of life
         assert migrated.active_job() is None
+        assert migrated.close_stopped_jobs() == 1
         assert migrated.last_job()["state"] == "failed"
         job = migrated.start_job(4, os.getpid())
         assert migrated.active_job()["id"] == job
@@ -700,3 +706,14 @@ def test_an_import_of_the_labels_there_already_keeps_their_source_and_time(
         assert after[image_id][1] == class_id and after[image_id][3] == "import"
         assert after[image_id][2] > max(r[2] for r in before)  # the time of this import
     assert len(_history(store)) == len(history) + 2
+
+
+def test_reading_the_active_job_writes_nothing(tmp_path, image_folder):
+    # a getter that closed stopped jobs turned every poll of the page into a write
+    store = _store(tmp_path, image_folder)
+    store.start_job(5, 2**22 + 12345)  # a pid that does not exist: stopped
+    before = store.query("SELECT * FROM jobs")
+    changes = store.query("SELECT total_changes()")[0][0]
+    assert store.active_job() is None
+    assert store.query("SELECT total_changes()")[0][0] == changes
+    assert [tuple(r) for r in store.query("SELECT * FROM jobs")] == [tuple(r) for r in before]

@@ -15,7 +15,6 @@ its last finished cycle, and, because every random choice is derived from
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import time
@@ -27,16 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_images
 from ..callbacks import EpochProgress
 from ..classifier import MoBYClassifier
 from ..data.datasets import load_dataset
 from ..data.image_dataset import ImageDataset
 from ..data.pool_sampling import initial_labeled_indices, subsample_indices
-from ..encoder import MoBYEncoder, load_encoder
 from ..exceptions import MoBYALError
 from ..hardware import check_n_threads, resolve_precision, thread_report, torch_threads
 from ..learner import ActiveLearner
+from ..pretraining import cached_encoder_path, given_encoder, pretrain_encoder
 from ..selection.registry import STRATEGIES, StrategyEntry
 from .config import ExperimentConfig, ExperimentError
 from .features_store import features_enabled, save_cycle_features
@@ -157,7 +155,7 @@ def _make_net(
     )
 
 
-def _pretrain_key(config: ExperimentConfig, data: PreparedData) -> str:
+def _pretrain_settings(config: ExperimentConfig, data: PreparedData) -> dict:
     """What the pretraining depends on: the pool and its settings, nothing else."""
     settings = {
         "dataset": config.dataset,
@@ -173,7 +171,7 @@ def _pretrain_key(config: ExperimentConfig, data: PreparedData) -> str:
         "size": config.pretrain_size,
         "device": config.device,
     }
-    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return settings
 
 
 def _pretrain(session: _Session) -> Path:
@@ -186,32 +184,30 @@ def _pretrain(session: _Session) -> Path:
     """
     config, data = session.config, session.data
     if config.encoder is not None:
-        given = load_encoder(config.encoder)
         try:
-            given.check_image_shape(check_images(data.X[:1]))
+            given_encoder(config.encoder, data.X)
         except MoBYALError as exc:
-            raise ExperimentError(f"encoder {config.encoder}: {exc}") from exc
+            raise ExperimentError(str(exc)) from exc
         session.log(f"fine-tuning from the pretrained encoder {config.encoder}")
         return Path(config.encoder)
-    path = session.cache_dir / f"encoder-{_pretrain_key(config, data)}.pt"
+    path = cached_encoder_path(session.cache_dir, _pretrain_settings(config, data))
     images = data.X
     if config.pretrain_size is not None and config.pretrain_size < len(images):
         rows = np.random.default_rng(0).choice(len(images), config.pretrain_size, replace=False)
         images = images[np.sort(rows)]
-    encoder = MoBYEncoder(
+    started = time.perf_counter()
+    encoder = pretrain_encoder(
+        images,
+        checkpoint=path,
         backbone=config.backbone,
         head_layout=config.head_layout,
         queue_size=config.queue_size,
         views=data.view_preset,
         max_epochs=config.pretrain_epochs,
-        checkpoint=path,
         device=config.device,
         precision=config.precision,
-        random_state=0,
         verbose=int(session.progress is not False),
     )
-    started = time.perf_counter()
-    encoder.fit(images)
     seconds = time.perf_counter() - started
     if encoder.fit_seconds_ > 0:
         session.log(

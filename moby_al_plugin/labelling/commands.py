@@ -631,6 +631,7 @@ def _status(args: argparse.Namespace) -> int:
         )
         for name, n in store.class_histogram().items():
             print(f"  {name}: {n}")
+        store.close_stopped_jobs()  # a job whose process died shows as failed
         job = store.active_job() or store.last_job()
         if job is not None:
             print(f"last training job: {job['state']} ({job['progress']:.0%}) {job['message']}")

@@ -445,6 +445,7 @@ def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
     histogram = store.class_histogram()
     examples = store.class_examples(_EXAMPLES)
     recent = store.recent_answers(_RECENT)
+    store.close_stopped_jobs()  # a job whose process died shows as failed
     job = store.active_job() or store.last_job()
     pending = store.pending()
     return {

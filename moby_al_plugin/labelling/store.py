@@ -1,4 +1,8 @@
-"""The work folder's database: images, classes, answers, batches and jobs.
+"""The work folder's database: images, classes, answers and batches.
+
+The schema and its migrations are in :mod:`.schema`, the training jobs' rows
+in :mod:`.jobs`, the errors in :mod:`.errors`; this module re-exports their
+public names.
 
 One SQLite file in WAL mode. Every answer is committed in its own
 transaction the moment it is given, so a process killed at any point loses
@@ -11,8 +15,6 @@ half-done changes.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import errno
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import MoBYALError
+from .errors import ImageChangedError, LabellingError, UnknownImageError, unwritable
+from .jobs import JOB_HEARTBEAT_TIMEOUT_S, JobTable
+from .schema import DATABASE_NAME, MIGRATIONS, SCHEMA, SCHEMA_VERSION, connect, now_utc
 
 __all__ = [
     "DATABASE_NAME",
@@ -36,91 +40,6 @@ __all__ = [
     "unwritable",
 ]
 
-DATABASE_NAME = "labels.sqlite"
-#: Version 2 added ``jobs.heartbeat``; a version-1 database is migrated when opened.
-SCHEMA_VERSION = 2
-#: A job whose heartbeat is older than this many seconds no longer counts as running
-#: (its process died, or its pid now belongs to another process). A running job
-#: beats every few seconds (see ``commands.job_heartbeat``).
-JOB_HEARTBEAT_TIMEOUT_S = 60.0
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE classes (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    key TEXT NOT NULL UNIQUE
-);
-CREATE TABLE images (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    sha256 TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    mode TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'changed', 'missing'))
-);
-CREATE TABLE unreadable (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
--- the current answer of an image; class_id NULL means skipped
-CREATE TABLE answers (
-    image_id INTEGER PRIMARY KEY REFERENCES images (id),
-    class_id INTEGER REFERENCES classes (id),
-    answered_at TEXT NOT NULL,
-    source TEXT NOT NULL
-);
--- every change of an answer, so that undo can restore what was there before;
--- undone: 0 counts, 1 taken back by undo (redo can give it again), 2 undone for good
-CREATE TABLE history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    image_id INTEGER NOT NULL REFERENCES images (id),
-    action TEXT NOT NULL CHECK (action IN ('label', 'skip', 'import', 'undo')),
-    class_id INTEGER REFERENCES classes (id),
-    previous TEXT NOT NULL CHECK (previous IN ('none', 'label', 'skip')),
-    previous_class_id INTEGER REFERENCES classes (id),
-    at TEXT NOT NULL,
-    undone INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE batches (
-    id INTEGER PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    strategy TEXT NOT NULL,
-    cold_start INTEGER NOT NULL,
-    size INTEGER NOT NULL
-);
--- images waiting for an answer or answered from a batch; one row per image
-CREATE TABLE queue (
-    image_id INTEGER PRIMARY KEY REFERENCES images (id),
-    batch_id INTEGER NOT NULL REFERENCES batches (id),
-    position INTEGER NOT NULL,
-    suggestion INTEGER REFERENCES classes (id)
-);
-CREATE TABLE jobs (
-    id INTEGER PRIMARY KEY,
-    state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
-    pid INTEGER,
-    size INTEGER NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    progress REAL NOT NULL DEFAULT 0,
-    message TEXT NOT NULL DEFAULT '',
-    heartbeat TEXT
-);
-"""
-
-
-def _add_job_heartbeat(conn: sqlite3.Connection) -> str:
-    """Schema 1 to 2: the jobs get a heartbeat column (NULL for the jobs of before)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-    if "heartbeat" not in columns:
-        conn.execute("ALTER TABLE jobs ADD COLUMN heartbeat TEXT")
-    return "2"
-
-
-# schema version found -> the step that brings it one version further (and returns it)
-_MIGRATIONS = {"1": _add_job_heartbeat}
-
 # the contents (SHA-256) that no batch may queue again: those answered (the label was
 # given on that content, even if the file changed since), and those queued and still
 # on disk as they were (a queued file that changed or went is never shown: its twin may be)
@@ -128,35 +47,6 @@ _TAKEN_CONTENTS = (
     "SELECT i.sha256 FROM images i WHERE i.id IN (SELECT image_id FROM answers) "
     "OR (i.state = 'ok' AND i.id IN (SELECT image_id FROM queue))"
 )
-
-
-class LabellingError(MoBYALError):
-    """A labelling command or request that cannot be carried out as asked."""
-
-
-class UnknownImageError(LabellingError):
-    """No indexed image has the id given."""
-
-
-class ImageChangedError(LabellingError):
-    """The image file changed or disappeared since ``init``; it is never labelled."""
-
-
-# what a read-only, full or vanished disk looks like, from SQLite and from the OS
-_UNWRITABLE_SQLITE = ("readonly", "disk is full", "disk i/o error", "unable to open database")
-_UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT})
-
-
-def unwritable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the work folder cannot be written (a disk fault, not a bug)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return any(text in str(exc).lower() for text in _UNWRITABLE_SQLITE)
-    return isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS
-
-
-def now_utc() -> str:
-    """The current time, ISO 8601 in UTC with milliseconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -213,28 +103,6 @@ class StatusCounts:
     budget: int | None
 
 
-def _seconds_since(stamp: str) -> float:
-    """Seconds from an ISO 8601 time written by :func:`now_utc` until now (same clock)."""
-    then = _dt.datetime.fromisoformat(stamp)
-    return (_dt.datetime.fromisoformat(now_utc()) - then).total_seconds()
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    # a zombie child still answers kill(0): read its state where /proc exists
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
-
-
 def _changed_since(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
     """Whether a later change that counts (an import) touched the image of history ``row``."""
     later = conn.execute(
@@ -244,7 +112,7 @@ def _changed_since(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
     return later is not None
 
 
-class LabelStore:
+class LabelStore(JobTable):
     """The labelling database of a work folder.
 
     Parameters
@@ -267,15 +135,15 @@ class LabelStore:
                 f"{self.workdir} holds no labelling database ({DATABASE_NAME}); run "
                 "'moby-al label init --images DIR --classes a,b' there first"
             )
-        self._conn = self._connect(self.path)
+        self._conn = connect(self.path)
         version = self.meta("schema_version")
-        if version in _MIGRATIONS:
+        if version in MIGRATIONS:
             self._migrate()
         elif version != str(SCHEMA_VERSION):
             self._conn.close()
             raise LabellingError(
                 f"{self.path} has schema version {version}, this moby-al reads versions "
-                f"{min(map(int, _MIGRATIONS))} to {SCHEMA_VERSION}"
+                f"{min(map(int, MIGRATIONS))} to {SCHEMA_VERSION}"
             )
 
     def _migrate(self) -> None:
@@ -285,21 +153,9 @@ class LabelStore:
             version = conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'"
             ).fetchone()[0]
-            while version in _MIGRATIONS:
-                version = _MIGRATIONS[version](conn)
+            while version in MIGRATIONS:
+                version = MIGRATIONS[version](conn)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
-
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        # autocommit mode: every write below opens its own explicit transaction
-        conn = sqlite3.connect(
-            str(path), timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn
 
     @classmethod
     def create(
@@ -324,9 +180,9 @@ class LabelStore:
         partial = folder / (DATABASE_NAME + ".new")
         for leftover in (partial, Path(str(partial) + "-wal"), Path(str(partial) + "-shm")):
             leftover.unlink(missing_ok=True)
-        conn = cls._connect(partial)
+        conn = connect(partial)
         try:
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
             rows = {"schema_version": SCHEMA_VERSION, "created_at": now_utc(), **meta}
             conn.executemany(
@@ -974,94 +830,3 @@ class LabelStore:
                 "LEFT JOIN answers a ON a.image_id = q.image_id GROUP BY b.id ORDER BY b.id"
             )
         ]
-
-    # ---------------------------------------------------------------- jobs
-    def active_job(self) -> sqlite3.Row | None:
-        """The training job still running, if any; the jobs that stopped are closed.
-
-        A job runs while its heartbeat (written every few seconds by its
-        process, see :meth:`job_heartbeat`) is younger than
-        :data:`JOB_HEARTBEAT_TIMEOUT_S` and, once its process is known, that
-        process exists. The heartbeat decides: a killed job's pid may belong
-        to another process by now.
-
-        Returns
-        -------
-        sqlite3.Row or None
-            The latest job still running; every other job marked running
-            is marked failed, with the reason in its message.
-        """
-        rows = self.query("SELECT * FROM jobs WHERE state = 'running' ORDER BY id")
-        active = None
-        for row in rows:
-            # a job of schema 1 has no heartbeat: its start is the last sign of life
-            age = _seconds_since(row["heartbeat"] or row["started_at"])
-            if row["pid"] is not None and not _pid_alive(row["pid"]):
-                self.finish_job(row["id"], "failed", "interrupted: its process ended early")
-            elif age >= JOB_HEARTBEAT_TIMEOUT_S:
-                self.finish_job(
-                    row["id"],
-                    "failed",
-                    f"interrupted: no heartbeat for {age:.0f} s (more than "
-                    f"{JOB_HEARTBEAT_TIMEOUT_S:.0f} s): its process ended or hangs",
-                )
-            else:
-                active = row
-        return active
-
-    def start_job(self, size: int, pid: int | None) -> int:
-        """Register a training job, refusing a second while one runs.
-
-        Its heartbeat starts now: a job registered before its process starts
-        (``pid`` None) counts as running for :data:`JOB_HEARTBEAT_TIMEOUT_S`
-        seconds, time for that process to start beating.
-        """
-        self.active_job()  # closes the jobs that stopped
-        with self.transaction() as conn:
-            job = conn.execute("SELECT id, pid FROM jobs WHERE state = 'running'").fetchone()
-            if job is not None:
-                raise LabellingError(
-                    f"a training job is already running (job {job['id']}, process "
-                    f"{job['pid']}); wait for it to finish"
-                )
-            at = now_utc()
-            cur = conn.execute(
-                "INSERT INTO jobs (state, pid, size, started_at, message, heartbeat) "
-                "VALUES ('running', ?, ?, ?, 'starting', ?)",
-                (pid, size, at, at),
-            )
-            return int(cur.lastrowid)
-
-    def adopt_job(self, job_id: int, pid: int) -> None:
-        """Record the process that runs a job; a sign of life, so its heartbeat too."""
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET pid = ?, heartbeat = ? WHERE id = ?", (pid, now_utc(), job_id)
-            )
-
-    def job_heartbeat(self, job_id: int) -> None:
-        """Mark a running job alive now (its process calls this every few seconds)."""
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET heartbeat = ? WHERE id = ? AND state = 'running'",
-                (now_utc(), job_id),
-            )
-
-    def job_progress(self, job_id: int, progress: float, message: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET progress = ?, message = ?, heartbeat = ? WHERE id = ?",
-                (float(progress), message, now_utc(), job_id),
-            )
-
-    def finish_job(self, job_id: int, state: str, message: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET state = ?, message = ?, finished_at = ?, "
-                "progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END WHERE id = ?",
-                (state, message, now_utc(), state, job_id),
-            )
-
-    def last_job(self) -> sqlite3.Row | None:
-        rows = self.query("SELECT * FROM jobs ORDER BY id DESC LIMIT 1")
-        return rows[0] if rows else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import pickle
 import time
@@ -211,7 +210,9 @@ def _epoch_report(report: Callable[[int, int], None]) -> Any:
 
 
 def _cache_key(payload: dict) -> str:
-    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    from ..pretraining import pretraining_key  # one key scheme for every cached file
+
+    return pretraining_key(payload)
 
 
 def _pixels(store: LabelStore, ids: list[int], cache: Path) -> np.ndarray:
@@ -246,37 +247,26 @@ def _encoder(
     changes to a few files do not start a new pretraining. The file is the
     encoder's own checkpoint: a killed pretraining continues where it stopped.
     """
-    from .._validation import check_images
-    from ..encoder import MoBYEncoder, load_encoder
+    from ..pretraining import cached_encoder_path, given_encoder, pretrain_encoder
 
     if settings.encoder is not None:
         try:
-            given = load_encoder(settings.encoder)
-            given.check_image_shape(check_images(X[:1]))  # (N, C, H, W), as it was trained
+            given = given_encoder(settings.encoder, X)
         except MoBYALError as exc:
-            raise LabellingError(f"--encoder {settings.encoder}: {exc}") from exc
+            raise LabellingError(f"--{exc}") from exc  # "--encoder FILE: ...", the option
         progress(0.6, f"using the pretrained encoder {settings.encoder}")
         return given, Path(settings.encoder)
     every = list(store.image_hashes().values())  # in image id order
     epochs = settings.pretrain_epochs_for(len(X))
-    key = _cache_key(
+    path = cached_encoder_path(
+        cache,
         {
             "images": every,
             "backbone": settings.backbone,
             "epochs": epochs,
             "mode": store.meta("mode"),
             "size": store.meta("image_size"),
-        }
-    )
-    path = cache / f"encoder-{key}.pt"
-    encoder = MoBYEncoder(
-        backbone=settings.backbone,
-        queue_size=int(min(4096, max(256, len(X) // 2))),
-        max_epochs=epochs,
-        batch_size=int(min(128, max(2, len(X) // 2))),
-        checkpoint=path,
-        precision=settings.precision,
-        random_state=0,
+        },
     )
     if not path.exists():
         progress(
@@ -288,7 +278,18 @@ def _encoder(
     def report(enc: MoBYEncoder, epoch: int) -> None:
         progress(0.05 + 0.55 * epoch / epochs, f"pretraining: epoch {epoch} of {epochs}")
 
-    return encoder.fit(X, on_epoch_end=report), path
+    # a folder of a few hundred images: queue and batch no larger than half of it
+    encoder = pretrain_encoder(
+        X,
+        checkpoint=path,
+        on_epoch_end=report,
+        backbone=settings.backbone,
+        queue_size=int(min(4096, max(256, len(X) // 2))),
+        max_epochs=epochs,
+        batch_size=int(min(128, max(2, len(X) // 2))),
+        precision=settings.precision,
+    )
+    return encoder, path
 
 
 def _model_key(encoder_file: Path, classes: list[str], settings: RoundSettings) -> str:
