@@ -11,7 +11,6 @@ clean images. It is a scikit-learn transformer, so it works in a
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 import re
@@ -27,11 +26,17 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from . import distributed
-from ._atomic import atomic_write
 from ._validation import check_device, check_integer
 from .augment import get_view_pair
 from .callbacks import EpochProgress, LRSchedule
 from .data.pools import LazyImages, check_pool, images_fingerprint
+from .encoder_file import (
+    encoder_from_payload,
+    encoder_payload,
+    read_encoder_file,
+    sampled_fingerprint,
+    save_encoder_file,
+)
 from .exceptions import MoBYALError
 from .hardware import DEFAULT_PRECISION
 from .network.moby_network import DEFAULT_HEAD_LAYOUT, MoBYNetwork
@@ -40,42 +45,10 @@ from .skorch_base import FitState, IndexStream, MoBYNetBase, unlabeled_batch
 
 __all__ = ["MoBYEncoder", "load_encoder", "check_fitted_encoder", "load_pretrained_weights"]
 
-_FILE_FORMAT = "moby_al_plugin.MoBYEncoder"
-_FILE_VERSION = 1
 # parameters that do not change what a fit computes: a checkpoint written
 # with other values of these still resumes
 # a fit may continue on other threads or in another precision
 _RESUME_NEUTRAL = ("verbose", "checkpoint", "precision", "n_threads")
-
-
-def _sampled_fingerprint(X: np.ndarray | LazyImages) -> str:
-    """0.1.0's identity of a pool (its shape and 64 spread-out images).
-
-    Only to resume a checkpoint written by 0.1.0: it misses a change to any
-    other image, which :func:`~moby_al_plugin.data.pools.images_fingerprint` sees.
-    """
-    rows = X[:: max(1, X.shape[0] // 64)]
-    digest = hashlib.sha1(np.ascontiguousarray(rows).tobytes())
-    digest.update(repr(X.shape).encode())
-    return digest.hexdigest()
-
-
-def _atomic_save(payload: dict, path: str | os.PathLike) -> None:
-    """``torch.save`` whole or not at all: an interruption keeps the previous file."""
-    atomic_write(path, lambda handle: torch.save(payload, handle))
-
-
-def _read(path: str | os.PathLike) -> dict:
-    if not os.path.isfile(path):
-        raise MoBYALError(f"no saved MoBYEncoder at {os.fspath(path)!r}.")
-    # the file holds the estimator's parameters as well as its weights, so it
-    # is unpickled: load only files you wrote or trust
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
-        raise MoBYALError(f"{os.fspath(path)!r} is not a file written by MoBYEncoder.save.")
-    if payload.get("version", 0) > _FILE_VERSION:
-        raise MoBYALError(f"{os.fspath(path)!r} was written by a newer version of the package.")
-    return payload
 
 
 class _PoolState(FitState):
@@ -490,11 +463,11 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             raise MoBYALError(f"MoBYEncoder.fit needs at least 2 images, got {X.shape[0]}.")
         saved = None
         if self.checkpoint is not None and os.path.isfile(self.checkpoint):
-            saved = _read(self.checkpoint)
+            saved = read_encoder_file(self.checkpoint)
             training = saved.get("training") or {}
             stored = training.get("data")
             # a checkpoint of 0.1.0 identified its pool by 64 images; one of today never does
-            same_images = stored == data_key or stored == _sampled_fingerprint(X)
+            same_images = stored == data_key or stored == sampled_fingerprint(X)
             if training.get("settings") != self._resume_key() or not same_images:
                 raise MoBYALError(
                     f"the checkpoint {os.fspath(self.checkpoint)!r} was written with other "
@@ -604,7 +577,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             if state.sync is not None:  # every rank's generators; rank 0 alone writes
                 training["distributed"] = state.sync.checkpoint_state(state.view_generator)
             if state.sync is None or state.sync.world.is_main:
-                _atomic_save(self._payload(training=training), self.checkpoint)
+                save_encoder_file(self._payload(training=training), self.checkpoint)
             if state.sync is not None:
                 distributed.barrier()  # no rank goes on before the epoch's file is whole
         if state.on_epoch_end is not None:
@@ -644,26 +617,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
 
     # ----------------------------------------------------------- files
     def _payload(self, training: dict | None = None) -> dict:
-        attributes = {
-            name: getattr(self, name)
-            for name in (
-                "n_channels_in_",
-                "image_shape_",
-                "input_mean_",
-                "input_std_",
-                "feature_dim_",
-                "n_epochs_done_",
-            )
-        }
-        attributes["history_"] = [dict(epoch) for epoch in self.history_]
-        return {
-            "format": _FILE_FORMAT,
-            "version": _FILE_VERSION,
-            "params": self.get_params(deep=False),
-            "attributes": attributes,
-            "state": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
-            "training": training,
-        }
+        return encoder_payload(self, training)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted encoder to ``path`` (atomically: a crash keeps the old file).
@@ -678,7 +632,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             The encoder is not fitted.
         """
         check_is_fitted(self)
-        _atomic_save(self._payload(), path)
+        save_encoder_file(self._payload(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> MoBYEncoder:
@@ -702,23 +656,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         MoBYALError
             No such file, or not a file written by this class.
         """
-        payload = _read(path)
-        params = dict(payload["params"])
-        params.pop("refit", None)  # files saved before FrozenEstimator replaced it
-        if device is not None:
-            params["device"] = device
-        encoder = cls(**params)
-        attributes = dict(payload["attributes"])
-        history = attributes.pop("history_")
-        for name, value in attributes.items():
-            setattr(encoder, name, value)
-        encoder.image_shape_ = tuple(encoder.image_shape_)
-        encoder.initialize()
-        encoder.module_.load_state_dict(payload["state"])
-        encoder.module_.eval()
-        encoder.history_ = History(history)
-        encoder.fit_seconds_ = 0.0
-        return encoder
+        return encoder_from_payload(cls, read_encoder_file(path), device)
 
 
 def load_encoder(path: str | os.PathLike, device: str | None = None) -> MoBYEncoder:

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 
 from moby_al_plugin import MoBYEncoder, load_encoder
 from moby_al_plugin.data.pools import LazyImages, images_fingerprint
-from moby_al_plugin.encoder import _sampled_fingerprint
+from moby_al_plugin.encoder_file import sampled_fingerprint as _sampled_fingerprint
 from moby_al_plugin.exceptions import MoBYALError
 
 from .conftest import small_encoder, small_net
@@ -371,8 +371,10 @@ def test_pretrained_shape_mismatch_names_both_shapes(fitted_encoder, tmp_path):
 def test_every_init_argument_is_documented():
     import inspect
 
-    for name in inspect.signature(MoBYEncoder.__init__).parameters:
-        if name != "self":
+    for name, param in inspect.signature(MoBYEncoder.__init__).parameters.items():
+        if param.kind is param.VAR_KEYWORD:
+            assert f"**{name}\n" in MoBYEncoder.__doc__, name
+        elif name != "self":
             assert f"{name} :" in MoBYEncoder.__doc__, name
 
 
