@@ -21,8 +21,8 @@ _SOURCES = {
     "run_experiment": "runner",
     "load_experiment": "runner",
     "plot_learning_curves": "plots",
-    "PickHistory": "pictures",
-    "FeatureProjection": "pictures",
+    "PickHistory": "pick_history",
+    "FeatureProjection": "projection",
     "plot_gallery": "pictures",
     "plot_feature_map": "pictures",
     "plot_class_histogram": "pictures",
@@ -64,15 +64,15 @@ __getattr__, __dir__ = lazy_attributes(__name__, _SOURCES, globals())
 
 if TYPE_CHECKING:
     from .config import STRATEGY_NAMES, ExperimentConfig, ExperimentError
+    from .pick_history import PickHistory
     from .pictures import (
-        FeatureProjection,
-        PickHistory,
         draw_run_pictures,
         plot_class_histogram,
         plot_feature_map,
         plot_gallery,
     )
     from .plots import plot_learning_curves
+    from .projection import FeatureProjection
     from .results import (
         class_histograms,
         format_table,

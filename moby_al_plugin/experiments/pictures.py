@@ -13,8 +13,10 @@ pyplot state is touched, so they work in a notebook and in a script alike:
 - :func:`plot_class_histogram`: per strategy and cycle, the picks per class
   stacked on the labels per class so far.
 
-What was picked is a :class:`PickHistory`: per strategy, the pool indices
-labelled in each cycle (cycle 0: the initial labelled set).
+What was picked is a :class:`~.pick_history.PickHistory` (per strategy, the
+pool indices labelled in each cycle, cycle 0 the initial labelled set); the
+maps' coordinates come from a :class:`~.projection.FeatureProjection`. Both
+live in modules of their own and are re-exported here.
 :func:`draw_run_pictures` draws every picture of a finished results folder
 (``moby-al plot RUN --pictures``).
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .config import ExperimentError
+from .pick_history import PickHistory
+from .projection import FeatureProjection, features_key
 from .results import atomic_write_bytes
 
 __all__ = [
@@ -46,150 +50,6 @@ __all__ = [
     "save_figure",
     "draw_run_pictures",
 ]
-
-
-def _as_indices(values: Any, n_pool: int | None, what: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ExperimentError(f"{what} must be a 1-D array of integer pool indices, got {arr!r}")
-    arr = arr.astype(np.int64)
-    if n_pool is not None and (arr.min() < 0 or arr.max() >= n_pool):
-        bad = arr[(arr < 0) | (arr >= n_pool)][0]
-        raise ExperimentError(f"{what} holds index {bad}, outside the pool of {n_pool} images")
-    if len(np.unique(arr)) != len(arr):
-        raise ExperimentError(f"{what} holds an index twice")
-    return arr
-
-
-class PickHistory:
-    """The pool indices each strategy labelled, cycle by cycle.
-
-    Parameters
-    ----------
-    picks : mapping of str to sequence of array-like of int
-        ``picks[strategy][c]`` are the indices into the training pool labelled
-        in cycle ``c``; cycle 0 is the initial labelled set (empty for a cold
-        start whose first picks come in cycle 1, or the strategy's first picks
-        when it starts from zero labels).
-    n_pool : int or None
-        Images in the pool; indices are checked against it when given.
-
-    Raises
-    ------
-    ExperimentError
-        No strategy, a strategy without cycles, indices that are not integers,
-        out of range, or labelled twice within one strategy.
-
-    Examples
-    --------
-    >>> history = PickHistory({"random": [[3, 7], [1, 4]]}, n_pool=10)
-    >>> history.labeled_before("random", 1).tolist()
-    [3, 7]
-    """
-
-    def __init__(self, picks: Mapping[str, Sequence[Any]], n_pool: int | None = None) -> None:
-        if not picks:
-            raise ExperimentError("a pick history needs at least one strategy")
-        self.n_pool = None if n_pool is None else int(n_pool)
-        self._picks: dict[str, list[np.ndarray]] = {}
-        for strategy, cycles in picks.items():
-            cycles = [
-                _as_indices(c, self.n_pool, f"the picks of {strategy!r} in cycle {i}")
-                for i, c in enumerate(cycles)
-            ]
-            if not cycles:
-                raise ExperimentError(f"strategy {strategy!r} has no cycles")
-            _as_indices(np.concatenate(cycles), self.n_pool, f"the labelled set of {strategy!r}")
-            self._picks[str(strategy)] = cycles
-
-    @classmethod
-    def from_records(
-        cls, records: Iterable[dict], *, trial: int = 0, n_pool: int | None = None
-    ) -> PickHistory:
-        """The history of one trial from the runner's records.
-
-        Every cycle takes its record's ``queried``: at cycle 0 the initial
-        labelled set, later the cycle's picks.
-
-        Raises
-        ------
-        ExperimentError
-            If the trial has no records, a strategy misses a cycle, or cycle 0
-            does not hold the initial set (a run written before it was recorded).
-        """
-        rows: dict[str, dict[int, dict]] = {}
-        for r in records:
-            if r["trial"] == trial:
-                rows.setdefault(r["strategy"], {})[int(r["cycle"])] = r
-        if not rows:
-            raise ExperimentError(f"the records hold no trial {trial}")
-        picks = {}
-        for strategy, by_cycle in rows.items():
-            if sorted(by_cycle) != list(range(len(by_cycle))):
-                raise ExperimentError(
-                    f"{strategy!r}, trial {trial}: the records miss a cycle "
-                    f"(found {sorted(by_cycle)})"
-                )
-            first = by_cycle[0]
-            if len(first["queried"]) != first["n_labeled"]:
-                raise ExperimentError(
-                    f"{strategy!r}, trial {trial}: cycle 0 does not hold the initial set (the "
-                    "run was written by an older version); its pictures cannot be drawn"
-                )
-            picks[strategy] = [by_cycle[c]["queried"] for c in range(len(by_cycle))]
-        return cls(picks, n_pool=n_pool)
-
-    @property
-    def strategies(self) -> tuple[str, ...]:
-        """The strategies, in the order given."""
-        return tuple(self._picks)
-
-    def n_cycles(self, strategy: str) -> int:
-        """Cycles recorded for ``strategy``, cycle 0 included."""
-        return len(self._picks[self._check_strategy(strategy)])
-
-    def _check_strategy(self, strategy: str) -> str:
-        if strategy not in self._picks:
-            raise ExperimentError(
-                f"the run has no strategy {strategy!r}; it has: {', '.join(self._picks)}"
-            )
-        return strategy
-
-    def _check(self, strategy: str, cycle: int) -> list[np.ndarray]:
-        cycles = self._picks[self._check_strategy(strategy)]
-        if isinstance(cycle, bool) or not isinstance(cycle, (int, np.integer)):
-            raise ExperimentError(f"a cycle is an integer, got {cycle!r}")
-        if not 0 <= cycle < len(cycles):
-            raise ExperimentError(
-                f"the run has no cycle {cycle} for {strategy!r}; it has cycles 0-{len(cycles) - 1}"
-            )
-        return cycles
-
-    def picked(self, strategy: str, cycle: int) -> np.ndarray:
-        """Pool indices labelled in ``cycle``, in pick order."""
-        return self._check(strategy, cycle)[cycle].copy()
-
-    def labeled_before(self, strategy: str, cycle: int) -> np.ndarray:
-        """Pool indices labelled before ``cycle`` (empty for cycle 0)."""
-        cycles = self._check(strategy, cycle)
-        return np.concatenate([np.zeros(0, np.int64)] + cycles[:cycle])
-
-    def labeled_after(self, strategy: str, cycle: int) -> np.ndarray:
-        """Pool indices labelled up to and including ``cycle``."""
-        cycles = self._check(strategy, cycle)
-        return np.concatenate(cycles[: cycle + 1])
-
-    def all_labeled(self) -> np.ndarray:
-        """Sorted union of every index any strategy labelled."""
-        return np.unique(np.concatenate([np.concatenate(c) for c in self._picks.values()]))
-
-    def _strategies(self, strategies: Iterable[str] | None) -> list[str]:
-        chosen = list(self.strategies if strategies is None else strategies)
-        if not chosen:
-            raise ExperimentError("no strategy to draw")
-        return [self._check_strategy(s) for s in chosen]
 
 
 def _check_labels(labels: Any, n_pool: int | None, what: str = "labels") -> np.ndarray:
@@ -346,172 +206,6 @@ def plot_gallery(
 
 
 # ------------------------------------------------------------------ maps
-
-
-Key = tuple[str, int]
-
-
-class FeatureProjection:
-    """One 2-D projection of a run's features, fitted once, shared by all its maps.
-
-    Parameters
-    ----------
-    method : {"pca", "tsne"}, default="pca"
-        scikit-learn's :class:`~sklearn.decomposition.PCA` or
-        :class:`~sklearn.manifold.TSNE`. PCA is fitted on the sampled rows of
-        every feature set together and then applied to each set; t-SNE embeds
-        all sampled rows of all sets at once (its cost grows with sets x rows).
-    max_points : int, default=5000
-        Pools larger than this are drawn as a seeded random sample of this
-        many images (always including ``include``); the caption says so.
-    random_state : int, default=0
-        Seed of the sample and of t-SNE.
-    perplexity : float, default=30.0
-        t-SNE's perplexity.
-
-    Attributes
-    ----------
-    sample_ : ndarray of int64
-        Sorted pool indices drawn on the maps.
-    n_pool_ : int
-    caption_ : str
-        What the maps show, for their caption.
-    """
-
-    def __init__(
-        self,
-        method: str = "pca",
-        *,
-        max_points: int = 5000,
-        random_state: int = 0,
-        perplexity: float = 30.0,
-    ) -> None:
-        self.method = method
-        self.max_points = max_points
-        self.random_state = random_state
-        self.perplexity = perplexity
-
-    def fit(
-        self, features: np.ndarray | Mapping[Hashable, np.ndarray], *, include: Any = None
-    ) -> FeatureProjection:
-        """Fit on one feature matrix or on several keyed ones (the union).
-
-        Parameters
-        ----------
-        features : ndarray of shape (n_pool, d), or mapping of key to such
-            One matrix for the whole run (e.g. a frozen encoder's features),
-            or one per ``(strategy, cycle)`` key.
-        include : array-like of int or None
-            Pool indices always drawn, e.g. :meth:`PickHistory.all_labeled`.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ExperimentError
-            Unknown method, no features, sets of different shapes, non-finite
-            values, ``include`` out of range.
-        """
-        if self.method not in ("pca", "tsne"):
-            raise ExperimentError(f"unknown projection {self.method!r}; valid: pca, tsne")
-        sets = {None: features} if not isinstance(features, Mapping) else dict(features)
-        if not sets:
-            raise ExperimentError("no features to project")
-        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in sets.items()}
-        shapes = {a.shape for a in arrays.values()}
-        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-            raise ExperimentError(
-                f"every feature set must be one (n_pool, d) matrix of the same shape, got "
-                f"{sorted(shapes)}"
-            )
-        n_pool, dim = next(iter(shapes))
-        if n_pool < 3:
-            raise ExperimentError(f"a map needs at least 3 images, got {n_pool}")
-        if not all(np.isfinite(a).all() for a in arrays.values()):
-            raise ExperimentError("the features hold NaN or inf")
-        keep = _as_indices(
-            np.unique(np.asarray(include if include is not None else [], dtype=np.int64)),
-            n_pool,
-            "include",
-        )
-        rng = np.random.RandomState(self.random_state)
-        if n_pool <= self.max_points:
-            sample = np.arange(n_pool)
-        else:
-            rest = np.setdiff1d(np.arange(n_pool), keep)
-            extra = max(0, self.max_points - len(keep))
-            sample = np.union1d(keep, rng.choice(rest, size=min(extra, len(rest)), replace=False))
-        stacked = np.concatenate([a[sample] for a in arrays.values()])
-        if self.method == "pca":
-            from sklearn.decomposition import PCA
-
-            pca = PCA(n_components=2, random_state=self.random_state).fit(stacked)
-            coords = pca.transform(stacked)
-            explained = pca.explained_variance_ratio_.sum()
-            how = f"PCA of {dim}-d features ({100 * explained:.0f}% of the variance)"
-        else:
-            from sklearn.manifold import TSNE
-
-            perplexity = min(self.perplexity, (len(stacked) - 1) / 3)
-            coords = TSNE(
-                n_components=2, perplexity=perplexity, init="pca", random_state=self.random_state
-            ).fit_transform(stacked)
-            how = f"t-SNE of {dim}-d features (perplexity {perplexity:g})"
-        split = np.split(coords.astype(np.float32), len(arrays))
-        self.coordinates_ = dict(zip(arrays, split))
-        self.sample_ = sample.astype(np.int64)
-        self.n_pool_ = int(n_pool)
-        if len(sample) < n_pool:
-            how += (
-                f"; {len(sample):,} of {n_pool:,} pool images drawn at random "
-                f"(seed {self.random_state}), every labelled one included"
-            )
-        if len(arrays) > 1:
-            how += f"; one projection for all {len(arrays)} feature sets"
-        self.caption_ = how
-        return self
-
-    def coordinates(self, key: Hashable = None) -> np.ndarray:
-        """Map positions of the sampled images (rows follow ``sample_``) for one set.
-
-        A projection fitted on a single matrix returns it for every key.
-
-        Raises
-        ------
-        ExperimentError
-            If the projection is not fitted or has no set under ``key``.
-        """
-        if not hasattr(self, "coordinates_"):
-            raise ExperimentError("the projection is not fitted yet; call fit first")
-        if None in self.coordinates_ and len(self.coordinates_) == 1:
-            return self.coordinates_[None]
-        if key not in self.coordinates_:
-            raise ExperimentError(f"the projection holds no features for {key!r}")
-        return self.coordinates_[key]
-
-    def rows(self, indices: np.ndarray, what: str) -> np.ndarray:
-        """Positions in ``sample_`` of pool indices (all must be drawn)."""
-        pos = np.searchsorted(self.sample_, indices)
-        pos = np.minimum(pos, len(self.sample_) - 1)
-        missing = indices[self.sample_[pos] != indices]
-        if missing.size:
-            raise ExperimentError(
-                f"{what}: pool index {missing[0]} is not on the map (pass the labelled indices as "
-                "include= when fitting the projection)"
-            )
-        return pos
-
-
-def features_key(strategy: str, cycle: int) -> Key:
-    """The feature set a cycle's map draws: what the strategy queried with.
-
-    The picks of cycle ``c`` were chosen on the network trained in cycle
-    ``c - 1``, so the map of cycle ``c >= 1`` uses that cycle's features;
-    cycle 0 uses its own.
-    """
-    return (strategy, max(0, int(cycle) - 1))
 
 
 def plot_feature_map(

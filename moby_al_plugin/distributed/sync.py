@@ -1,24 +1,13 @@
-"""Running over several processes with ``torch.distributed``, as ``torchrun`` launches them.
+"""MoBY's synchronisation during a fit over several processes, and gathered features.
 
-Everything the estimators need to train and embed one pool over several
-processes lives here; :class:`moby_al_plugin.MoBYEncoder` calls it when a
-process group is initialised with more than one process and behaves
-exactly as in one process otherwise.
-
-* The world: :func:`current_world` reads rank, world size and local rank;
-  :func:`init_from_env` starts the process group from ``torchrun``'s
-  environment (gloo on CPU, nccl on CUDA); :func:`shutdown` ends it.
-* Checks before training, raised on every rank alike: every process holds
-  the same pool and settings, and the pool has enough images for the world
-  (:func:`check_pool`, :func:`check_batches`).
-* Training (:class:`TrainingSync`): every rank draws the same seeded global
-  batches and takes its own part of each (:class:`ShardedStream`), so one
-  epoch is one pass over the pool split between the ranks; the gradients are
-  all-reduced by ``DistributedDataParallel`` around :class:`ContrastiveStep`;
-  the keys come from a batch shuffled across the ranks and are gathered
-  before they enter the queues, so every rank holds the same queues.
-* Features: :func:`gather_rows` embeds each rank's block of the pool and
-  gathers the blocks in pool order.
+* :class:`TrainingSync`: every rank draws the same seeded global batches and
+  takes its own part of each (:class:`ShardedStream`), so one epoch is one
+  pass over the pool split between the ranks; the gradients are all-reduced
+  by ``DistributedDataParallel`` around :class:`ContrastiveStep`; the keys
+  come from a batch shuffled across the ranks and are gathered before they
+  enter the queues, so every rank holds the same queues.
+* :func:`gather_rows` embeds each rank's block of the pool and gathers the
+  blocks in pool order.
 
 Batch norm over several processes
 ---------------------------------
@@ -43,7 +32,6 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,335 +39,21 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .exceptions import MoBYALError
-from .schedule import even_batches
+from ..exceptions import MoBYALError
+from .checks import check_batches, check_pool
+from .world import (
+    World,
+    _collective_device,
+    all_gather_parts,
+    all_gather_values,
+    current_world,
+    part_sizes,
+    rank_seed,
+)
 
-__all__ = [
-    "ContrastiveStep",
-    "ShardedStream",
-    "TrainingSync",
-    "World",
-    "all_gather_parts",
-    "all_gather_values",
-    "barrier",
-    "broadcast_value",
-    "check_batches",
-    "check_checkpoint_world",
-    "check_pool",
-    "current_world",
-    "gather_rows",
-    "init_from_env",
-    "part_sizes",
-    "rank_seed",
-    "shutdown",
-]
-
-#: The environment variables ``torchrun`` sets for every worker.
-TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+__all__ = ["ContrastiveStep", "ShardedStream", "TrainingSync", "gather_rows"]
 
 
-# ---------------------------------------------------------------- the world
-@dataclass(frozen=True)
-class World:
-    """Where this process stands among the processes of one run.
-
-    Attributes
-    ----------
-    rank : int
-        This process's rank, 0 to ``world_size - 1``.
-    world_size : int
-        Number of processes.
-    local_rank : int
-        Rank on this machine (the CUDA device of the process).
-    initialized : bool
-        Whether a ``torch.distributed`` process group is initialised.
-    """
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    initialized: bool = False
-
-    @property
-    def active(self) -> bool:
-        """Whether training and features are shared between processes (a group of two or more)."""
-        return self.initialized and self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this is rank 0, the process that writes files and prints."""
-        return self.rank == 0
-
-
-def _env_int(name: str, default: int) -> int:
-    # lenient: a stray non-number is torch's to refuse when it initialises a group
-    try:
-        return int(os.environ.get(name, ""))
-    except ValueError:
-        return default
-
-
-def current_world() -> World:
-    """The world of this process: from the process group, else from the environment.
-
-    With an initialised process group, rank and world size are the group's
-    (the local rank comes from ``LOCAL_RANK``, as ``torchrun`` sets it, and
-    is the rank when that is unset). Without one, they are read from
-    ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (0, 1 and 0 when unset) and
-    ``initialized`` is False: nothing is shared until :func:`init_from_env`.
-    """
-    if dist.is_available() and dist.is_initialized():
-        rank = dist.get_rank()
-        return World(rank, dist.get_world_size(), _env_int("LOCAL_RANK", rank), True)
-    return World(_env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0), False)
-
-
-def init_from_env(device: str = "cpu") -> World:
-    """Initialise the process group from ``torchrun``'s environment, if it launched us.
-
-    Without ``RANK`` and ``WORLD_SIZE`` in the environment (a plain single
-    process) nothing is initialised. An already initialised group is kept.
-
-    Parameters
-    ----------
-    device : str
-        The training device: ``"cuda"`` (or ``"cuda:..."``) uses the nccl
-        backend and makes ``cuda:LOCAL_RANK`` the current device, anything
-        else gloo.
-
-    Returns
-    -------
-    World
-
-    Raises
-    ------
-    MoBYALError
-        ``torchrun``'s variables are incomplete, or CUDA is asked for and
-        this process has no GPU of its local rank.
-    """
-    if dist.is_available() and dist.is_initialized():
-        return current_world()
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return current_world()
-    missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
-    if missing:
-        raise MoBYALError(
-            f"RANK and WORLD_SIZE are set but {', '.join(missing)} are not: launch the "
-            "processes with torchrun (for example torchrun --nproc-per-node 2 -m "
-            "moby_al_plugin pretrain ...)."
-        )
-    if not dist.is_available():
-        raise MoBYALError("this build of torch has no torch.distributed.")
-    local_rank = _env_int("LOCAL_RANK", 0)
-    if str(device).startswith("cuda"):
-        if not torch.cuda.is_available() or local_rank >= torch.cuda.device_count():
-            raise MoBYALError(
-                f"local rank {local_rank} needs CUDA device {local_rank}, but this machine has "
-                f"{torch.cuda.device_count() if torch.cuda.is_available() else 0}; start at most "
-                "one process per GPU, or train with --device cpu."
-            )
-        # the nccl collectives and device="cuda" then mean this process's GPU
-        torch.cuda.set_device(local_rank)
-        backend = "nccl"
-    else:
-        backend = "gloo"
-    dist.init_process_group(backend=backend, init_method="env://")
-    return current_world()
-
-
-def shutdown() -> None:
-    """End the process group, if one is initialised."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-# -------------------------------------------------------------- collectives
-def _collective_device() -> torch.device:
-    # nccl moves CUDA tensors only; gloo CPU tensors
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def all_gather_values(value: Any) -> list[Any]:
-    """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
-    out: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(out, value)
-    return out
-
-
-def broadcast_value(value: Any) -> Any:
-    """Rank 0's ``value`` (any picklable object) on every rank."""
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def barrier() -> None:
-    """Wait until every rank arrives here (nothing when no group is initialised)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
-def part_sizes(total: int, parts: int) -> list[int]:
-    """Sizes of ``total`` rows split into ``parts`` near-equal parts, larger parts first.
-
-    >>> part_sizes(5, 2), part_sizes(1, 3)
-    ([3, 2], [1, 0, 0])
-    """
-    base, extra = divmod(int(total), int(parts))
-    return [base + 1] * extra + [base] * (parts - extra)
-
-
-def all_gather_parts(tensor: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
-    """Concatenate every rank's ``tensor`` along dim 0, in rank order, on every rank.
-
-    gloo gathers tensors of one shape only, so each part is padded to the
-    largest and cut back after the gather.
-
-    Parameters
-    ----------
-    tensor : Tensor of shape (sizes[rank], ...)
-        This rank's part.
-    sizes : sequence of int
-        Every rank's number of rows (known to every rank).
-
-    Returns
-    -------
-    Tensor of shape (sum(sizes), ...)
-    """
-    rank = dist.get_rank()
-    if tensor.shape[0] != sizes[rank]:
-        raise ValueError(f"rank {rank} holds {tensor.shape[0]} rows, expected {sizes[rank]}.")
-    largest = max(sizes)
-    padded = tensor.new_zeros((largest, *tensor.shape[1:]))
-    padded[: tensor.shape[0]] = tensor
-    out = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(out, padded)
-    return torch.cat([part[:size] for part, size in zip(out, sizes)])
-
-
-def rank_seed(seed: int, rank: int) -> int:
-    """A seed of its own for each rank; rank 0 keeps ``seed`` (one process is unchanged)."""
-    if rank == 0:
-        return int(seed)
-    return int(np.random.SeedSequence([int(seed), int(rank)]).generate_state(1)[0] % (2**31 - 1))
-
-
-# ------------------------------------------------------------------ checks
-def _pool_line(rank: int, length: int, fingerprint: str) -> str:
-    return f"rank {rank}: {length} images (fingerprint {fingerprint[:12]})"
-
-
-def check_pool(
-    n_images: int, fingerprint: str, settings: dict[str, str] | None = None, *, training: bool
-) -> None:
-    """Refuse, on every rank alike, pools or settings that differ between the ranks.
-
-    A collective: every rank must call it. Each rank gathers every rank's
-    pool length, pool fingerprint and settings, so each raises the same
-    error.
-
-    Parameters
-    ----------
-    n_images : int
-        Length of this rank's pool.
-    fingerprint : str
-        Identity of this rank's images (:func:`moby_al_plugin.data.pools.images_fingerprint`).
-    settings : dict of str to str or None
-        Parameters that must agree (names to their ``repr``); None: none.
-    training : bool
-        Whether the pool is trained on; then it must hold at least one image
-        per process.
-
-    Raises
-    ------
-    MoBYALError
-        The ranks hold different pools (the message names every rank's
-        length and fingerprint), different settings (it names them), or,
-        when training, fewer images than processes.
-    """
-    world_size = dist.get_world_size()
-    gathered = all_gather_values((int(n_images), str(fingerprint), dict(settings or {})))
-    pools = {(length, digest) for length, digest, _ in gathered}
-    if len(pools) > 1:
-        lines = "; ".join(_pool_line(r, n, d) for r, (n, d, _) in enumerate(gathered))
-        raise MoBYALError(
-            f"the {world_size} processes were given different pools ({lines}); every process "
-            "must be given the same images (each then works on its own part of them)."
-        )
-    names = sorted({name for _, _, s in gathered for name in s})
-    differing = [n for n in names if len({s.get(n) for _, _, s in gathered}) > 1]
-    if differing:
-        text = "; ".join(
-            f"{name}: "
-            + ", ".join(f"{s.get(name)} on rank {r}" for r, (_, _, s) in enumerate(gathered))
-            for name in differing
-        )
-        raise MoBYALError(
-            f"the {world_size} processes were given different settings ({text}); give every "
-            "process the same ones."
-        )
-    if training and n_images < world_size:
-        raise MoBYALError(
-            f"the world of {world_size} processes is larger than the pool of {n_images} "
-            f"image{'s' if n_images != 1 else ''}; train with at most {max(n_images // 2, 1)} "
-            "processes (every process needs at least 2 images per step)."
-        )
-
-
-def check_batches(n_images: int, batch_size: int, world_size: int) -> list[int]:
-    """The global batch sizes of one epoch; refuse a step that gives a process under 2 images.
-
-    Every step takes the next ``batch_size * world_size`` images (near-equal
-    batches, :func:`moby_al_plugin.schedule.even_batches`) and splits them
-    between the processes (:func:`part_sizes`).
-
-    Returns
-    -------
-    list of int
-        The global batch sizes.
-
-    Raises
-    ------
-    MoBYALError
-        A process would get fewer than 2 images in a step (batch norm and
-        the contrastive loss need two).
-    """
-    sizes = even_batches(int(n_images), int(batch_size) * int(world_size))
-    smallest = min(min(part_sizes(size, world_size)) for size in sizes)
-    if smallest < 2:
-        raise MoBYALError(
-            f"{n_images} images in batches of {batch_size} per process over {world_size} "
-            f"processes give a process {smallest} image(s) in a step; every process needs at "
-            f"least 2 (batch norm and the contrastive loss). Use fewer processes (at most "
-            f"{max(n_images // 2, 1)}) or a larger batch_size."
-        )
-    return sizes
-
-
-def check_checkpoint_world(training: dict, world: World, path: Any) -> None:
-    """Refuse to continue a checkpoint written by a run over another number of processes.
-
-    The global batches, and so every step, depend on the number of
-    processes. (A finished checkpoint is only loaded: any number will do.)
-
-    Raises
-    ------
-    MoBYALError
-        The numbers differ; the message names both.
-    """
-    saved = int((training.get("distributed") or {}).get("world_size", 1))
-    now = world.world_size if world.active else 1
-    if saved != now:
-        raise MoBYALError(
-            f"the checkpoint {os.fspath(path)!r} was written by a run over {saved} process(es) "
-            f"and this run has {now}; resume it with {saved} (torchrun --nproc-per-node "
-            f"{saved}), or delete it or choose another checkpoint path."
-        )
-
-
-# --------------------------------------------------------------- training
 class ShardedStream:
     """This rank's part of the global batches drawn from an index stream.
 
