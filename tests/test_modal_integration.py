@@ -113,7 +113,7 @@ def test_modals_own_learner_runs_the_documented_loop(digits):
     assert len(learner.X_training) == 30
     assert modal_compat.modal_is_patched() == (_sklearn_version() >= (1, 8))
     bad = X[:2].copy()
-    bad[0, 0, 0, 0] = np.nan
+    bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):  # modAL's own check still runs
         learner.teach(bad, y[:2])
 
