@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,7 +21,10 @@ from .exceptions import MoBYALError
 
 if TYPE_CHECKING:
     from .data.pools import LazyImages
-    from .encoder import MoBYEncoder
+
+# the encoder is passed in (and its class, to build one): this module never
+# imports the estimator, which imports it
+Encoder = Any
 
 __all__ = [
     "encoder_from_payload",
@@ -66,7 +69,7 @@ def read_encoder_file(path: str | os.PathLike) -> dict:
     return payload
 
 
-def encoder_payload(encoder: MoBYEncoder, training: dict | None = None) -> dict:
+def encoder_payload(encoder: Encoder, training: dict | None = None) -> dict:
     """What a file holds: parameters, fitted attributes, weights, a checkpoint's training."""
     attributes = {
         name: getattr(encoder, name)
@@ -90,7 +93,7 @@ def encoder_payload(encoder: MoBYEncoder, training: dict | None = None) -> dict:
     }
 
 
-def encoder_from_payload(cls: type[MoBYEncoder], payload: dict, device: str | None) -> MoBYEncoder:
+def encoder_from_payload(cls: type, payload: dict, device: str | None) -> Encoder:
     """The fitted encoder a file describes (``device`` None: the saved one)."""
     params = dict(payload["params"])
     params.pop("refit", None)  # files saved before FrozenEstimator replaced it
