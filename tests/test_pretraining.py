@@ -45,3 +45,20 @@ def test_a_given_encoder_is_checked_against_the_pool(digits, tmp_path):
         given_encoder(path, other_shape)
     with pytest.raises(MoBYALError, match="encoder missing.pt"):
         given_encoder("missing.pt", digits.X_train[:4])
+
+
+def test_the_runners_cache_key_is_the_one_0_1_0_wrote():
+    # keys computed by release 0.1.0's runner: its cached encoders are still found
+    from moby_al_plugin.experiments.config import ExperimentConfig
+    from moby_al_plugin.experiments.runner import PreparedData, _pretrain_settings
+
+    for config, key in (
+        (ExperimentConfig(), "6cb545bacb51e218"),
+        (
+            ExperimentConfig(
+                dataset="digits", strategies=("typiclust",), pool_size=300, test_size=100
+            ),
+            "6099cf869cf029e3",
+        ),
+    ):
+        assert pretraining_key(_pretrain_settings(config, PreparedData(config))) == key
