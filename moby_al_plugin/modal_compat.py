@@ -8,11 +8,12 @@ modAL's documented loop (``from modAL.models import ActiveLearner``) raises
 
 ``import moby_al_plugin`` fixes that narrowly: only when the installed
 scikit-learn has no ``force_all_finite``, only the ``check_X_y`` name inside
-``modAL.models.base`` is replaced, by a function that passes the argument on
-under its new name. Nothing else in modAL or scikit-learn changes. When
-``modAL.models.base`` is not imported yet, the replacement happens the moment
-it is (an import hook), so importing the plug-in stays free of modAL's import
-time.
+the modAL module that calls it (``modAL.models.base`` in 0.4.1,
+``modAL.models.learners`` in 0.4.2.1) is replaced, by a function that passes
+the argument on under its new name. Nothing else in modAL or scikit-learn
+changes. When that module is not imported yet, the replacement happens the
+moment it is (an import hook), so importing the plug-in stays free of modAL's
+import time.
 
 Opting out: set the environment variable ``MOBY_AL_NO_MODAL_PATCH=1`` before
 the first import, or call :func:`unpatch_modal`. :class:`moby_al_plugin.ActiveLearner`
@@ -32,7 +33,8 @@ __all__ = ["OPT_OUT_VARIABLE", "install", "modal_is_patched", "unpatch_modal"]
 
 #: Set to 1 to leave modAL as installed.
 OPT_OUT_VARIABLE = "MOBY_AL_NO_MODAL_PATCH"
-_TARGET = "modAL.models.base"
+# where modAL's releases call check_X_y: 0.4.1 in base, 0.4.2.1 in learners
+_TARGETS = ("modAL.models.base", "modAL.models.learners")
 
 
 def check_X_y_for_modal(*args: Any, force_all_finite: Any = True, **kwargs: Any) -> Any:
@@ -49,30 +51,34 @@ def _sklearn_lacks_force_all_finite() -> bool:
     return "force_all_finite" not in inspect.signature(check_X_y).parameters
 
 
-def _patch(base: ModuleType) -> None:
-    if getattr(base, "check_X_y", None) is check_X_y_for_modal:
-        return
+def _patch(module: ModuleType) -> None:
+    current = getattr(module, "check_X_y", None)
+    if current is None or current is check_X_y_for_modal:
+        return  # this release calls check_X_y elsewhere, or done already
     if _sklearn_lacks_force_all_finite():
-        base._moby_al_original_check_X_y = base.check_X_y
-        base.check_X_y = check_X_y_for_modal
+        module._moby_al_original_check_X_y = current
+        module.check_X_y = check_X_y_for_modal
+
+
+def _patched_modules() -> list[ModuleType]:
+    found = (sys.modules.get(name) for name in _TARGETS)
+    return [m for m in found if getattr(m, "check_X_y", None) is check_X_y_for_modal]
 
 
 def modal_is_patched() -> bool:
     """Whether modAL's learner currently goes through :func:`check_X_y_for_modal`."""
-    base = sys.modules.get(_TARGET)
-    return base is not None and getattr(base, "check_X_y", None) is check_X_y_for_modal
+    return bool(_patched_modules())
 
 
 def unpatch_modal() -> None:
     """Give modAL back its own ``check_X_y`` and stop patching it on import."""
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _PatchOnImport)]
-    base = sys.modules.get(_TARGET)
-    if base is not None and modal_is_patched():
-        base.check_X_y = base._moby_al_original_check_X_y
+    for module in _patched_modules():
+        module.check_X_y = module._moby_al_original_check_X_y
 
 
 class _PatchingLoader(importlib.abc.Loader):
-    """The real loader of ``modAL.models.base``, patching the module it ran."""
+    """The real loader of a module of :data:`_TARGETS`, patching the module it ran."""
 
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self._loader = loader
@@ -90,7 +96,7 @@ class _PatchingLoader(importlib.abc.Loader):
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
+        if fullname not in _TARGETS:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -107,8 +113,10 @@ def install() -> None:
     """Patch modAL now if it is imported, else when it is (done on ``import moby_al_plugin``)."""
     if os.environ.get(OPT_OUT_VARIABLE, "").strip() not in ("", "0"):
         return
-    base = sys.modules.get(_TARGET)
-    if base is not None:
-        _patch(base)
-    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+    for name in _TARGETS:
+        module = sys.modules.get(name)
+        if module is not None:
+            _patch(module)
+    # a target not imported yet (or one of another release) is patched when it is
+    if not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _PatchOnImport())

@@ -378,3 +378,28 @@ def test_strategies_under_modal_0421():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+@needs_modal_0421
+def test_modals_own_learner_under_modal_0421():
+    # 0.4.2.1 calls check_X_y from modAL.models.learners, not base: patched there
+    assert MODAL_0421.is_dir(), "CI is set: .ci/run must unpack modAL 0.4.2.1 there"
+    script = textwrap.dedent(
+        """
+        import numpy as np, modAL
+        assert modAL.__file__.startswith(MODAL_DIR), modAL.__file__
+        import moby_al_plugin
+        from modAL.models import ActiveLearner
+        from sklearn.linear_model import LogisticRegression
+        learner = ActiveLearner(LogisticRegression())
+        learner.teach(np.random.default_rng(0).random((6, 2)), np.array([0, 1] * 3))
+        from moby_al_plugin import modal_compat
+        print(modal_compat.modal_is_patched())
+        """
+    ).replace("MODAL_DIR", repr(str(MODAL_0421)))
+    env = dict(os.environ, PYTHONPATH=_modal_0421_path())
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == [str(_sklearn_version() >= (1, 8))]
