@@ -456,7 +456,9 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         self._check_settings()
         X = self._checked_images(X)
         world = distributed.current_world()
-        data_key = images_fingerprint(X)
+        # a sweep over every image: only where a checkpoint or the other ranks need it
+        needs_key = self.checkpoint is not None or world.active
+        data_key = images_fingerprint(X) if needs_key else None
         if world.active:  # the same pool and settings on every rank, before any training
             distributed.check_pool(len(X), data_key, self._shared_settings(), training=True)
         if X.shape[0] < 2:
