@@ -5,9 +5,9 @@
 pool, and self-trains on pseudo-labels; ``LabelSpreadingClassifier`` spreads
 the labels over a kNN graph of the pool. ``mobyv2al_sampling``,
 ``coreset_sampling``, ``typiclust_sampling``, ``maxherding_sampling``,
-``budget_aware_sampling`` and ``random_sampling`` are modAL query
-strategies (``STRATEGIES`` lists them by name). The data loaders return
-plain arrays, as ``sklearn.datasets`` does.
+``budget_aware_sampling``, ``badge_sampling`` and ``random_sampling`` are
+modAL query strategies (``STRATEGIES`` lists them by name). The data loaders
+return plain arrays, as ``sklearn.datasets`` does.
 
 This package is the library. The applications build on it and the library
 never imports them: :mod:`moby_al_plugin.experiments` (the experiment
@@ -43,6 +43,7 @@ _SOURCES = {
     "typiclust_sampling": "selection.strategies",
     "maxherding_sampling": "selection.strategies",
     "budget_aware_sampling": "selection.strategies",
+    "badge_sampling": "selection.strategies",
     "STRATEGIES": "selection.registry",
     "StrategyEntry": "selection.registry",
     "get_strategy": "selection.registry",
@@ -67,6 +68,7 @@ _SOURCES = {
     "read_image": "data.image_reading",
     "subsample_indices": "data.pool_sampling",
     "initial_labeled_indices": "data.pool_sampling",
+    "StabilizingPredictions": "stopping",
     "MoBYALError": "exceptions",
     "DataNotFoundError": "exceptions",
 }
@@ -84,6 +86,7 @@ __all__ = [
     "typiclust_sampling",
     "maxherding_sampling",
     "budget_aware_sampling",
+    "badge_sampling",
     "STRATEGIES",
     "StrategyEntry",
     "get_strategy",
@@ -108,6 +111,7 @@ __all__ = [
     "read_image",
     "subsample_indices",
     "initial_labeled_indices",
+    "StabilizingPredictions",
     "MoBYALError",
     "DataNotFoundError",
     "__version__",
@@ -143,6 +147,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from .selection.kcenter import k_center_greedy
     from .selection.registry import STRATEGIES, StrategyEntry, get_strategy
     from .selection.strategies import (
+        badge_sampling,
         budget_aware_sampling,
         coreset_sampling,
         maxherding_sampling,
@@ -151,3 +156,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
         typiclust_sampling,
     )
     from .semi_supervised.label_spreading import LabelSpreadingClassifier
+    from .stopping import StabilizingPredictions

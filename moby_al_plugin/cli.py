@@ -185,6 +185,16 @@ def _add_experiment_options(
         "strategy (each strategy that can pick without labels chooses it: cold start) "
         "(default: %(default)s)",
     )
+    _typed_options(
+        loop,
+        (
+            "--stop-set-size",
+            int,
+            "pool images whose predictions the stopping rule compares cycle to cycle (0: off)",
+        ),
+        ("--stop-threshold", float, "stopping rule: kappa a cycle needs to count as stable"),
+        ("--stop-window", int, "stopping rule: stable cycles in a row that say stop"),
+    )
     train = parser.add_argument_group("training")
     train.add_argument(
         "--backbone",

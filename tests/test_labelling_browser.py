@@ -495,3 +495,41 @@ def test_skip_and_undo_are_in_sight_in_a_1366x768_window(
         )
         assert 0 <= rect["top"] and rect["bottom"] <= view["height"], (button, rect, view)
         assert 0 <= rect["left"] and rect["right"] <= view["width"], (button, rect, view)
+
+
+def test_the_page_says_when_more_labels_stop_changing_the_model(
+    served: tuple[Path, str], browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from moby_al_plugin.labelling.stopping_history import record_round
+    from moby_al_plugin.labelling.store import LabelStore
+
+    workdir, url = served
+    until, shown = page_helpers(browser)
+    browser.get(url)
+    until(shown, "an image on screen")
+    # the first round was cold (no model yet): the rule has nothing to say
+    assert not browser.find_element(By.ID, "stopping").is_displayed()
+    classes = DIGIT_CLASSES.split(",")
+    with LabelStore(workdir) as store:
+        ids = [1, 2, 3, 4, 5, 6]
+        for n, labels in ((20, [0, 1, 1, 2, 2, 3]), (40, [0, 1, 2, 2, 3, 3])):
+            record_round(store, ids, labels, n_labelled=n, classes=classes)
+    browser.refresh()
+
+    def stopping() -> str:
+        return browser.find_element(By.ID, "stopping").text
+
+    until(lambda: "still changing" in stopping(), "the rule's first kappa")
+    assert "0 of 3 stable rounds" in stopping()
+    with LabelStore(workdir) as store:
+        for n in (60, 80, 100):
+            record_round(store, ids, [0, 1, 2, 2, 3, 3], n_labelled=n, classes=classes)
+    browser.refresh()
+    until(
+        lambda: "unchanged for the last 3 rounds" in stopping(),
+        "the rule saying stop",
+    )
+    assert "more labels are unlikely to change this model" in stopping()
+    assert "stop" in browser.find_element(By.ID, "stopping").get_attribute("class")

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from PIL import Image
 from moby_al_plugin import load_image_folder
 from moby_al_plugin.cli import main
 from moby_al_plugin.labelling import LabelStore
+from moby_al_plugin.labelling.stopping_history import stop_set, stopping_summary
 
 from .conftest import DIGIT_CLASSES, label_init
 
@@ -402,7 +404,7 @@ def test_the_pretraining_grows_with_the_folder_and_is_bounded():
         RoundSettings(pretrain_min_views=50_000).validate()
 
 
-def test_the_next_round_continues_the_kept_model(tmp_path, digit_image_folder):
+def test_the_next_round_continues_the_kept_model(tmp_path, digit_image_folder, capsys):
     from dataclasses import replace
 
     from moby_al_plugin.labelling import RoundSettings, query_next_batch
@@ -424,8 +426,19 @@ def test_the_next_round_continues_the_kept_model(tmp_path, digit_image_folder):
     first = answer_and_query(settings)  # 10 labels: fine-tuned from the encoder
     assert not first.warm_start and first.train_samples == 400
     assert (work / "cache" / "finetuned-model.pkl").is_file()
+    with LabelStore(work) as store:
+        # the stopping rule: the first trained round has nothing to compare with
+        assert [r["kappa"] for r in stopping_summary(store)["rounds"]] == [None]
+        usable = store.usable_images()
+        # a folder of 240 images: all of them are the stop set
+        assert stop_set(store, usable, seed=123) == sorted(usable)
     second = answer_and_query(settings)  # 20 labels, 10 of them new: half the samples
     assert second.warm_start and second.train_samples == 200
+    with LabelStore(work) as store:
+        summary = stopping_summary(store)
+    assert [r["labelled"] for r in summary["rounds"]] == [10, 20]
+    assert -1.0 <= summary["rounds"][1]["kappa"] <= 1.0
+    assert summary["stable"] == (summary["rounds"][1]["kappa"] >= 0.99)
     assert main(["label", "next", "--workdir", str(work), "--n", "5", *FAST]) == 0
 
     # another encoder (another pretraining) starts again from the encoder
@@ -438,9 +451,15 @@ def test_the_next_round_continues_the_kept_model(tmp_path, digit_image_folder):
         db.execute("UPDATE classes SET name = 'nine' WHERE name = '9'")
     truth = {path: "nine" if label == "9" else label for path, label in truth.items()}
     assert not answer_and_query(settings).warm_start
+    with LabelStore(work) as store:
+        # predictions of another class list do not compare: the history starts again
+        assert [r["kappa"] for r in stopping_summary(store)["rounds"]] == [None]
     assert answer_and_query(settings).warm_start
     # and so does warm_start=False (next --no-warm-start)
     assert not answer_and_query(replace(settings, warm_start=False)).warm_start
+    capsys.readouterr()
+    assert main(["label", "status", "--workdir", str(work)]) == 0
+    assert re.search(r"stopping rule: .*\(kappa by round: -, -?\d\.\d{3}", capsys.readouterr().out)
 
 
 def test_a_round_queues_its_batch_after_the_first_leg_and_keeps_the_whole_fit(

@@ -42,3 +42,30 @@ def test_plotting_leaves_the_backend_and_pyplot_alone(tmp_path):
         assert plt.get_fignums() == figures
     finally:
         matplotlib.use(previous)
+
+
+def test_the_stopping_point_is_marked_and_named(tmp_path):
+    # two trials: one stops at 40 labels, one at 60: the median is 50
+    records = []
+    for trial, stop_cycle in ((0, 1), (1, 2)):
+        for cycle in range(4):
+            records.append(
+                dict(
+                    strategy="margin",
+                    trial=trial,
+                    seed=trial,
+                    cycle=cycle,
+                    n_labeled=20 + 20 * cycle,
+                    accuracy=0.5 + 0.1 * cycle,
+                    train_seconds=1.0,
+                    query_seconds=0.1,
+                    stop_kappa=None if cycle == 0 else 1.0,
+                    stop=cycle >= stop_cycle,
+                )
+            )
+    _, svg = plot_learning_curves(records, tmp_path / "curves")
+    text = svg.read_text()
+    assert "stops at 50" in text
+    without = [{k: v for k, v in r.items() if k not in ("stop", "stop_kappa")} for r in records]
+    _, svg = plot_learning_curves(without, tmp_path / "plain")
+    assert "stops at" not in svg.read_text()

@@ -19,7 +19,7 @@ from moby_al_plugin.selection.registry import (
 
 
 def test_entries_are_named_by_their_keys_and_train_a_known_network():
-    assert len(STRATEGIES) == 14
+    assert len(STRATEGIES) == 16
     for name, entry in STRATEGIES.items():
         assert entry.name == name
         assert entry.network in NETWORKS
@@ -56,6 +56,9 @@ def test_seeded_entries_are_those_whose_query_takes_a_seed_that_matters():
     assert not STRATEGIES["margin"].seeded
     assert STRATEGIES["coreset"].seeded and STRATEGIES["mobyv2al"].seeded
     for name in ("typiclust", "maxherding", "budget_aware", "kcenter_pretrained", "random"):
+        assert STRATEGIES[name].seeded, name
+    # BADGE draws its k-means++ seeds after the first
+    for name in ("badge", "badge_pretrained"):
         assert STRATEGIES[name].seeded, name
 
 
@@ -95,13 +98,18 @@ def test_cold_start_means_a_pick_without_a_trained_classifier():
         "margin",
         "least_confidence",
         "uncertainty_batch",
+        "badge",
         "margin_pretrained",
+        "badge_pretrained",
     }
 
 
 def test_names_by_network():
     assert strategy_names(network="moby") == ("mobyv2al", "moby_random")
-    assert strategy_names(network="pretrained", cold_start=False) == ("margin_pretrained",)
+    assert strategy_names(network="pretrained", cold_start=False) == (
+        "margin_pretrained",
+        "badge_pretrained",
+    )
     assert len(strategy_names()) == len(STRATEGIES)
 
 
@@ -128,6 +136,7 @@ def test_configuration_command_and_labelling_read_the_registry():
         "typiclust",
         "maxherding",
         "budget_aware",
+        "badge",
     }
     assert LABEL_STRATEGIES["kcenter"] is STRATEGIES["kcenter_pretrained"]
     helptext = build_parser()._subparsers._group_actions[0].choices["compare"].format_help()

@@ -165,3 +165,14 @@ def test_class_histograms_average_runs_of_other_seeds():
         for seed, counts in ((0, [2, 0]), (1, [0, 2]))
     ]
     assert class_histograms(records)["s"]["initial"] == [1.0, 1.0]  # a mean, not the sum [2, 2]
+
+
+def test_median_stop_counts_never_as_later_than_any_stop():
+    from moby_al_plugin.experiments.results import median_stop
+
+    assert median_stop([]) is None
+    assert median_stop([400]) == 400
+    assert median_stop([400, 600]) == 500
+    assert median_stop([800, None, 400]) == 800  # 400, 800, never: the middle is 800
+    assert median_stop([400, None]) is None  # half never stopped
+    assert median_stop([None, None, 200]) is None

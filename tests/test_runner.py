@@ -186,6 +186,54 @@ def test_resume_may_raise_cycles_only(tmp_path):
         run_experiment(other, out, resume=True, progress=False, log=None, plot=False)
 
 
+def _stopping(records):
+    return [(r["strategy"], r["cycle"], r.get("stop_kappa"), r.get("stop")) for r in records]
+
+
+def test_every_cycle_records_the_stopping_rule(tmp_path):
+    from moby_al_plugin.experiments import format_table, summarize
+    from moby_al_plugin.stopping import stable_rounds
+
+    config = ExperimentConfig(
+        **{**TINY, "strategies": ("random",), "cycles": 3},
+        stop_set_size=100,
+        stop_threshold=0.3,
+        stop_window=1,
+    )
+    out = tmp_path / "stop"
+    records = run_experiment(config, out, progress=False, log=None)
+    records.sort(key=lambda r: r["cycle"])
+    assert records[0]["stop_kappa"] is None and records[0]["stop"] is False
+    kappas = [r["stop_kappa"] for r in records]
+    assert all(-1.0 <= k <= 1.0 for k in kappas[1:])
+    # the rule's verdict is the library's rule applied to the kappas so far
+    for i, r in enumerate(records):
+        assert r["stop_stable_rounds"] == stable_rounds(kappas[: i + 1], 0.3)
+        assert r["stop"] == (r["stop_stable_rounds"] >= 1)
+    # the digits' predictions settle quickly: kappa 0.3 is reached at some cycle
+    assert any(r["stop"] for r in records)
+    first = next(r["n_labeled"] for r in records if r["stop"])
+    assert summarize(records)["random"]["stop_at"] == [first]
+    assert "stops at" in format_table(summarize(records))
+    assert "stop_kappa" in (out / "results.csv").read_text().splitlines()[0]
+    # a run grown by --resume continues the kappas as if it had run straight
+    grown = ExperimentConfig(**{**config.to_dict(), "cycles": 4})
+    short = ExperimentConfig(**{**config.to_dict(), "cycles": 2})
+    run_experiment(short, tmp_path / "grow", progress=False, log=None, plot=False)
+    resumed = run_experiment(
+        grown, tmp_path / "grow", resume=True, progress=False, log=None, plot=False
+    )
+    straight = run_experiment(grown, tmp_path / "straight", progress=False, log=None, plot=False)
+    assert sorted(_stopping(resumed)) == sorted(_stopping(straight))
+    assert all(r["stop_kappa"] is not None for r in resumed if r["cycle"] > 0)
+
+
+def test_a_stop_set_of_zero_records_no_stopping_rule(tmp_path):
+    config = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 1}, stop_set_size=0)
+    records = run_experiment(config, tmp_path / "off", progress=False, log=None, plot=False)
+    assert all("stop_kappa" not in r and "stop" not in r for r in records)
+
+
 def test_resume_refuses_results_of_the_old_subsampling(tmp_path):
     config = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 1})
     out = tmp_path / "old"
@@ -211,6 +259,9 @@ def test_resume_refuses_results_of_the_old_subsampling(tmp_path):
         ({"seeds": (1, 1)}, "seed is listed twice"),
         ({"precision": "fp16"}, "unknown precision 'fp16'.*bf16"),
         ({"contrastive_every": 0}, "contrastive_every must be a positive integer"),
+        ({"stop_threshold": 0.0}, r"stop_threshold must lie in \(0, 1\]"),
+        ({"stop_window": 0}, "stop_window must be at least 1"),
+        ({"stop_set_size": -1}, "stop_set_size must be >= 0"),
     ],
 )
 def test_bad_configurations(tmp_path, changes, match):

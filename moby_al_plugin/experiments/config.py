@@ -15,6 +15,7 @@ from ..hardware import DEFAULT_PRECISION, PRECISIONS
 from ..schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule
 from ..selection.registry import STRATEGIES
 from ..semi_supervised.pseudo_labels import check_pseudo_label_params
+from ..stopping import DEFAULT_STOP_THRESHOLD, DEFAULT_STOP_WINDOW, check_stopping_rule
 
 __all__ = [
     "ExperimentError",
@@ -123,6 +124,14 @@ class ExperimentConfig:
         :class:`moby_al_plugin.MoBYClassifier`.
     pseudo_label_thresholds : {"fixed", "flexmatch"}
         One threshold for every class, or FlexMatch's class-wise ones.
+    stop_set_size, stop_threshold, stop_window : int, float, int
+        The stabilizing-predictions stopping rule, recorded in every cycle
+        (:class:`moby_al_plugin.StabilizingPredictions`): kappa between
+        successive cycles' predictions of ``stop_set_size`` pool images
+        drawn from the seed (0: not recorded), and whether the last
+        ``stop_window`` kappas reached ``stop_threshold``. The runs go on
+        to the last cycle either way, so the accuracy a stop would leave on
+        the table can be read off.
     device : str
         "cpu" or "cuda".
     precision : {"auto", "bf16", "fp32"}
@@ -172,6 +181,9 @@ class ExperimentConfig:
     pseudo_label_weight: float = 0.0
     pseudo_label_threshold: float = 0.95
     pseudo_label_thresholds: str = "fixed"
+    stop_set_size: int = 1000
+    stop_threshold: float = DEFAULT_STOP_THRESHOLD
+    stop_window: int = DEFAULT_STOP_WINDOW
     device: str = "cpu"
     precision: str = DEFAULT_PRECISION
     seeds: tuple[int, ...] = field(default=(0,))
@@ -261,6 +273,12 @@ class ExperimentConfig:
             )
         except MoBYALError as exc:
             raise ExperimentError(str(exc)) from None
+        if self.stop_set_size < 0:
+            raise ExperimentError(f"stop_set_size must be >= 0, got {self.stop_set_size}")
+        try:
+            check_stopping_rule(self.stop_threshold, self.stop_window)
+        except (TypeError, ValueError) as exc:
+            raise ExperimentError(f"stop_{exc}") from None
         if self.precision not in PRECISIONS:
             raise ExperimentError(
                 f"unknown precision {self.precision!r}; valid values: {_listed(PRECISIONS)}"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from .config import ExperimentError
-from .results import summarize
+from .results import median_stop, summarize
 
 __all__ = ["plot_learning_curves"]
 
@@ -18,6 +19,10 @@ def plot_learning_curves(
     records: Iterable[dict], path_stem: str | Path, *, title: str | None = None
 ) -> list[Path]:
     """Draw one line per strategy (mean over trials, band of +-1 std).
+
+    Where the records hold the stabilizing-predictions rule, a downward
+    triangle on each line marks the labels at which it says stop (the median
+    over trials), and the legend gives that number.
 
     Parameters
     ----------
@@ -54,13 +59,20 @@ def plot_learning_curves(
         mean = [100 * m for m in stats["mean"]]
         std = [100 * s for s in stats["std"]]
         trials = max(stats["trials"])
-        (line,) = ax.plot(
-            x,
-            mean,
-            marker="o",
-            markersize=3,
-            label=f"{strategy} (AUC {100 * stats['auc_mean']:.1f})",
-        )
+        stop = median_stop(stats.get("stop_at", []))
+        label = f"{strategy} (AUC {100 * stats['auc_mean']:.1f}"
+        label += f", stops at {stop:.0f})" if stop is not None else ")"
+        (line,) = ax.plot(x, mean, marker="o", markersize=3, label=label)
+        if stop is not None:
+            ax.plot(
+                [stop],
+                [float(np.interp(stop, x, mean))],
+                marker="v",
+                markersize=9,
+                color=line.get_color(),
+                markeredgecolor="black",
+                linestyle="none",
+            )
         if trials > 1:
             ax.fill_between(
                 x,

@@ -34,6 +34,7 @@ __all__ = [
     "summarize",
     "learning_curve_area",
     "labels_to_reach",
+    "median_stop",
     "class_histograms",
     "format_table",
 ]
@@ -48,6 +49,8 @@ RESULT_FIELDS = (
     "accuracy",
     "train_seconds",
     "query_seconds",
+    "stop_kappa",
+    "stop",
 )
 
 
@@ -130,7 +133,10 @@ def summarize(records: Iterable[dict]) -> dict[str, dict]:
     dict
         ``{strategy: {"n_labeled": [...], "mean": [...], "std": [...],
         "trials": [...], "auc_mean": float, "auc_std": float,
-        "train_seconds": float, "query_seconds": float}}``; std is the
+        "train_seconds": float, "query_seconds": float, "stop_at": [...]}}``;
+        ``stop_at`` holds, per trial that recorded the stopping rule, the
+        labels at which it first said stop (None: never), and is empty when
+        no trial recorded it; std is the
         population standard deviation over trials (0 for one trial); AUC is
         :func:`learning_curve_area` of each trial's curve, a trial being a
         (trial, seed) pair, so runs of other seeds joined together stay apart.
@@ -146,6 +152,7 @@ def summarize(records: Iterable[dict]) -> dict[str, dict]:
             per_count[row["n_labeled"]].append(row["accuracy"])
             per_trial[_trial_key(row)].append((row["n_labeled"], row["accuracy"]))
         counts = sorted(per_count)
+        stop_at = _stop_points(rows)
         aucs = [learning_curve_area(*zip(*sorted(curve))) for curve in per_trial.values()]
         summary[strategy] = {
             "n_labeled": counts,
@@ -158,8 +165,38 @@ def summarize(records: Iterable[dict]) -> dict[str, dict]:
             "query_seconds": float(
                 np.mean([r["query_seconds"] for r in rows if r["cycle"] > 0] or [0.0])
             ),
+            "stop_at": stop_at,
         }
     return summary
+
+
+def _stop_points(rows: list[dict]) -> list[int | None]:
+    """Per trial, the labels at which the stopping rule first fired (None: never)."""
+    per_trial: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        if "stop" in row:
+            per_trial[_trial_key(row)].append(row)
+    points: list[int | None] = []
+    for key in sorted(per_trial, key=str):
+        fired = [
+            r["n_labeled"] for r in sorted(per_trial[key], key=lambda r: r["cycle"]) if r["stop"]
+        ]
+        points.append(int(fired[0]) if fired else None)
+    return points
+
+
+def median_stop(stop_at: list[int | None]) -> float | None:
+    """The median labels at which the trials stopped, None when fewer than half did.
+
+    A trial that never stopped counts as later than every one that did.
+    """
+    if not stop_at:
+        return None
+    ordered = sorted(stop_at, key=lambda x: (x is None, x or 0))
+    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+    if any(x is None for x in middle):
+        return None
+    return float(np.mean(middle))
 
 
 def labels_to_reach(n_labeled: Iterable[float], accuracy: Iterable[float], target: float):
@@ -220,6 +257,15 @@ def class_histograms(records: Iterable[dict]) -> dict[str, dict]:
     }
 
 
+def _stop_cell(stop_at: list[int | None]) -> str:
+    if not stop_at:
+        return "-"
+    median = median_stop(stop_at)
+    stopped = sum(x is not None for x in stop_at)
+    text = "never" if median is None else f"{median:.0f}"
+    return text + (f" ({stopped}/{len(stop_at)})" if len(stop_at) > 1 else "")
+
+
 def format_table(summary: dict[str, dict], markdown: bool = False) -> str:
     """A table with one row per strategy, accuracy (%) per labelled count.
 
@@ -229,7 +275,9 @@ def format_table(summary: dict[str, dict], markdown: bool = False) -> str:
     if not summary:
         return "(no results)"
     counts = sorted({c for s in summary.values() for c in s["n_labeled"]})
+    stopping = any(s.get("stop_at") for s in summary.values())
     header = ["strategy"] + [str(c) for c in counts] + ["AUC", "train s", "query s"]
+    header += ["stops at"] if stopping else []
     rows = []
     for strategy, stats in summary.items():
         cells = {c: (m, s) for c, m, s in zip(stats["n_labeled"], stats["mean"], stats["std"])}
@@ -245,8 +293,15 @@ def format_table(summary: dict[str, dict], markdown: bool = False) -> str:
             f"{stats['train_seconds']:.1f}",
             f"{stats['query_seconds']:.2f}",
         ]
+        if stopping:
+            row.append(_stop_cell(stats.get("stop_at", [])))
         rows.append(row)
     footnote = "accuracy (%) by number of labelled images; mean±std over trials"
+    if stopping:
+        footnote += (
+            "; stops at: labels at which the stabilizing-predictions rule said stop "
+            "(median over trials; 'never' within the run)"
+        )
     if markdown:
         lines = ["| " + " | ".join(cells) + " |" for cells in [header] + rows]
         lines.insert(1, "|" + " --- |" * len(header))

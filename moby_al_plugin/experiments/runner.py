@@ -36,6 +36,7 @@ from ..hardware import check_n_threads, resolve_precision, thread_report, torch_
 from ..learner import ActiveLearner
 from ..pretraining import cached_encoder_path, given_encoder, pretrain_encoder
 from ..selection.registry import STRATEGIES, StrategyEntry
+from ..stopping import prediction_agreement, stable_rounds
 from .config import ExperimentConfig, ExperimentError
 from .features_store import features_enabled, save_cycle_features
 from .plots import plot_learning_curves
@@ -62,6 +63,9 @@ class _RunState:
     labeled: np.ndarray
     records: list[dict]
     net: MoBYClassifier
+    # the stop set's predictions of this cycle's model (None: no stop set, or
+    # a state written before the stopping rule was recorded)
+    stop_predictions: np.ndarray | None = None
 
 
 class PreparedData:
@@ -343,8 +347,10 @@ def run_experiment(
         One record per (strategy, trial, cycle): strategy, trial, seed, cycle,
         n_labeled, accuracy, train_seconds, query_seconds, queried (indices
         into the training pool; at cycle 0 the initial set), queried_classes
-        (how many of them belong to each class, in ``classes`` order) and
-        classes.
+        (how many of them belong to each class, in ``classes`` order),
+        classes and, unless ``config.stop_set_size`` is 0, the stopping rule's
+        ``stop_kappa``, ``stop_stable_rounds`` and ``stop`` (see
+        :class:`~moby_al_plugin.stopping.StabilizingPredictions`).
 
     Raises
     ------
@@ -487,7 +493,9 @@ def _run_one(run: _Run, state: _RunState | None) -> None:
         train_seconds = time.perf_counter() - started
         labeled = np.concatenate([labeled, new])
         record = _record(run, learner, cycle, new.tolist(), train_seconds, query_seconds)
-        state = _RunState(cycle, labeled, state.records + [record], learner.estimator)
+        predictions = _stop_predictions(run, learner)
+        record.update(_stopping_fields(run, state, predictions))
+        state = _RunState(cycle, labeled, state.records + [record], learner.estimator, predictions)
         _finish_cycle(run, state)
 
 
@@ -506,9 +514,12 @@ def _first_cycle(run: _Run) -> _RunState:
     kind = f"{spec.network}-{run.strategy}" if chooses else spec.network
     shared = folder.load_first_cycle(kind, run.trial)
     if shared is not None:
-        return _RunState(
-            0, shared.labeled, [{**shared.records[0], "strategy": run.strategy}], shared.net
-        )
+        predictions = shared.stop_predictions
+        if predictions is None:  # a cycle 0 saved before the stopping rule was recorded
+            predictions = _stop_predictions(run, shared.net)
+        first = {**shared.records[0], "strategy": run.strategy}
+        first.update(_stopping_fields(run, None, predictions))
+        return _RunState(0, shared.labeled, [first], shared.net, predictions)
     net = _make_net(config, spec, data, run.session.progress, run.session.encoder_file)
     net.set_params(random_state=_derive_seed(run.seed, 0, "net"))
     query_seconds = 0.0
@@ -534,9 +545,54 @@ def _first_cycle(run: _Run) -> _RunState:
     )
     train_seconds = time.perf_counter() - started
     record = _record(run, learner, 0, list(labeled), train_seconds, query_seconds)
-    state = _RunState(0, np.asarray(labeled), [record], net)
+    predictions = _stop_predictions(run, learner)
+    record.update(_stopping_fields(run, None, predictions))
+    state = _RunState(0, np.asarray(labeled), [record], net, predictions)
     folder.save_first_cycle(kind, run.trial, state)
     return state
+
+
+def _stop_set(config: ExperimentConfig, n_pool: int, seed: int) -> np.ndarray:
+    """The trial's stop set: pool positions drawn from the seed alone.
+
+    Every strategy of a trial predicts the same images, and the draw uses a
+    generator of its own, so no other choice of the run changes with it.
+    """
+    size = min(config.stop_set_size, n_pool)
+    rng = np.random.RandomState(_derive_seed(seed, 0, "stop set"))
+    return np.sort(rng.choice(n_pool, size=size, replace=False))
+
+
+def _stop_predictions(run: _Run, model: Any) -> np.ndarray | None:
+    """This cycle's predictions of the stop set (None when it is switched off)."""
+    config, data = run.session.config, run.session.data
+    if config.stop_set_size < 1:
+        return None
+    rows = _stop_set(config, len(data.y), run.seed)
+    return np.asarray(model.predict(data.X[rows]))
+
+
+def _stopping_fields(run: _Run, previous: _RunState | None, predictions: np.ndarray | None) -> dict:
+    """The stabilizing-predictions rule's figures of one cycle, for its record.
+
+    ``stop_kappa`` compares this cycle's model with the previous cycle's on
+    the stop set (None at cycle 0, or when the previous state holds no
+    predictions); ``stop`` says whether the rule fires at this cycle: the
+    last ``stop_window`` kappas all reached ``stop_threshold``.
+    """
+    config = run.session.config
+    if predictions is None:
+        return {}
+    kappa = None
+    if previous is not None and previous.stop_predictions is not None:
+        kappa = prediction_agreement(previous.stop_predictions, predictions)
+    earlier = [] if previous is None else [r.get("stop_kappa") for r in previous.records]
+    stable = stable_rounds([*earlier, kappa], config.stop_threshold)
+    return {
+        "stop_kappa": None if kappa is None else round(kappa, 6),
+        "stop_stable_rounds": stable,
+        "stop": stable >= config.stop_window,
+    }
 
 
 def _cold_start_indices(run: _Run, net: MoBYClassifier) -> np.ndarray:
@@ -593,10 +649,13 @@ def _finish_cycle(run: _Run, state: _RunState) -> None:
         )
     session.folder.save(run.strategy, run.trial, state, session.all_records)
     session.bar.update(1)
+    kappa = record.get("stop_kappa")
     session.log(
         f"[{record['strategy']} trial {record['trial']}] cycle {record['cycle']}: "
         f"{record['n_labeled']} labels, accuracy {100 * record['accuracy']:.1f}% "
         f"(train {record['train_seconds']:.1f} s, query {record['query_seconds']:.2f} s)"
+        + (f", kappa {kappa:.3f}" if kappa is not None else "")
+        + (" - predictions stable: the stopping rule would stop here" if record.get("stop") else "")
     )
 
 

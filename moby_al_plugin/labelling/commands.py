@@ -23,6 +23,7 @@ from ..hardware import DEFAULT_PRECISION, PRECISIONS
 # the image reading (PIL) and the training (torch) are imported by the
 # subcommands that use them: the parser and status, export and import start at once
 from .spreadsheet_cells import neutralise, restore
+from .stopping_history import stopping_summary
 from .store import JOB_HEARTBEAT_TIMEOUT_S, LabellingError, LabelStore, unwritable
 from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings
 
@@ -631,6 +632,12 @@ def _status(args: argparse.Namespace) -> int:
         )
         for name, n in store.class_histogram().items():
             print(f"  {name}: {n}")
+        stopping = stopping_summary(store)
+        if stopping is not None:
+            kappas = ", ".join(
+                "-" if r["kappa"] is None else f"{r['kappa']:.3f}" for r in stopping["rounds"][-6:]
+            )
+            print(f"stopping rule: {stopping['message']} (kappa by round: {kappas})")
         store.close_stopped_jobs()  # a job whose process died shows as failed
         job = store.active_job() or store.last_job()
         if job is not None:

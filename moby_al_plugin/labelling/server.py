@@ -38,6 +38,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .folder import verify_image
+from .stopping_history import stopping_summary
 from .store import (
     ImageChangedError,
     LabellingError,
@@ -478,4 +479,5 @@ def _state(store: LabelStore, default_n: int) -> dict[str, Any]:
             "size": job["size"],
         },
         "default_n": default_n,
+        "stopping": stopping_summary(store),
     }

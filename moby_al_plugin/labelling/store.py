@@ -242,6 +242,11 @@ class LabelStore(JobTable):
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else row[0]
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Write one setting or record (bookkeeping only: no answer depends on it)."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+
     @property
     def images_root(self) -> Path:
         root = Path(self.meta("images_root"))

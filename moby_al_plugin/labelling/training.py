@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import MoBYALError
 from ..selection.registry import STRATEGIES, StrategyEntry
+from .stopping_history import record_round, stop_set
 from .store import LabellingError, LabelStore
 
 if TYPE_CHECKING:
@@ -504,5 +505,10 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
     if not cold:
         # after the batch: a failure here costs the next round its warm start only
         _keep_model(model_file, model_key, net, answers)
+        clock = time.perf_counter()
+        stop_ids = stop_set(store, usable, settings.random_state)
+        predictions = net.predict(X[[row_of[i] for i in stop_ids]]) if stop_ids else []
+        record_round(store, stop_ids, predictions, n_labelled=len(labelled), classes=classes)
+        seconds["stopping_rule"] = time.perf_counter() - clock
     seconds["total"] = time.perf_counter() - started
     return RoundResult(batch_id, chosen, cold, pending_before, len(labelled), seconds, warm, seen)

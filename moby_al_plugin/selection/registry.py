@@ -158,6 +158,15 @@ _ENTRIES = (
         "modAL's ranked batch of uncertain, diverse images",
     ),
     StrategyEntry(
+        "badge",
+        f"{_OURS}:badge_sampling",
+        "supervised",
+        False,
+        True,
+        "BADGE: k-means++ on last-layer gradient embeddings, supervised-only net",
+        _ALL_CANDIDATES,
+    ),
+    StrategyEntry(
         "random_pretrained",
         f"{_OURS}:random_sampling",
         "pretrained",
@@ -207,6 +216,15 @@ _ENTRIES = (
         True,
         True,
         "typicality while labels per class are few, then diverse margin",
+        _ALL_CANDIDATES,
+    ),
+    StrategyEntry(
+        "badge_pretrained",
+        f"{_OURS}:badge_sampling",
+        "pretrained",
+        False,
+        True,
+        "BADGE: k-means++ on last-layer gradient embeddings, pretrained net",
         _ALL_CANDIDATES,
     ),
 )

@@ -1,4 +1,4 @@
-"""modAL query strategies: k-Center-Greedy, typicality, herding, by budget.
+"""modAL query strategies: k-Center-Greedy, typicality, herding, by budget, BADGE.
 
 Each strategy is a plain function ``(classifier, X_pool, n_instances=1, *,
 options...)`` as modAL expects. Its options are keyword-only and named, so a
@@ -37,6 +37,7 @@ from sklearn.utils import check_random_state
 from .._validation import check_integer, check_n_instances
 from ..data.pools import check_pool, is_image_pool_on_disk
 from ..exceptions import MoBYALError
+from .badge import gradient_embedding, kmeans_plus_plus_seeds
 from .features import apply_feature_map, l2_normalize, resolve_feature_map
 from .herding import max_herding_select
 from .kcenter import k_center_greedy
@@ -48,6 +49,7 @@ __all__ = [
     "typiclust_sampling",
     "maxherding_sampling",
     "budget_aware_sampling",
+    "badge_sampling",
     "random_sampling",
     "labels_per_class",
 ]
@@ -704,6 +706,100 @@ def budget_aware_sampling(
     else:
         picks = _diverse_margin(query, int(uncertain_factor))
     return query.result(X_pool, picks)
+
+
+def badge_sampling(
+    classifier: Any,
+    X_pool: Any,
+    n_instances: int = 1,
+    *,
+    subset_size: int | None = DEFAULT_SUBSET_SIZE,
+    candidates: Any = None,
+    random_state: Any = None,
+) -> tuple[np.ndarray, Any]:
+    """BADGE: k-means++ seeding on gradient embeddings (Ash et al., ICLR 2020).
+
+    Each candidate's embedding is the gradient of the cross-entropy with
+    respect to the last linear layer at the predicted label,
+    ``(p - onehot(argmax p)) outer h`` (:func:`moby_al_plugin.selection.badge.gradient_embedding`),
+    from the estimator's ``predict_proba`` (``p``) and its penultimate
+    features ``h`` (its ``transform``, or the steps of a ``Pipeline`` before
+    the classifier: see :func:`moby_al_plugin.selection.features.extract_features`).
+    The batch is the k-means++ seeding of those embeddings
+    (:func:`moby_al_plugin.selection.badge.kmeans_plus_plus_seeds`): the
+    first pick is the candidate of largest gradient, each next one is drawn
+    in proportion to its squared distance to the picks so far, so the batch
+    is uncertain and diverse at once. It needs a classifier trained on
+    labels: it cannot pick the first labelled set (a cold start).
+
+    Parameters
+    ----------
+    classifier : modAL learner or estimator
+        A learner supplies ``estimator``. The estimator must be fitted and
+        have ``predict_proba``, and a feature map whose output feeds its last
+        linear layer (a ``MoBYClassifier``'s ``transform`` does).
+    X_pool : array-like of shape (N, ...)
+        The unlabelled pool.
+    n_instances : int, default=1
+        How many samples to select.
+    subset_size : int or None, default=10000
+        Size of the random subset of the pool searched (None: the whole pool),
+        drawn from ``random_state``. Ignored when ``candidates`` is given.
+    candidates : array-like of int or None, default=None
+        Positions in ``X_pool`` that may be picked, instead of a random subset.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the candidate subset and the k-means++ draws. None: numpy's
+        global random state, as scikit-learn does.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_instances,)
+        Distinct indices into ``X_pool``, in pick order.
+    instances : array-like
+        ``X_pool[indices]``.
+
+    Raises
+    ------
+    TypeError
+        If the estimator has no ``predict_proba`` or offers no features (only
+        its raw inputs), if ``n_instances`` or ``subset_size`` is not an
+        integer, or an unknown keyword is passed.
+    MoBYALError
+        If the estimator is not fitted (a cold start), if the pool is empty,
+        ``n_instances`` is below 1 or above the pool size or the candidates,
+        ``candidates`` is not valid, or the features or probabilities hold
+        NaN or infinite values.
+    """
+    estimator, _ = _unwrap(classifier, None)
+    name = type(estimator).__name__
+    if not hasattr(estimator, "predict_proba"):
+        raise TypeError(f"badge_sampling needs an estimator with predict_proba; {name} has none.")
+    n = check_n_instances(n_instances, len(X_pool))
+    rng = check_random_state(random_state)
+    cand = _candidate_indices(len(X_pool), n, subset_size, candidates, rng)
+    X_cand = _candidate_rows(X_pool, cand)
+    try:
+        proba = estimator.predict_proba(X_cand)
+    except NotFittedError:
+        raise MoBYALError(
+            f"badge_sampling needs a classifier fitted on labelled samples, and this {name} "
+            "is not fitted: BADGE cannot start cold. Pick the first labelled set with a "
+            "cold-start strategy (random_sampling, typiclust_sampling, ...)."
+        ) from None
+    features, _, source = resolve_feature_map(estimator, X_cand)
+    if source == "raw":
+        # the raw pixels are not what the last layer sees: the gradients would be wrong
+        raise TypeError(
+            f"badge_sampling needs the penultimate features of the estimator (its transform, "
+            f"or the steps of a Pipeline before the classifier); {name} offers none."
+        )
+    try:
+        embedding = gradient_embedding(proba, features)
+    except ValueError as error:
+        raise MoBYALError(f"badge_sampling: {error}") from None
+    picks = kmeans_plus_plus_seeds(embedding, n, random_state=rng)
+    indices = cand[picks]
+    return indices, _take(X_pool, indices)
 
 
 def random_sampling(

@@ -176,6 +176,11 @@ function drawJob() {
   $("train").disabled = false;
   $("job").textContent = !job ? "" : running ? job.message
     : job.state === "failed" ? `training failed: ${job.message}` : job.message;
+  // the stopping rule: whether the model's predictions still change round to round
+  const stopping = state.stopping;
+  $("stopping").hidden = !stopping;
+  $("stopping").textContent = stopping ? `Stopping rule: ${stopping.message}` : "";
+  $("stopping").classList.toggle("stop", Boolean(stopping && stopping.stop));
 }
 
 function draw() {
