@@ -372,3 +372,49 @@ def test_graph_step_scale_times_both_searches(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["n"], r["method"]) for r in rows] == [(3000, "exact"), (3000, "faiss")]
     assert all(r["fit_seconds"] >= 0 and r["accuracy"] > 0.5 for r in rows)
+
+
+def test_stopping_table_replays_the_rule_on_recorded_kappas(tmp_path):
+    from moby_al_plugin.experiments import ExperimentConfig
+    from moby_al_plugin.experiments.results import write_records
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(ExperimentConfig().to_dict()))
+    kappas = [None, 0.80, 0.91, 0.96, 0.97, 0.92, 0.99]
+    accuracy = [0.70, 0.75, 0.78, 0.80, 0.81, 0.82, 0.83]
+    write_records(
+        folder,
+        [
+            dict(
+                strategy="margin",
+                trial=0,
+                seed=0,
+                cycle=c,
+                n_labeled=200 * (c + 1),
+                accuracy=a,
+                train_seconds=1.0,
+                query_seconds=0.1,
+                stop_kappa=k,
+            )
+            for c, (k, a) in enumerate(zip(kappas, accuracy))
+        ],
+    )
+    result = _run(
+        "stopping_table.py",
+        str(folder),
+        "--thresholds",
+        "0.99,0.9",
+        "--window",
+        "3",
+        "--output",
+        str(tmp_path / "stop.json"),
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {r["threshold"]: r for r in json.loads((tmp_path / "stop.json").read_text())["rows"]}
+    # 0.9: cycles 2, 3, 4 reach it (0.91, 0.96, 0.97): stops at cycle 4, 1,000 labels
+    assert rows[0.9]["stop_labels"] == 1000 and rows[0.9]["stop_accuracy"] == 0.81
+    assert rows[0.9]["left_on_table"] == pytest.approx(0.02)
+    assert rows[0.99]["stop_labels"] is None  # one kappa of 0.99 is not three
+    assert "| margin | 0 |" in result.stdout and "never" in result.stdout
