@@ -54,6 +54,10 @@ _SOURCES = {
     "available_backbones": "network.backbones",
     "build_backbone": "network.backbones",
     "register_backbone": "network.backbones",
+    "BackboneWeights": "network.pretrained_weights",
+    "resolve_weights": "network.pretrained_weights",
+    "weights_names": "network.pretrained_weights",
+    "load_backbone_weights": "network.pretrained_weights",
     "ImageDataset": "data.image_dataset",
     "available_datasets": "data.datasets",
     "load_dataset": "data.datasets",
@@ -97,6 +101,10 @@ __all__ = [
     "available_backbones",
     "build_backbone",
     "register_backbone",
+    "BackboneWeights",
+    "resolve_weights",
+    "weights_names",
+    "load_backbone_weights",
     "ImageDataset",
     "available_datasets",
     "load_dataset",
@@ -143,6 +151,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from .learner import ActiveLearner
     from .network.backbones import available_backbones, build_backbone, register_backbone
     from .network.moby_network import MoBYNetwork
+    from .network.pretrained_weights import (
+        BackboneWeights,
+        load_backbone_weights,
+        resolve_weights,
+        weights_names,
+    )
     from .selection.features import extract_features, write_features
     from .selection.kcenter import k_center_greedy
     from .selection.registry import STRATEGIES, StrategyEntry, get_strategy

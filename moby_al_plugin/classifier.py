@@ -24,6 +24,7 @@ from .encoder import MoBYEncoder, check_fitted_encoder, load_pretrained_weights
 from .exceptions import MoBYALError
 from .hardware import DEFAULT_PRECISION
 from .network.moby_network import DEFAULT_HEAD_LAYOUT, MoBYNetwork
+from .network.pretrained_weights import resolve_weights
 from .schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule, epoch_size, even_batches
 from .semi_supervised.pseudo_labels import (
     NOT_CONFIDENT,
@@ -171,6 +172,28 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         images to (B, F) features; a module is deep-copied at every cold fit,
         so a fit never starts from the previous fit's weights, and its width
         is measured with one dummy forward.
+    weights : str, path or None, default=None
+        Pretrained weights the backbone starts from at every cold fit, before
+        fine-tuning on the pool: the name of torchvision weights of a
+        torchvision ``backbone`` (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ... as
+        ``torchvision.models.get_model_weights(backbone)`` lists them) or the
+        path of a state-dict file (``torch.save(model.state_dict(), path)``)
+        that fits the backbone. With weights, ``"resnet18"`` is torchvision's
+        ImageNet ResNet-18, not the CIFAR-style one. A name's tensors come
+        from torch's cache (``torch.hub.get_dir()/checkpoints``), downloaded
+        there the first time (internet once); the network then standardises
+        its inputs with the weights' mean and std and resizes them to their
+        crop size (224x224 for most) in front of the encoder, which costs
+        the encoder's work at that size (several times ``small_cnn``'s on a
+        CPU). A file keeps the pool's size and statistics. Images with another
+        number of channels get the first convolution adapted (summed RGB
+        filters for grey-scale). The name or file is checked when ``fit``
+        starts, the tensors against the backbone when the network is built,
+        both before any training (a ``ValueError``: an unknown name lists
+        the valid ones). With ``pretrained``, the network is built for the
+        encoder's weights and starts from the encoder: ``weights`` must then
+        be None or the encoder's. See
+        :mod:`moby_al_plugin.network.pretrained_weights`.
     projection_dim : int, default=128
         Width of the projector and predictor outputs. The only route to the
         network: ``module__projection_dim`` is refused unless equal.
@@ -333,6 +356,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self,
         backbone: Any = "small_cnn",
         *,
+        weights: str | os.PathLike | None = None,
         projection_dim: int = 128,
         head_layout: str = DEFAULT_HEAD_LAYOUT,
         queue_size: int = 4096,
@@ -387,6 +411,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             **kwargs,
         )
         self.backbone = backbone
+        self.weights = weights
         self.projection_dim = projection_dim
         self.head_layout = head_layout
         self.queue_size = queue_size
@@ -432,6 +457,30 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         """With ``pretrained``, every weight but the classifier head's comes from the encoder."""
         if self.pretrained is not None:
             load_pretrained_weights(module, self._pretrained_encoder())
+
+    def _backbone_weights(self) -> tuple[Any, bool]:
+        """``weights``, or with ``pretrained`` the encoder's, not read (its state follows).
+
+        Raises
+        ------
+        MoBYALError
+            ``weights`` and the pretrained encoder's weights differ.
+        """
+        if self.pretrained is None:
+            return self.weights, True
+        encoder = self._pretrained_encoder()
+        theirs = getattr(encoder, "weights", None)
+        if self.weights is not None and (
+            theirs is None
+            or resolve_weights(self.backbone, self.weights, check_file=False).source
+            != resolve_weights(encoder.backbone, theirs, check_file=False).source
+        ):
+            raise MoBYALError(
+                f"weights={self.weights!r} but the pretrained encoder was built from "
+                f"weights={theirs!r}; the network starts from the encoder: leave weights=None "
+                "or give the encoder's"
+            )
+        return theirs, False
 
     def _pretrained_encoder(self) -> MoBYEncoder:
         """The fitted encoder of ``pretrained`` (a file is read once and kept)."""
@@ -597,6 +646,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         )
         self._check_pretrained_shape(X)
         if cold:
+            self._check_weights()
+            self._backbone_weights()  # agrees with the pretrained encoder's
             self._record_data(X, y, X_unlabeled)
             y_encoded = self._encode_labels(y, allow_new=True)
         else:

@@ -201,6 +201,7 @@ def _add_experiment_options(
         default=d.backbone,
         help="small_cnn, lenet5, resnet18 or a torchvision model (default: %(default)s)",
     )
+    _add_weights_option(train)
     _typed_options(
         train,
         ("--epochs", int, "epochs per cycle"),
@@ -313,6 +314,13 @@ def _add_experiment_options(
         "(default: for pools up to 20,000 images)",
     )
     runs.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_weights_option(group: Any) -> None:
+    """``--weights``: the backbone's pretrained start, the same for every command that trains."""
+    from .labelling.commands import WEIGHTS_HELP
+
+    group.add_argument("--weights", default=None, metavar="NAME_OR_FILE", help=WEIGHTS_HELP)
 
 
 def _threads(text: str) -> int:
@@ -461,6 +469,7 @@ def _add_pretrain_command(commands: Any) -> argparse.ArgumentParser:
         default="small_cnn",
         help="small_cnn, lenet5, resnet18 or a torchvision model (default: %(default)s)",
     )
+    _add_weights_option(pretrain)
     pretrain.add_argument(
         "--views",
         default="auto",
@@ -537,6 +546,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         X = _pretrain_images(args, world.is_main)
         settings = dict(
             backbone=args.backbone,
+            weights=args.weights,
             views=args.views,
             max_epochs=args.epochs,
             batch_size=args.batch_size,

@@ -132,6 +132,18 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         Encoder name (see :func:`moby_al_plugin.available_backbones`) or a
         module mapping (B, C, H, W) images to (B, F) features (deep-copied
         at every fit).
+    weights : str, path or None, default=None
+        Pretrained weights the backbone starts from before the MoBY
+        pretraining on the pool: a torchvision weights name of a torchvision
+        ``backbone`` (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...; the tensors
+        come from torch's cache, downloaded there the first time: internet
+        once) or a state-dict file that fits the backbone. A name also sets
+        the input normalisation and size (resized to the weights' crop size,
+        224x224 for most, in front of the encoder: the encoder's work at that
+        size); as in :class:`moby_al_plugin.MoBYClassifier`, and see
+        :mod:`moby_al_plugin.network.pretrained_weights`. Checked before any
+        training; kept in the saved file (:meth:`load` does not read the
+        weights again).
     projection_dim : int, default=128
         Width of the projector and predictor outputs.
     head_layout : {"bn_relu", "mlp", "linear"}, default="bn_relu"
@@ -190,7 +202,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         (H, W) of the training images.
     input_mean_, input_std_ : list of float
         Per-channel statistics of the training images (the network
-        standardises its input with them).
+        standardises its input with them, unless ``weights`` names
+        torchvision weights, which bring their own).
     n_epochs_done_ : int
         Complete epochs of training.
     history_ : skorch.history.History
@@ -217,6 +230,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         self,
         backbone: Any = "small_cnn",
         *,
+        weights: str | os.PathLike | None = None,
         projection_dim: int = 128,
         head_layout: str = DEFAULT_HEAD_LAYOUT,
         queue_size: int = 4096,
@@ -256,6 +270,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             **kwargs,
         )
         self.backbone = backbone
+        self.weights = weights
         self.projection_dim = projection_dim
         self.head_layout = head_layout
         self.queue_size = queue_size
@@ -339,6 +354,7 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             raise MoBYALError(f"momentum_base must lie in [0, 1], got {self.momentum_base}.")
         check_device(self.device)
         self._resolve_hardware()
+        self._check_weights()
 
     @staticmethod
     def _checked_images(X: Any) -> np.ndarray | LazyImages:
@@ -375,6 +391,8 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
         if params.get("optimizer__momentum") == 0.9:
             # 0.1.0's checkpoints had no such parameter and always used 0.9
             del params["optimizer__momentum"]
+        if params.get("weights") is None:
+            params.pop("weights", None)  # nor weights: checkpoints without them still resume
         return repr(sorted(params.items()))
 
     def _shared_settings(self) -> dict[str, str]:
@@ -497,7 +515,10 @@ class MoBYEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, MoBYNetBase
             )
             state.sync.shard(state)
         self.initialized_ = False  # a new fit builds every part anew, silently
-        self.initialize()
+        if saved is not None:  # the checkpoint's weights follow: the backbone's are not read
+            self._initialize_for_state()
+        else:
+            self.initialize()
         self.feature_dim_ = int(self.module_.feature_dim)
         done = 0
         if saved is not None:

@@ -105,7 +105,8 @@ def encoder_from_payload(cls: type, payload: dict, device: str | None) -> Encode
     for name, value in attributes.items():
         setattr(encoder, name, value)
     encoder.image_shape_ = tuple(encoder.image_shape_)
-    encoder.initialize()
+    # the saved weights follow: pretrained backbone weights are not read (nor downloaded)
+    encoder._initialize_for_state()
     encoder.module_.load_state_dict(payload["state"])
     encoder.module_.eval()
     encoder.history_ = History(history)

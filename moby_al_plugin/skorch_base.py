@@ -38,6 +38,7 @@ from .exceptions import MoBYALError
 from .hardware import autocast, check_n_threads, resolve_precision, torch_threads
 from .network.moby_network import advance_key_branch
 from .network.momentum import cosine_momentum
+from .network.pretrained_weights import resolve_weights
 
 __all__ = [
     "UNLABELED",
@@ -53,10 +54,13 @@ __all__ = [
 UNLABELED = -1
 
 #: Parameters added after estimators were first pickled, with what those ran with.
-_ADDED_PARAMS = {"precision": "fp32", "n_threads": None}
+_ADDED_PARAMS = {"precision": "fp32", "n_threads": None, "weights": None}
 
 #: Network parameters that are top-level estimator parameters (one route only).
-NETWORK_PARAMS = ("projection_dim", "head_layout", "queue_size", "temperature")
+NETWORK_PARAMS = ("projection_dim", "head_layout", "queue_size", "temperature", "weights")
+
+# set on an estimator while it builds a network whose saved state follows
+_STATE_FOLLOWS = "_state_follows"
 
 
 class UnlabeledBatch(tuple):
@@ -191,7 +195,7 @@ class MoBYNetBase(NeuralNet):
     """What both MoBY estimators share on top of skorch's ``NeuralNet``.
 
     Not an estimator on its own: subclasses set the hyper-parameters
-    (``backbone``, ``projection_dim``, ``head_layout``, ``queue_size``,
+    (``backbone``, ``weights``, ``projection_dim``, ``head_layout``, ``queue_size``,
     ``temperature``, ``views``, ``momentum_base``, ``precision``,
     ``n_threads``, ``random_state``), call
     :meth:`_record_images` and set ``init_seed_``, ``total_steps_`` and
@@ -240,7 +244,7 @@ class MoBYNetBase(NeuralNet):
         self.input_mean_, self.input_std_ = channel_statistics(_statistics_parts(parts))
 
     def _network_kwargs(self, n_classes: int = 1) -> dict[str, Any]:
-        """The network's arguments: each of the four shared names has one route."""
+        """The network's arguments: each of the shared names has one route."""
         module_params = self.get_params_for("module")
         for name in NETWORK_PARAMS:
             if name in module_params:
@@ -266,12 +270,45 @@ class MoBYNetBase(NeuralNet):
             "input_mean": self.input_mean_,
             "input_std": self.input_std_,
         }
+        weights, read = self._backbone_weights()
+        if weights is not None:  # only then: a custom module class need not know them
+            kwargs["weights"] = weights
+            # a saved state or a pretrained encoder's weights follow: nothing to read
+            kwargs["load_weights"] = read and not self.__dict__.get(_STATE_FOLLOWS, False)
         kwargs.update(module_params)
         return kwargs
 
     def _n_classes(self) -> int:
         """Width of the classifier head (1 for a net without classes)."""
         return 1
+
+    def _backbone_weights(self) -> tuple[Any, bool]:
+        """The network's backbone weights and whether to read them (``weights``, True)."""
+        return self.weights, True
+
+    def _check_weights(self) -> None:
+        """Refuse bad ``weights`` before any training: unknown, misplaced or missing.
+
+        Only the name or the file is checked here (no tensor is read); whether
+        the tensors fit the backbone is checked when the network is built,
+        still before the first step.
+
+        Raises
+        ------
+        MoBYALError
+            An unknown weights name (with the valid ones), a name for a
+            backbone without torchvision weights, or no file at the path.
+        """
+        if self.weights is not None:
+            resolve_weights(self.backbone, self.weights)
+
+    def _initialize_for_state(self) -> MoBYNetBase:
+        """``initialize()`` for a saved state loaded next: the backbone's weights are not read."""
+        self.__dict__[_STATE_FOLLOWS] = True
+        try:
+            return self.initialize()
+        finally:
+            self.__dict__.pop(_STATE_FOLLOWS, None)
 
     def _start_weights(self, module: torch.nn.Module) -> None:
         """Overwrite fresh weights before training (a pretrained start); none by default."""

@@ -115,6 +115,13 @@ class ExperimentConfig:
         pretrained strategies start from instead of a pretraining on the
         pool; its images must have the pool's channels and size. None:
         pretrain on the pool.
+    weights : str or None
+        Pretrained weights every network's backbone starts from, before the
+        pretraining on the pool and the fine-tuning: a torchvision weights
+        name of a torchvision ``backbone`` (``"DEFAULT"``,
+        ``"IMAGENET1K_V1"``, ...) or a state-dict file (see
+        :class:`moby_al_plugin.MoBYClassifier`'s ``weights``). None: random
+        initialisation. A ``config.json`` without it had none.
     finetune_contrastive_weight : float
         Weight of the MoBY loss while a pretrained network is fine-tuned
         (0: cross-entropy only).
@@ -177,6 +184,7 @@ class ExperimentConfig:
     pretrain_epochs: int = 10
     pretrain_size: int | None = 20_000
     encoder: str | None = None
+    weights: str | None = None
     finetune_contrastive_weight: float = 0.0
     pseudo_label_weight: float = 0.0
     pseudo_label_threshold: float = 0.95
@@ -201,7 +209,7 @@ class ExperimentConfig:
         Raises
         ------
         ExperimentError
-            Unknown backbone or strategy (with the valid names),
+            Unknown backbone, weights or strategy (with the valid names),
             non-positive sizes, no seeds, duplicate seeds or strategies, a
             ``data_version`` other than :data:`DATA_VERSION`.
         """
@@ -220,6 +228,13 @@ class ExperimentConfig:
                 f"unknown backbone {self.backbone!r}; valid names: "
                 f"{_listed(_registered_backbones())}, or any torchvision classification model"
             )
+        if self.weights is not None:
+            from ..network.pretrained_weights import resolve_weights
+
+            try:  # the name, or that the file exists; its tensors are checked at the first fit
+                resolve_weights(self.backbone, self.weights)
+            except MoBYALError as exc:
+                raise ExperimentError(str(exc)) from None
         for name in ("initial_size", "query_size", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ExperimentError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -134,6 +134,7 @@ def _make_net(
         weight = 0.0
     return MoBYClassifier(
         backbone=config.backbone,
+        weights=config.weights,
         max_epochs=config.epochs,
         batch_size=config.batch_size,
         lr=config.lr,
@@ -175,6 +176,10 @@ def _pretrain_settings(config: ExperimentConfig, data: PreparedData) -> dict:
         "size": config.pretrain_size,
         "device": config.device,
     }
+    if config.weights is not None:  # none: the keys of the caches written before weights
+        from ..network.pretrained_weights import weights_identity
+
+        settings["weights"] = weights_identity(config.weights)
     return settings
 
 
@@ -204,6 +209,7 @@ def _pretrain(session: _Session) -> Path:
         images,
         checkpoint=path,
         backbone=config.backbone,
+        weights=config.weights,
         head_layout=config.head_layout,
         queue_size=config.queue_size,
         views=data.view_preset,

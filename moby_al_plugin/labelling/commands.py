@@ -30,6 +30,7 @@ from .training import DEFAULT_STRATEGY, LABEL_STRATEGIES, RoundSettings
 __all__ = [
     "DEFAULT_KEYS",
     "JOB_HEARTBEAT_INTERVAL_S",
+    "WEIGHTS_HELP",
     "add_label_command",
     "class_folder_name",
     "class_from_folder_name",
@@ -46,6 +47,15 @@ _RESERVED_KEYS = (" ", "Backspace")
 JOB_HEARTBEAT_INTERVAL_S = 5.0
 # the characters that class_folder_name percent-encodes (besides a leading dot)
 _FOLDER_ESCAPES = {"%": "%25", "/": "%2F", "\\": "%5C"}
+#: Help of ``--weights``, the same for every ``moby-al`` command that trains.
+WEIGHTS_HELP = (
+    "pretrained weights the backbone starts from: a torchvision weights name of a torchvision "
+    "--backbone (DEFAULT, IMAGENET1K_V1, ...; downloaded into torch's cache the first time, "
+    "which needs internet once; inputs are then resized to the weights' size, 224x224 for "
+    "most, and normalised as they were trained: slower on a CPU) or a state-dict file "
+    "(torch.save(model.state_dict(), FILE)) that fits the backbone (default: none, random "
+    "initialisation)"
+)
 
 
 def _positive(text: str) -> int:
@@ -64,6 +74,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "are few, then diverse margin: the best strategy of the selection benchmark)",
     )
     parser.add_argument("--backbone", default="small_cnn", help="encoder (default: %(default)s)")
+    parser.add_argument("--weights", default=None, metavar="NAME_OR_FILE", help=WEIGHTS_HELP)
     parser.add_argument(
         "--epochs",
         type=_positive,
@@ -425,6 +436,9 @@ def _training_options(args: argparse.Namespace) -> list[str]:
         options += ["--pretrain-epochs", str(args.pretrain_epochs)]
     if args.encoder is not None:
         options += ["--encoder", str(Path(args.encoder).resolve())]
+    if args.weights is not None:  # a file by its absolute path, a name as it is
+        weights = Path(args.weights)
+        options += ["--weights", str(weights.resolve()) if weights.is_file() else args.weights]
     return options
 
 
@@ -513,6 +527,7 @@ def _next(args: argparse.Namespace) -> int:
         n=args.n,
         strategy=args.strategy,
         backbone=args.backbone,
+        weights=args.weights,
         epochs=args.epochs,
         train_samples=args.train_samples,
         pretrain_epochs=args.pretrain_epochs,

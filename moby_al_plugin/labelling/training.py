@@ -90,11 +90,21 @@ class RoundSettings:
     round is the one that saw all of the round's samples. So the batch is
     chosen by the model after the first leg, and every later round starts
     from the fully fine-tuned one. None runs everything before the choice.
+
+    Pretrained weights (``weights``): the backbone starts from them before the
+    pretraining on the folder (a torchvision weights name of a torchvision
+    ``backbone``, say ``resnet18`` with ``IMAGENET1K_V1``, or a state-dict
+    file; see :class:`moby_al_plugin.MoBYEncoder`), and the fine-tuned
+    network starts from that encoder. They are part of the cached encoder's
+    key (a name as it is, a file by its content), so other weights start a
+    new pretraining. Not with ``encoder``, which was pretrained already.
     """
 
     n: int = 50
     strategy: str = DEFAULT_STRATEGY
     backbone: str = "small_cnn"
+    # pretrained weights of the backbone: a torchvision weights name or a state-dict file
+    weights: str | None = None
     epochs: int = 10
     pretrain_epochs: int | None = None
     pretrain_views_per_image: int = 25
@@ -157,6 +167,18 @@ class RoundSettings:
                 ) from None
         if self.encoder is not None and not Path(self.encoder).is_file():
             raise LabellingError(f"--encoder {self.encoder}: no such file")
+        if self.weights is not None:
+            if self.encoder is not None:
+                raise LabellingError(
+                    "--weights starts the pretraining on the folder from them, and --encoder "
+                    "replaces that pretraining (the file has its own start): give one of them"
+                )
+            from ..network.pretrained_weights import resolve_weights
+
+            try:  # the name, or that the file exists; the tensors are checked when loaded
+                resolve_weights(self.backbone, self.weights)
+            except MoBYALError as exc:
+                raise LabellingError(f"--weights {self.weights}: {exc}") from None
         from ..hardware import PRECISIONS, check_n_threads
 
         if self.precision not in PRECISIONS:
@@ -259,16 +281,18 @@ def _encoder(
         return given, Path(settings.encoder)
     every = list(store.image_hashes().values())  # in image id order
     epochs = settings.pretrain_epochs_for(len(X))
-    path = cached_encoder_path(
-        cache,
-        {
-            "images": every,
-            "backbone": settings.backbone,
-            "epochs": epochs,
-            "mode": store.meta("mode"),
-            "size": store.meta("image_size"),
-        },
-    )
+    key = {
+        "images": every,
+        "backbone": settings.backbone,
+        "epochs": epochs,
+        "mode": store.meta("mode"),
+        "size": store.meta("image_size"),
+    }
+    if settings.weights is not None:  # none: the key of the encoders cached before weights
+        from ..network.pretrained_weights import weights_identity
+
+        key["weights"] = weights_identity(settings.weights)
+    path = cached_encoder_path(cache, key)
     if not path.exists():
         progress(
             0.05,
@@ -285,6 +309,7 @@ def _encoder(
         checkpoint=path,
         on_epoch_end=report,
         backbone=settings.backbone,
+        weights=settings.weights,
         queue_size=int(min(4096, max(256, len(X) // 2))),
         max_epochs=epochs,
         batch_size=int(min(128, max(2, len(X) // 2))),

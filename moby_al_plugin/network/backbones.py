@@ -9,7 +9,8 @@ Backbones are looked up in a registry in the style of timm's: builders are
 added to a dictionary with the :func:`register_backbone` decorator and looked
 up by name in :func:`build_backbone`.  Names that are not registered fall
 back to torchvision's classification models (``torchvision.models``), built
-without pretrained weights and with their classification layer removed.
+with their classification layer removed, and without pretrained weights
+unless ``weights`` asks for some (:mod:`moby_al_plugin.network.pretrained_weights`).
 
 Registered backbones
 --------------------
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import os
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -33,6 +35,7 @@ import torchvision
 from torch import nn
 
 from .._validation import check_integer
+from .pretrained_weights import BackboneWeights, load_backbone_weights, resolve_weights
 
 __all__ = [
     "LeNet5",
@@ -62,6 +65,12 @@ _DEFAULT_PROBE_SIZES: tuple[int, ...] = (32, 224)
 _TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "googlenet": {"aux_logits": False, "init_weights": True},
     "inception_v3": {"aux_logits": False, "init_weights": True},
+}
+# ... so the keys of those auxiliary classifiers in pretrained weights are
+# not the encoder's, like the classification layer's
+_AUXILIARY_PREFIXES: dict[str, tuple[str, ...]] = {
+    "googlenet": ("aux1.", "aux2."),
+    "inception_v3": ("AuxLogits.",),
 }
 
 
@@ -138,6 +147,9 @@ def build_backbone(
     name: str,
     in_channels: int = 3,
     image_size: tuple[int, int] | int | None = None,
+    weights: str | os.PathLike | BackboneWeights | None = None,
+    *,
+    load_weights: bool = True,
 ) -> tuple[nn.Module, int]:
     """Build an encoder by name.
 
@@ -147,14 +159,30 @@ def build_backbone(
         A registered backbone (see :func:`available_backbones`) or a
         torchvision classification model name such as ``"resnet34"``,
         ``"vgg16_bn"`` or ``"mobilenet_v3_small"`` (built with
-        ``weights=None``).
+        ``weights=None`` unless ``weights`` is given).
     in_channels : int, default 3
         Number of input image channels.
     image_size : tuple of (int, int) or int or None, default None
         Height and width of the images the encoder will see.  When given,
         the encoder is checked to accept that size (see
         :func:`check_input_size`) so that a too-small input fails here with a
-        clear message rather than during training.
+        clear message rather than during training.  With torchvision weights
+        by name, the encoder expects inputs resized and normalised as they
+        say (``BackboneWeights.crop_size``, ``mean``, ``std``): the caller
+        does that (:class:`~moby_al_plugin.network.MoBYNetwork` does).
+    weights : str, path, BackboneWeights or None, default None
+        Pretrained weights loaded into the encoder: a torchvision weights
+        name of a torchvision model (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...)
+        or a state-dict file (see
+        :func:`~moby_al_plugin.network.pretrained_weights.resolve_weights`).
+        With weights, a name that is a torchvision model is built as that
+        model, also ``"resnet18"`` (torchvision's ImageNet ResNet-18, not the
+        CIFAR-style registered one); the classification layer's keys are
+        ignored and every other key must fit; the first convolution is
+        adapted to ``in_channels`` (summed RGB filters for one channel).
+    load_weights : bool, default True
+        False builds the encoder for ``weights`` (its architecture and first
+        convolution) without reading them, for a saved state loaded next.
 
     Returns
     -------
@@ -171,15 +199,27 @@ def build_backbone(
         integers.
     ValueError
         If ``name`` is unknown, ``in_channels`` < 1, ``image_size`` is not
-        positive, or the encoder cannot process images of ``image_size``.
+        positive, or the encoder cannot process images of ``image_size``;
+        a :class:`~moby_al_plugin.MoBYALError` (a ``ValueError``) for
+        ``weights`` that are unknown, missing or do not fit (see
+        :func:`~moby_al_plugin.network.pretrained_weights.resolve_weights` and
+        :func:`~moby_al_plugin.network.pretrained_weights.load_backbone_weights`).
     """
     if not isinstance(name, str):
         raise TypeError(f"backbone name must be a str, got {type(name).__name__}")
     in_channels = _as_in_channels(in_channels)
     size = None if image_size is None else _as_hw(image_size)
+    spec = weights
+    if weights is not None and not isinstance(weights, BackboneWeights):
+        spec = resolve_weights(name, weights, check_file=load_weights)
 
     feature_dim: int | None
-    if name in _REGISTRY:
+    head: frozenset[str] = frozenset()
+    if spec is not None and spec.architecture is not None:
+        # the weights are a torchvision model's: built as that model
+        encoder, head = _torchvision_encoder_and_head(spec.architecture, in_channels)
+        feature_dim = None
+    elif name in _REGISTRY:
         encoder, feature_dim = _call_builder(name, in_channels, size)
     elif name in _torchvision_names():
         encoder = _build_torchvision_encoder(name, in_channels)
@@ -192,6 +232,14 @@ def build_backbone(
             "module=torchvision.models), e.g. 'resnet34', 'vgg16_bn', "
             "'mobilenet_v3_small') are accepted too."
         )
+    if spec is not None and load_weights:
+        note = ""
+        if name in _REGISTRY and spec.architecture is not None:
+            note = (
+                f". With weights, {name!r} is torchvision's model of that name (ImageNet "
+                "stem), not the registered CIFAR-style one"
+            )
+        load_backbone_weights(encoder, spec.read_state_dict(), ignore=head, name=name, note=note)
 
     if size is not None:
         measured = check_input_size(encoder, in_channels, size, name)
@@ -368,12 +416,19 @@ def _torchvision_names() -> list[str]:
 
 
 def _build_torchvision_encoder(name: str, in_channels: int) -> nn.Module:
+    return _torchvision_encoder_and_head(name, in_channels)[0]
+
+
+def _torchvision_encoder_and_head(name: str, in_channels: int) -> tuple[nn.Module, frozenset[str]]:
+    """The encoder and the state-dict keys of what it left out (the classifier)."""
     kwargs = _TORCHVISION_KWARGS.get(name, {})
     model = torchvision.models.get_model(name, weights=None, **kwargs)
     if in_channels != 3:
         _replace_first_conv(model, in_channels, name)
+    whole = set(model.state_dict())
     _remove_classifier(model, name)
-    return model
+    head = whole - set(model.state_dict())
+    return model, frozenset(head) | frozenset(_AUXILIARY_PREFIXES.get(name, ()))
 
 
 def _replace_first_conv(model: nn.Module, in_channels: int, name: str) -> None:
@@ -390,8 +445,8 @@ def _replace_first_conv(model: nn.Module, in_channels: int, name: str) -> None:
             f"cannot adapt the first convolution of {name!r} (groups={old.groups}) "
             f"to {in_channels} input channels"
         )
-    # Fresh weights with PyTorch's default initialisation: nothing is
-    # pretrained here, so there is nothing to carry over.
+    # Fresh weights with PyTorch's default initialisation: pretrained weights,
+    # when asked for, are adapted to the channels as they are loaded.
     new = nn.Conv2d(
         in_channels,
         old.out_channels,

@@ -16,6 +16,7 @@ step calls, so evaluation can never alter the model.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 
 import torch
@@ -23,8 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import build_backbone, check_input_size
+from .input_resize import ResizeImages
 from .moby_loss import moby_contrastive_loss, unit_rows
 from .momentum import enqueue, frozen_running_stats, momentum_update
+from .pretrained_weights import BackboneWeights, load_backbone_weights, resolve_weights
 
 __all__ = [
     "DEFAULT_HEAD_LAYOUT",
@@ -123,7 +126,8 @@ class MoBYNetwork(nn.Module):
     temperature : float
         InfoNCE temperature (0.2 in the paper).
     input_mean, input_std : sequence of float or None
-        Per-channel statistics used to standardise [0, 1] inputs.
+        Per-channel statistics used to standardise [0, 1] inputs (not with
+        torchvision weights by name, which bring their own).
     strong_view_running_stats : bool
         Whether strong views update the online branch's batch-norm running
         averages. False (default) keeps them to weak views, the ones closest
@@ -133,6 +137,19 @@ class MoBYNetwork(nn.Module):
         ``torch.channels_last`` memory format (True by default): the same
         results, and about 1.4 times the training throughput of ``small_cnn``
         on CPU (``benchmarks/learner.py --study throughput``).
+    weights : str, path, BackboneWeights or None
+        Pretrained weights of the encoder, loaded into it before the key
+        branch copies it: a torchvision weights name (``"DEFAULT"``,
+        ``"IMAGENET1K_V1"``, ...) of a torchvision ``backbone`` or a
+        state-dict file (see :mod:`moby_al_plugin.network.pretrained_weights`).
+        With a name, the inputs are standardised with the weights' mean and
+        std instead of ``input_mean``/``input_std`` and then resized to the
+        weights' crop size (224x224 for most; :class:`ResizeImages`), so the
+        encoder sees what the weights were trained on, at the cost of its
+        work at that size. A file keeps the inputs as they are.
+    load_weights : bool
+        False builds the network for ``weights`` (architecture, input size
+        and normalisation) without reading them: a saved state follows.
 
     Attributes
     ----------
@@ -140,6 +157,8 @@ class MoBYNetwork(nn.Module):
         Registered buffers of past keys of each view.
     queue_pointer : Tensor of shape (1,)
         Write position shared by both queues (they receive equal batches).
+    input_resize : ResizeImages or None
+        The resize in front of the encoder (torchvision weights by name).
     """
 
     def __init__(
@@ -157,6 +176,8 @@ class MoBYNetwork(nn.Module):
         input_std: Sequence[float] | None = None,
         strong_view_running_stats: bool = False,
         channels_last: bool = True,
+        weights: str | os.PathLike | BackboneWeights | None = None,
+        load_weights: bool = True,
     ) -> None:
         super().__init__()
         self.strong_view_running_stats = strong_view_running_stats
@@ -165,14 +186,30 @@ class MoBYNetwork(nn.Module):
             raise ValueError(f"queue_size must be at least 1, got {queue_size}.")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")
+        spec = weights
+        if weights is not None and not isinstance(weights, BackboneWeights):
+            spec = resolve_weights(backbone, weights, check_file=load_weights)
+        crop = None if spec is None else spec.crop_size
+        # with weights by name, the encoder sees images at their crop size
+        encoder_size = (crop, crop) if crop is not None else image_size
         if isinstance(backbone, str):
-            self.encoder, feature_dim = build_backbone(backbone, in_channels, image_size)
+            self.encoder, feature_dim = build_backbone(
+                backbone, in_channels, encoder_size, weights=spec, load_weights=load_weights
+            )
         else:
+            if spec is not None and load_weights:
+                load_backbone_weights(
+                    backbone, spec.read_state_dict(), name=type(backbone).__name__
+                )
             if feature_dim is None:
                 feature_dim = check_input_size(
-                    backbone, in_channels, image_size or (32, 32), type(backbone).__name__
+                    backbone, in_channels, encoder_size or (32, 32), type(backbone).__name__
                 )
             self.encoder = backbone
+        self.register_module("input_resize", None if crop is None else ResizeImages(crop))
+        statistics = None if spec is None else spec.input_statistics(in_channels)
+        if statistics is not None:  # the weights' own, in place of the pool's
+            input_mean, input_std = statistics
         self.feature_dim = int(feature_dim)
         self.temperature = float(temperature)
         self.projector = ProjectionHead(self.feature_dim, projection_dim, head_layout)
@@ -211,8 +248,16 @@ class MoBYNetwork(nn.Module):
         """The key encoder and projector, in the same order as :meth:`online_modules`."""
         return nn.ModuleList([self.encoder_momentum, self.projector_momentum])
 
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "input_resize" not in self._modules:  # pickled before weights existed
+            self.register_module("input_resize", None)
+
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images as the encoder takes them: standardised, then resized if weights ask."""
         x = (x - self.input_mean) / self.input_std
+        if self.input_resize is not None:  # after the cheap standardisation, at the small size
+            x = self.input_resize(x)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
