@@ -12,6 +12,17 @@ Usage::
     python benchmarks/stopping_table.py benchmarks/results/label_efficiency-stopping-recipe-s0 \\
         benchmarks/results/label_efficiency-stopping-recipe-cold-budget_aware-s0 \\
         --thresholds 0.99,0.95,0.9,0.85 --window 3 --output stopping.json
+
+``--noise-floor`` measures how far kappa can rise at all when every cycle
+trains its network anew: it takes a finished run's last model (its pickled
+state), fits the same network on the same labels again with other seeds, and
+prints kappa between those models on a fixed set of 1,000 pool images. Two
+models that saw the same labels disagree by seed alone, so a rule whose
+threshold lies above that kappa cannot fire::
+
+    python benchmarks/stopping_table.py --noise-floor \
+        benchmarks/results/label_efficiency-stopping-recipe-cold-budget_aware-s0 \
+        --strategy budget_aware --refits 2 --output noise-floor.json
 """
 
 from __future__ import annotations
@@ -90,13 +101,74 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def noise_floor(folder: str, strategy: str, refits: int, stop_set_size: int = 1000) -> dict:
+    """Kappa between models fitted on the same labels with different seeds."""
+    import itertools
+    import pickle
+    import time
+
+    import numpy as np
+    from sklearn.base import clone
+
+    from moby_al_plugin.experiments.runner import PreparedData
+    from moby_al_plugin.stopping import prediction_agreement
+
+    config, _ = load_experiment(folder)
+    with open(Path(folder) / "state" / f"{strategy}-trial0.pkl", "rb") as handle:
+        state = pickle.load(handle)
+    data = PreparedData(config)
+    labeled = np.asarray(state.labeled)
+    rest = np.setdiff1d(np.arange(len(data.y)), labeled)
+    size = min(stop_set_size, len(data.y))
+    stop = np.sort(np.random.RandomState(0).choice(len(data.y), size, replace=False))
+    models = {"the run's": state.net}
+    accuracy = {"the run's": float(state.net.score(data.X_test, data.y_test))}
+    seconds = []
+    for seed in range(1, refits + 1):
+        net = clone(state.net).set_params(random_state=10_000 + seed, callbacks=[])
+        started = time.perf_counter()
+        net.fit(data.X[labeled], data.y[labeled], X_unlabeled=data.X[rest])
+        seconds.append(time.perf_counter() - started)
+        models[f"refit {seed}"] = net
+        accuracy[f"refit {seed}"] = float(net.score(data.X_test, data.y_test))
+        print(f"refit {seed}: {accuracy[f'refit {seed}']:.4f} in {seconds[-1]:.0f} s", flush=True)
+    predictions = {name: np.asarray(m.predict(data.X[stop])) for name, m in models.items()}
+    pairs = [
+        {"a": a, "b": b, "kappa": round(prediction_agreement(predictions[a], predictions[b]), 4)}
+        for a, b in itertools.combinations(predictions, 2)
+    ]
+    for pair in pairs:
+        print(f"kappa {pair['a']} vs {pair['b']}: {pair['kappa']:.3f}")
+    return {
+        "folder": folder,
+        "strategy": strategy,
+        "labels": int(len(labeled)),
+        "stop_set_size": int(size),
+        "accuracy": accuracy,
+        "fit_seconds": [round(x, 1) for x in seconds],
+        "pairs": pairs,
+    }
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", help="results folders of the runner")
     parser.add_argument("--thresholds", default="0.99,0.95,0.9,0.85")
     parser.add_argument("--window", type=int, default=3)
     parser.add_argument("--output", default=None, help="JSON file for the rows")
+    parser.add_argument(
+        "--noise-floor", action="store_true", help="refit the last model of one folder instead"
+    )
+    parser.add_argument("--strategy", default=None, help="--noise-floor: the run's strategy")
+    parser.add_argument("--refits", type=int, default=2, help="--noise-floor: fits with new seeds")
     args = parser.parse_args(argv)
+    if args.noise_floor:
+        if len(args.folders) != 1 or args.strategy is None:
+            parser.error("--noise-floor takes one folder and --strategy")
+        result = noise_floor(args.folders[0], args.strategy, args.refits)
+        if args.output:
+            Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
+        return result["pairs"]
     thresholds = [float(t) for t in args.thresholds.split(",")]
     records = [r for folder in args.folders for r in load_experiment(folder)[1]]
     rows = stop_rows(records, thresholds, args.window)

@@ -418,3 +418,47 @@ def test_stopping_table_replays_the_rule_on_recorded_kappas(tmp_path):
     assert rows[0.9]["left_on_table"] == pytest.approx(0.02)
     assert rows[0.99]["stop_labels"] is None  # one kappa of 0.99 is not three
     assert "| margin | 0 |" in result.stdout and "never" in result.stdout
+
+
+def test_stopping_table_noise_floor_refits_the_last_model(tmp_path):
+    from moby_al_plugin.experiments import ExperimentConfig, run_experiment
+
+    config = ExperimentConfig(
+        dataset="digits",
+        strategies=("random",),
+        initial_size=30,
+        query_size=20,
+        cycles=1,
+        epochs=1,
+        batch_size=16,
+        subset_size=150,
+        pool_size=300,
+        test_size=150,
+        train_samples=None,
+        min_samples_per_epoch=64,
+        stop_set_size=50,
+    )
+    run_experiment(config, tmp_path / "run", progress=False, log=None, plot=False)
+    result = _run(
+        "stopping_table.py",
+        "--noise-floor",
+        str(tmp_path / "run"),
+        "--strategy",
+        "random",
+        "--refits",
+        "2",
+        "--output",
+        str(tmp_path / "floor.json"),
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    floor = json.loads((tmp_path / "floor.json").read_text())
+    assert floor["labels"] == 50 and len(floor["fit_seconds"]) == 2
+    # the run's model and two refits: three pairs, each a kappa
+    assert [(p["a"], p["b"]) for p in floor["pairs"]] == [
+        ("the run's", "refit 1"),
+        ("the run's", "refit 2"),
+        ("refit 1", "refit 2"),
+    ]
+    assert all(-1.0 <= p["kappa"] <= 1.0 for p in floor["pairs"])
+    assert "kappa refit 1 vs refit 2" in result.stdout
