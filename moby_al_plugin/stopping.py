@@ -35,8 +35,10 @@ DEFAULT_STOP_THRESHOLD = 0.99
 DEFAULT_STOP_WINDOW = 3
 
 
-def check_stopping_rule(threshold: float, window: int) -> None:
-    """Raise a ``ValueError`` naming ``threshold`` or ``window`` when out of range.
+def check_stopping_rule(
+    threshold: float, window: int, *, names: tuple[str, str] = ("threshold", "window")
+) -> None:
+    """Raise a ``ValueError`` or ``TypeError`` naming the setting that is out of range.
 
     Parameters
     ----------
@@ -44,15 +46,19 @@ def check_stopping_rule(threshold: float, window: int) -> None:
         Must lie in (0, 1].
     window : int
         Must be an integer of at least 1.
+    names : tuple of str
+        How the caller spells the two settings in its errors (the experiment
+        configuration's are ``stop_threshold`` and ``stop_window``).
     """
+    threshold_name, window_name = names
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-        raise TypeError(f"threshold must be a number in (0, 1], got {threshold!r}")
+        raise TypeError(f"{threshold_name} must be a number in (0, 1], got {threshold!r}")
     if not 0.0 < float(threshold) <= 1.0:  # NaN fails this too
-        raise ValueError(f"threshold must lie in (0, 1], got {threshold!r}")
+        raise ValueError(f"{threshold_name} must lie in (0, 1], got {threshold!r}")
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
-        raise TypeError(f"window must be an integer of at least 1, got {window!r}")
+        raise TypeError(f"{window_name} must be an integer of at least 1, got {window!r}")
     if window < 1:
-        raise ValueError(f"window must be at least 1, got {window!r}")
+        raise ValueError(f"{window_name} must be at least 1, got {window!r}")
 
 
 def prediction_agreement(previous: Any, current: Any) -> float:

@@ -291,9 +291,11 @@ class ExperimentConfig:
         if self.stop_set_size < 0:
             raise ExperimentError(f"stop_set_size must be >= 0, got {self.stop_set_size}")
         try:
-            check_stopping_rule(self.stop_threshold, self.stop_window)
+            check_stopping_rule(
+                self.stop_threshold, self.stop_window, names=("stop_threshold", "stop_window")
+            )
         except (TypeError, ValueError) as exc:
-            raise ExperimentError(f"stop_{exc}") from None
+            raise ExperimentError(str(exc)) from None
         if self.precision not in PRECISIONS:
             raise ExperimentError(
                 f"unknown precision {self.precision!r}; valid values: {_listed(PRECISIONS)}"
