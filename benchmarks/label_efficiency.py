@@ -150,6 +150,7 @@ def main(argv=None) -> list[dict]:
         ("--unlabeled-ratio", float, "unlabelled samples per labelled one"),
         ("--pseudo-label-weight", float, "self-training of every row's network (0: none)"),
         ("--pseudo-label-threshold", float, "confidence a pseudo-label needs"),
+        ("--graph-pseudo-labels", float, "share of the pool with graph pseudo-labels"),
     ):
         default = getattr(defaults, flag[2:].replace("-", "_"))
         parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
@@ -219,6 +220,7 @@ def main(argv=None) -> list[dict]:
         pseudo_label_weight=args.pseudo_label_weight,
         pseudo_label_threshold=args.pseudo_label_threshold,
         pseudo_label_thresholds=args.pseudo_label_thresholds,
+        graph_pseudo_labels=args.graph_pseudo_labels,
     )
     if args.quick:
         base.update(

@@ -540,8 +540,10 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         unlabeled_proba : array-like of shape (len(X_unlabeled), n_classes) or None
             Class probabilities of the pool images (columns in ``classes_``
             order), the pseudo-label targets when ``pseudo_label_weight > 0``,
-            for example ``LabelSpreadingClassifier.predict_proba``; None: the
-            network's own predictions on the weak views.
+            for example ``LabelSpreadingClassifier.predict_proba`` passed
+            through :func:`~moby_al_plugin.semi_supervised.pseudo_labels.most_confident_targets`;
+            a row of zeros gives its image no target. None: the network's own
+            predictions on the weak views.
         **fit_params
             Passed on to skorch.
 
@@ -823,6 +825,8 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             threshold = torch.full_like(confidence, self.pseudo_label_threshold)
         # a threshold of 1 takes no image, even where float32 rounds a probability to 1
         mask = (confidence >= threshold) & (threshold < 1)
+        if state.unlabeled_proba is not None:  # a row of zeros: no target for that image
+            mask &= proba.sum(dim=1) > 0
         self.history.record_batch("pseudo_label_share", float(mask.float().mean()))
         if not mask.any():  # nothing to learn from: spare the strong view's pass
             return torch.zeros((), device=self.device)

@@ -234,6 +234,12 @@ def _add_experiment_options(
         ("--contrastive-every", int, "labelled batches carry the MoBY loss every k-th one"),
         ("--pseudo-label-weight", float, "self-training: weight of the pseudo-label loss"),
         ("--pseudo-label-threshold", float, "confidence a pseudo-label needs"),
+        (
+            "--graph-pseudo-labels",
+            float,
+            "share of the pool whose labels spread over a kNN graph are the pseudo-labels "
+            "(0: the network's own predictions)",
+        ),
     )
     train.add_argument(
         "--pseudo-label-thresholds",

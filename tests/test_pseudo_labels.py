@@ -9,6 +9,7 @@ from moby_al_plugin.exceptions import MoBYALError
 from moby_al_plugin.semi_supervised.pseudo_labels import (
     NOT_CONFIDENT,
     flexmatch_thresholds,
+    most_confident_targets,
     record_confident,
 )
 
@@ -40,10 +41,43 @@ def test_record_confident_keeps_the_latest_class_or_none():
     np.testing.assert_array_equal(latest, [-1, -1, -1, -1, -1])
 
 
-def _self_trained(tiny_digits, **params):
+def test_most_confident_targets_by_hand():
+    proba = np.array([[0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.1, 0.9]])
+    # top probabilities 0.6, 0.8, 0.5, 0.9: half the rows are 3 and 1, both class 1
+    np.testing.assert_array_equal(
+        most_confident_targets(proba, 0.5), [[0, 0], [0, 1], [0, 0], [0, 1]]
+    )
+    np.testing.assert_array_equal(most_confident_targets(proba, 0.0), np.zeros((4, 2)))
+    # every row; the tie [0.5, 0.5] goes to the first class, as argmax does
+    np.testing.assert_array_equal(
+        most_confident_targets(proba, 1.0), [[1, 0], [0, 1], [1, 0], [0, 1]]
+    )
+    assert most_confident_targets(proba, 0.5).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "proba, share, match",
+    [
+        (np.ones((3, 2)), 1.5, r"share must be a number in \[0, 1\], got 1.5"),
+        (np.ones((3, 2)), float("nan"), "share must be a number"),
+        (np.ones(3), 0.5, r"proba must be 2-D .* got shape \(3,\)"),
+        (np.array([[np.nan, 1.0]]), 0.5, "proba contains NaN"),
+    ],
+)
+def test_most_confident_targets_names_bad_input(proba, share, match):
+    with pytest.raises(ValueError, match=match):
+        most_confident_targets(proba, share)
+
+
+def _self_trained(tiny_digits, unlabeled_proba=None, **params):
     defaults = dict(contrastive_weight=0.0, pseudo_label_weight=1.0, max_epochs=2)
     net = small_net(**{**defaults, **params})
-    return net.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"])
+    return net.fit(
+        tiny_digits["X"],
+        tiny_digits["y"],
+        X_unlabeled=tiny_digits["X_pool"],
+        unlabeled_proba=unlabeled_proba,
+    )
 
 
 @pytest.mark.parametrize("threshold, share", [(1.0, 0.0), (0.0, 1.0)])
@@ -113,6 +147,16 @@ def test_targets_from_outside_are_used(tiny_digits):
     assert told.history[-1]["pseudo_label_share"] == 1.0
     threes = (told.predict(tiny_digits["X_pool"]) == 3).mean()
     assert threes > (net.predict(tiny_digits["X_pool"]) == 3).mean() + 0.2
+    # a row of zeros is no target, even where threshold 0 would take every image
+    for thresholds in ("fixed", "flexmatch"):
+        skipped = _self_trained(
+            tiny_digits,
+            max_epochs=1,
+            pseudo_label_threshold=0.0,
+            pseudo_label_thresholds=thresholds,
+            unlabeled_proba=np.zeros_like(one_class),
+        )
+        assert skipped.history[-1]["pseudo_label_share"] == 0.0, thresholds
     unsure = np.full((n_pool, 10), 0.1, dtype=np.float32)
     told.fit(tiny_digits["X"], tiny_digits["y"], X_unlabeled=tiny_digits["X_pool"],
              unlabeled_proba=unsure)  # fmt: skip

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._validation import is_finite_number
 from ..exceptions import MoBYALError
 from ..hardware import DEFAULT_PRECISION, PRECISIONS
 from ..schedule import RULE_BATCH_SIZE, RULE_LR, check_schedule
@@ -131,6 +132,13 @@ class ExperimentConfig:
         :class:`moby_al_plugin.MoBYClassifier`.
     pseudo_label_thresholds : {"fixed", "flexmatch"}
         One threshold for every class, or FlexMatch's class-wise ones.
+    graph_pseudo_labels : float
+        In [0, 1]: take the pseudo-labels from label spreading over a kNN
+        graph of the pool (PCA-50 of the pixels) instead of the network's
+        own predictions: this share of the unlabelled pool, the graph's most
+        confident images first, gets the graph's label as target (see
+        :mod:`moby_al_plugin.experiments.graph_pseudo_labels`). Needs
+        ``pseudo_label_weight > 0``. 0 (the default): no graph.
     stop_set_size, stop_threshold, stop_window : int, float, int
         The stabilizing-predictions stopping rule, recorded in every cycle
         (:class:`moby_al_plugin.StabilizingPredictions`): kappa between
@@ -189,6 +197,7 @@ class ExperimentConfig:
     pseudo_label_weight: float = 0.0
     pseudo_label_threshold: float = 0.95
     pseudo_label_thresholds: str = "fixed"
+    graph_pseudo_labels: float = 0.0
     stop_set_size: int = 1000
     stop_threshold: float = DEFAULT_STOP_THRESHOLD
     stop_window: int = DEFAULT_STOP_WINDOW
@@ -288,6 +297,17 @@ class ExperimentConfig:
             )
         except MoBYALError as exc:
             raise ExperimentError(str(exc)) from None
+        if not is_finite_number(self.graph_pseudo_labels) or not (
+            0.0 <= self.graph_pseudo_labels <= 1.0
+        ):
+            raise ExperimentError(
+                f"graph_pseudo_labels must be a number in [0, 1], got {self.graph_pseudo_labels!r}"
+            )
+        if self.graph_pseudo_labels > 0 and self.pseudo_label_weight == 0:
+            raise ExperimentError(
+                "graph_pseudo_labels needs pseudo_label_weight > 0: the graph's labels are "
+                "pseudo-label targets, and a weight of 0 would train on none of them"
+            )
         if self.stop_set_size < 0:
             raise ExperimentError(f"stop_set_size must be >= 0, got {self.stop_set_size}")
         try:

@@ -39,6 +39,7 @@ from ..selection.registry import STRATEGIES, StrategyEntry
 from ..stopping import prediction_agreement, stable_rounds
 from .config import ExperimentConfig, ExperimentError
 from .features_store import features_enabled, save_cycle_features
+from .graph_pseudo_labels import graph_targets, pixel_pca_features
 from .plots import plot_learning_curves
 from .results import atomic_pickle, atomic_write_text, read_records, write_records
 
@@ -108,6 +109,7 @@ class PreparedData:
             keep = subsample_indices(y_test, config.test_size, random_state=0)
             X_test, y_test = X_test[keep], y_test[keep]
         self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
+        self._graph_features: np.ndarray | None = None
         self.classes = np.unique(np.concatenate([y, y_test]))
         self.view_preset = config.views or data.view_preset
         needed = config.initial_size + config.cycles * config.query_size
@@ -117,6 +119,23 @@ class PreparedData:
                 f"{config.cycles} cycles x {config.query_size}) but the pool holds {len(y)} "
                 "images; lower --cycles, --query-size or --initial-size"
             )
+
+    def graph_features(self) -> np.ndarray:
+        """PCA-50 of the pool's pixels, computed on first use (the graph's nodes)."""
+        if self._graph_features is None:
+            self._graph_features = pixel_pca_features(self.X)
+        return self._graph_features
+
+
+def _pseudo_targets(config: ExperimentConfig, data: PreparedData, labeled, unlabeled) -> dict:
+    """``fit`` keywords for the graph's pseudo-labels; none without a graph."""
+    if config.graph_pseudo_labels == 0:
+        return {}
+    targets = graph_targets(
+        data.graph_features(), data.y, np.asarray(labeled), unlabeled, data.classes,
+        config.graph_pseudo_labels,
+    )  # fmt: skip
+    return {"unlabeled_proba": targets}
 
 
 def _make_net(
@@ -495,7 +514,8 @@ def _run_one(run: _Run, state: _RunState | None) -> None:
         remaining = np.setdiff1d(unlabeled, new)
         learner.estimator.set_params(random_state=_derive_seed(seed, cycle, "net"))
         started = time.perf_counter()
-        learner.teach(data.X[new], data.y[new], X_unlabeled=data.X[remaining])
+        targets = _pseudo_targets(config, data, np.concatenate([labeled, new]), remaining)
+        learner.teach(data.X[new], data.y[new], X_unlabeled=data.X[remaining], **targets)
         train_seconds = time.perf_counter() - started
         labeled = np.concatenate([labeled, new])
         record = _record(run, learner, cycle, new.tolist(), train_seconds, query_seconds)
@@ -548,6 +568,7 @@ def _first_cycle(run: _Run) -> _RunState:
         X_training=data.X[labeled],
         y_training=data.y[labeled],
         X_unlabeled=data.X[unlabeled],
+        **_pseudo_targets(config, data, labeled, unlabeled),
     )
     train_seconds = time.perf_counter() - started
     record = _record(run, learner, 0, list(labeled), train_seconds, query_seconds)

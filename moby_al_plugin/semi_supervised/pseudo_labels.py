@@ -12,6 +12,12 @@ threshold ``tau``, and ``unused`` those with no such prediction yet,
 
 These are pure functions of arrays; :class:`~moby_al_plugin.MoBYClassifier`
 (``pseudo_label_weight``) calls them on every unlabelled batch.
+
+Targets can also come from outside the network: label spreading's class
+distributions are smooth (their largest entry rarely nears a threshold like
+0.95), so :func:`most_confident_targets` turns them into one-hot targets for
+the share of images the graph is surest of and no target for the rest, for
+``MoBYClassifier.fit(..., unlabeled_proba=...)``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ __all__ = [
     "NOT_CONFIDENT",
     "check_pseudo_label_params",
     "flexmatch_thresholds",
+    "most_confident_targets",
     "record_confident",
 ]
 
@@ -91,3 +98,36 @@ def flexmatch_thresholds(latest: np.ndarray, n_classes: int, threshold: float) -
     denominator = max(sigma.max(), unused)
     beta = sigma / denominator if denominator > 0 else np.zeros(n_classes)
     return threshold * beta / (2.0 - beta)
+
+
+def most_confident_targets(proba: Any, share: float) -> np.ndarray:
+    """One-hot targets for the ``share`` of rows with the highest top probability.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n, n_classes)
+        Class scores of unlabelled images, for example label spreading's
+        ``label_distributions_`` or ``predict_proba``.
+    share : float
+        In [0, 1]: the fraction of rows that get a target, the most confident
+        first (ties broken by row order); 0 gives none, 1 every row.
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes), float32
+        A one-hot row (the row's most probable class) for each chosen image,
+        a row of zeros, which ``MoBYClassifier`` skips, for the others.
+    """
+    if not is_finite_number(share) or not 0.0 <= share <= 1.0:
+        raise MoBYALError(f"share must be a number in [0, 1], got {share!r}.")
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] < 1:
+        raise MoBYALError(f"proba must be 2-D (images, classes), got shape {proba.shape}.")
+    if not np.isfinite(proba).all():
+        raise MoBYALError("proba contains NaN or infinite values.")
+    targets = np.zeros(proba.shape, dtype=np.float32)
+    n_chosen = int(round(share * len(proba)))
+    # stable sort on the negated confidence: equal confidences keep row order
+    chosen = np.argsort(-proba.max(axis=1), kind="stable")[:n_chosen]
+    targets[chosen, proba[chosen].argmax(axis=1)] = 1.0
+    return targets

@@ -1,0 +1,74 @@
+"""Graph pseudo-labels for the experiments: features, targets, and a real run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from moby_al_plugin.experiments import ExperimentConfig, run_experiment
+from moby_al_plugin.experiments.graph_pseudo_labels import graph_targets, pixel_pca_features
+
+from .test_runner import TINY
+
+
+def _two_chains(n: int = 15) -> np.ndarray:
+    """Two arcs of the unit circle, 2 degrees apart within, opposite each other: the
+    graph compares directions, and each point's 10 nearest lie on its own arc."""
+    angles = np.radians(np.r_[np.arange(n) * 2.0, 180 + np.arange(n) * 2.0])
+    return np.c_[np.cos(angles), np.sin(angles)]
+
+
+def test_each_chain_takes_the_label_of_its_labelled_end():
+    features = _two_chains()
+    y = np.r_[np.zeros(15, int), np.ones(15, int)]
+    labeled, unlabeled = np.array([0, 15]), np.r_[1:15, 16:30]
+    targets = graph_targets(features, y, labeled, unlabeled, np.arange(3), share=1.0)
+    assert targets.shape == (28, 3)  # a column for the class with no label too
+    np.testing.assert_array_equal(targets.argmax(axis=1), y[unlabeled])
+    np.testing.assert_array_equal(targets.sum(axis=1), np.ones(28))
+    # half the pool: 14 rows get a target, the rest none
+    half = graph_targets(features, y, labeled, unlabeled, np.arange(3), share=0.5)
+    assert targets_count(half) == 14
+
+
+def targets_count(targets: np.ndarray) -> int:
+    return int((targets.sum(axis=1) > 0).sum())
+
+
+def test_pixel_pca_features_keep_fifty_components_at_most(digits):
+    features = pixel_pca_features(digits.X_train[:200])
+    assert features.shape == (200, 50) and features.dtype == np.float32
+    assert pixel_pca_features(digits.X_train[:20]).shape == (20, 20)
+
+
+def test_a_run_trains_on_the_graph_pseudo_labels(tmp_path):
+    """Half the pool gets a one-hot target and the rest none, so about half of each
+    unlabelled batch passes the fixed threshold: the network's own predictions after
+    two tiny epochs pass it for almost no image."""
+    config = ExperimentConfig(
+        **{**TINY, "strategies": ("random",), "cycles": 1},
+        contrastive_weight=0.0,
+        pseudo_label_weight=1.0,
+        graph_pseudo_labels=0.5,
+    )
+    run_experiment(config, tmp_path / "graph", progress=False, log=None, plot=False)
+    own = ExperimentConfig(
+        **{**TINY, "strategies": ("random",), "cycles": 1},
+        contrastive_weight=0.0,
+        pseudo_label_weight=1.0,
+    )
+    run_experiment(own, tmp_path / "own", progress=False, log=None, plot=False)
+    graph_share = _last_shares(tmp_path / "graph")
+    own_share = _last_shares(tmp_path / "own")
+    assert all(0.3 < share < 0.7 for share in graph_share), graph_share
+    assert all(share < 0.2 for share in own_share), own_share
+
+
+def _last_shares(folder) -> list[float]:
+    import pickle
+
+    shares = []
+    for path in sorted((folder / "state").glob("random-trial*.pkl")):
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        shares.append(state.net.history[-1]["pseudo_label_share"])
+    return shares
