@@ -36,6 +36,7 @@ _SOURCES = {
     "load_encoder": "encoder",
     "MoBYNetwork": "network.moby_network",
     "LabelSpreadingClassifier": "semi_supervised.label_spreading",
+    "most_confident_targets": "semi_supervised.pseudo_labels",
     "ActiveLearner": "learner",
     "mobyv2al_sampling": "selection.strategies",
     "coreset_sampling": "selection.strategies",
@@ -83,6 +84,7 @@ __all__ = [
     "load_encoder",
     "MoBYNetwork",
     "LabelSpreadingClassifier",
+    "most_confident_targets",
     "ActiveLearner",
     "mobyv2al_sampling",
     "coreset_sampling",
@@ -170,4 +172,5 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
         typiclust_sampling,
     )
     from .semi_supervised.label_spreading import LabelSpreadingClassifier
+    from .semi_supervised.pseudo_labels import most_confident_targets
     from .stopping import StabilizingPredictions
