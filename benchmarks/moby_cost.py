@@ -13,7 +13,10 @@
    cross-entropy fit of the same net and samples, interleaved ``--repeats``
    times in one process; the figure is the median ratio to the plain fit.
    The ``selftrain`` variants price self-training (``pseudo_label_weight=1``,
-   FlexMatch thresholds) the same way.
+   FlexMatch thresholds) the same way; ``graph_selftrain`` self-trains on the
+   graph's pseudo-labels instead (label spreading over PCA-50 of the pixels,
+   the surest half of the pool, as ``--graph-pseudo-labels 0.5``), its
+   seconds including the graph's.
 
 Both in float32 and in bfloat16 autocast (``--precisions``). Accuracy of the
 same settings comes from ``benchmarks/learner.py --study convergence
@@ -38,6 +41,7 @@ from _common import RESULTS, machine_info, write_json
 from moby_al_plugin import MoBYClassifier, load_digits_dataset, load_fashion_mnist
 from moby_al_plugin._validation import check_images
 from moby_al_plugin.augment import get_view_pair
+from moby_al_plugin.experiments.graph_pseudo_labels import graph_targets, pixel_pca_features
 from moby_al_plugin.hardware import autocast, resolve_precision
 from moby_al_plugin.network import advance_key_branch, moby_contrastive_loss
 
@@ -52,7 +56,21 @@ VARIANTS = {
     "moby_u0.5_every4": (0.5, 0.5, 4, 0.0),
     "selftrain": (0.0, 1.0, 1, 1.0),
     "selftrain_u0.5": (0.0, 0.5, 1, 1.0),
+    "graph_selftrain": (0.0, 1.0, 1, 1.0),
 }
+#: variants whose pseudo-labels come from the graph, and the share of the pool they cover
+GRAPH_SHARE = {"graph_selftrain": 0.5}
+
+
+def graph_pseudo_targets(X_train, y_train, pool, share: float) -> np.ndarray:
+    """The runner's graph targets for ``pool``: PCA-50 of the pixels, label spreading."""
+    features = pixel_pca_features(np.concatenate([X_train, pool]))
+    n = len(X_train)
+    rows = np.arange(len(features))
+    return graph_targets(
+        features, np.r_[y_train, np.zeros(len(pool), y_train.dtype)], rows[:n], rows[n:],
+        np.unique(y_train), share,
+    )  # fmt: skip
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
@@ -74,7 +92,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
         p.error(f"unknown variants {unknown}; choose among {', '.join(VARIANTS)}")
     if args.quick:
         args.steps, args.samples, args.repeats, args.labels = 4, 256, 1, 100
-        args.variants = ["plain", "moby_u0.25_every4"]
+        args.variants = ["plain", "moby_u0.25_every4", "graph_selftrain"]
     return args
 
 
@@ -179,7 +197,11 @@ def fit_costs(data, args, precision: str) -> dict:
                 **(dict(queue_size=64, projection_dim=16) if args.quick else {}),
             )
             started = time.perf_counter()
-            net.fit(X_train, y_train, X_unlabeled=pool)
+            targets = None
+            if name in GRAPH_SHARE:
+                targets = graph_pseudo_targets(X_train, y_train, pool, GRAPH_SHARE[name])
+                net.set_params(pseudo_label_thresholds="fixed")
+            net.fit(X_train, y_train, X_unlabeled=pool, unlabeled_proba=targets)
             seconds = time.perf_counter() - started
             per_sample = seconds / (net.epoch_samples_ * net.max_epochs)
             if name == "plain":
