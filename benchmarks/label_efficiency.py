@@ -155,6 +155,11 @@ def main(argv=None) -> list[dict]:
         default = getattr(defaults, flag[2:].replace("-", "_"))
         parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
     parser.add_argument(
+        "--graph-class-mass-normalization",
+        action="store_true",
+        help="class mass normalisation of the graph's spread labels",
+    )
+    parser.add_argument(
         "--pseudo-label-thresholds",
         choices=("fixed", "flexmatch"),
         default=defaults.pseudo_label_thresholds,
@@ -221,6 +226,7 @@ def main(argv=None) -> list[dict]:
         pseudo_label_threshold=args.pseudo_label_threshold,
         pseudo_label_thresholds=args.pseudo_label_thresholds,
         graph_pseudo_labels=args.graph_pseudo_labels,
+        graph_class_mass_normalization=args.graph_class_mass_normalization,
     )
     if args.quick:
         base.update(

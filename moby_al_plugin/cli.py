@@ -242,6 +242,12 @@ def _add_experiment_options(
         ),
     )
     train.add_argument(
+        "--graph-class-mass-normalization",
+        action="store_true",
+        help="scale every class's spread labels to the same total before the graph's "
+        "pseudo-labels are chosen",
+    )
+    train.add_argument(
         "--pseudo-label-thresholds",
         choices=("fixed", "flexmatch"),
         default=d.pseudo_label_thresholds,

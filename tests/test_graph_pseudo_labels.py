@@ -28,6 +28,9 @@ def test_each_chain_takes_the_label_of_its_labelled_end():
     # half the pool: 14 rows get a target, the rest none
     half = graph_targets(features, y, labeled, unlabeled, np.arange(3), share=0.5)
     assert targets_count(half) == 14
+    # with class mass normalisation the same two chains, each by its own label
+    cmn = graph_targets(features, y, labeled, unlabeled, np.arange(3), 1.0, True)
+    np.testing.assert_array_equal(cmn.argmax(axis=1), y[unlabeled])
 
 
 def targets_count(targets: np.ndarray) -> int:

@@ -264,6 +264,10 @@ def test_resume_refuses_results_of_the_old_subsampling(tmp_path):
         ({"stop_set_size": -1}, "stop_set_size must be >= 0"),
         ({"graph_pseudo_labels": 0.5}, "graph_pseudo_labels needs pseudo_label_weight > 0"),
         (
+            {"graph_class_mass_normalization": True},
+            "graph_class_mass_normalization applies to the graph's pseudo-labels",
+        ),
+        (
             {"graph_pseudo_labels": 1.5, "pseudo_label_weight": 1.0},
             r"graph_pseudo_labels must be a number in \[0, 1\], got 1.5",
         ),

@@ -139,6 +139,10 @@ class ExperimentConfig:
         confident images first, gets the graph's label as target (see
         :mod:`moby_al_plugin.experiments.graph_pseudo_labels`). Needs
         ``pseudo_label_weight > 0``. 0 (the default): no graph.
+    graph_class_mass_normalization : bool
+        Scale every class's spread scores to the same total before the
+        graph's targets are chosen (``LabelSpreadingClassifier``'s
+        ``class_mass_normalization``). A ``config.json`` without it had none.
     stop_set_size, stop_threshold, stop_window : int, float, int
         The stabilizing-predictions stopping rule, recorded in every cycle
         (:class:`moby_al_plugin.StabilizingPredictions`): kappa between
@@ -198,6 +202,7 @@ class ExperimentConfig:
     pseudo_label_threshold: float = 0.95
     pseudo_label_thresholds: str = "fixed"
     graph_pseudo_labels: float = 0.0
+    graph_class_mass_normalization: bool = False
     stop_set_size: int = 1000
     stop_threshold: float = DEFAULT_STOP_THRESHOLD
     stop_window: int = DEFAULT_STOP_WINDOW
@@ -302,6 +307,16 @@ class ExperimentConfig:
         ):
             raise ExperimentError(
                 f"graph_pseudo_labels must be a number in [0, 1], got {self.graph_pseudo_labels!r}"
+            )
+        if not isinstance(self.graph_class_mass_normalization, bool):
+            raise ExperimentError(
+                "graph_class_mass_normalization must be true or false, got "
+                f"{self.graph_class_mass_normalization!r}"
+            )
+        if self.graph_class_mass_normalization and self.graph_pseudo_labels == 0:
+            raise ExperimentError(
+                "graph_class_mass_normalization applies to the graph's pseudo-labels; "
+                "give graph_pseudo_labels > 0 as well"
             )
         if self.graph_pseudo_labels > 0 and self.pseudo_label_weight == 0:
             raise ExperimentError(

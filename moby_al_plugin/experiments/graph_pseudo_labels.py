@@ -37,6 +37,7 @@ def graph_targets(
     unlabeled: np.ndarray,
     classes: np.ndarray,
     share: float,
+    class_mass_normalization: bool = False,
 ) -> np.ndarray:
     """Targets for ``MoBYClassifier.fit(..., unlabeled_proba=...)`` from the graph.
 
@@ -53,12 +54,17 @@ def graph_targets(
     share : float
         The share of ``unlabeled`` that gets a target, the graph's most
         confident first.
+    class_mass_normalization : bool, default=False
+        Every class's spread scores scaled to the same total first (see
+        :class:`~moby_al_plugin.LabelSpreadingClassifier`).
 
     Returns
     -------
     ndarray of shape (len(unlabeled), len(classes)), float32
         One-hot rows for the chosen images, zeros for the others.
     """
-    graph = LabelSpreadingClassifier(classes=classes)
+    graph = LabelSpreadingClassifier(
+        classes=classes, class_mass_normalization=class_mass_normalization
+    )
     graph.fit(features[labeled], y[labeled], X_unlabeled=features[unlabeled])
     return most_confident_targets(graph.label_distributions_[graph.n_labeled_ :], share)

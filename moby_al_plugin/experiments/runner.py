@@ -133,7 +133,7 @@ def _pseudo_targets(config: ExperimentConfig, data: PreparedData, labeled, unlab
         return {}
     targets = graph_targets(
         data.graph_features(), data.y, np.asarray(labeled), unlabeled, data.classes,
-        config.graph_pseudo_labels,
+        config.graph_pseudo_labels, config.graph_class_mass_normalization,
     )  # fmt: skip
     return {"unlabeled_proba": targets}
 
