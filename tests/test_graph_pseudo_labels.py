@@ -33,6 +33,26 @@ def test_each_chain_takes_the_label_of_its_labelled_end():
     np.testing.assert_array_equal(cmn.argmax(axis=1), y[unlabeled])
 
 
+def test_class_mass_normalization_reaches_the_targets(digits):
+    """Eight labels of digit 0, one of each other digit (seed 4): the normalised graph
+    gives more right targets (measured on the same graph through
+    LabelSpreadingClassifier: 80.0 % of the pool against 75.9 %)."""
+    features = digits.X_train.reshape(len(digits.X_train), -1).astype(float)
+    y = digits.y_train
+    rng = np.random.default_rng(4)
+    zeros = rng.choice(np.flatnonzero(y == 0), 8, replace=False)
+    labeled = np.r_[zeros, [rng.choice(np.flatnonzero(y == c)) for c in range(1, 10)]]
+    unlabeled = np.setdiff1d(np.arange(len(y)), labeled)
+    right = {
+        cmn: np.mean(
+            graph_targets(features, y, labeled, unlabeled, np.arange(10), 1.0, cmn).argmax(1)
+            == y[unlabeled]
+        )
+        for cmn in (False, True)
+    }
+    assert right[True] > right[False] + 0.02, right
+
+
 def targets_count(targets: np.ndarray) -> int:
     return int((targets.sum(axis=1) > 0).sum())
 
