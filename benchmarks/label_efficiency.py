@@ -164,6 +164,12 @@ def main(argv=None) -> list[dict]:
         choices=("fixed", "flexmatch"),
         default=defaults.pseudo_label_thresholds,
     )
+    parser.add_argument(
+        "--pseudo-label-mode",
+        choices=("consistency", "labels"),
+        default=defaults.pseudo_label_mode,
+        help="the graph's targets on strong views, or as extra labels (plain-fit cost)",
+    )
     parser.add_argument("--pretrain-epochs", type=int, default=10)
     parser.add_argument("--pretrain-size", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=3)
@@ -227,6 +233,7 @@ def main(argv=None) -> list[dict]:
         pseudo_label_thresholds=args.pseudo_label_thresholds,
         graph_pseudo_labels=args.graph_pseudo_labels,
         graph_class_mass_normalization=args.graph_class_mass_normalization,
+        pseudo_label_mode=args.pseudo_label_mode,
     )
     if args.quick:
         base.update(

@@ -45,18 +45,44 @@ __all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED"]
 
 
 class _LabeledBatchSampler(torch.utils.data.Sampler):
-    """Batches of near-equal size over ``epoch_size`` draws from an :class:`IndexStream`."""
+    """Batches of near-equal size over ``epoch_size`` draws from an :class:`IndexStream`.
 
-    def __init__(self, stream: IndexStream, epoch_size: int, batch_size: int) -> None:
+    With a second stream (the pool images that joined as labels, rows
+    ``offset`` onwards of the dataset) each batch takes its share of them:
+    ``pseudo_fraction`` of the epoch's draws, spread evenly over the batches.
+    """
+
+    def __init__(
+        self,
+        stream: IndexStream,
+        epoch_size: int,
+        batch_size: int,
+        pseudo_stream: IndexStream | None = None,
+        pseudo_fraction: float = 0.0,
+    ) -> None:
         self.stream = stream
         self.sizes = even_batches(epoch_size, batch_size)
+        self.pseudo_stream = pseudo_stream
+        self.pseudo_fraction = pseudo_fraction
 
     def __len__(self) -> int:
         return len(self.sizes)
 
     def __iter__(self):
+        if self.pseudo_stream is None:
+            for size in self.sizes:
+                yield self.stream.take(size).tolist()
+            return
+        drawn = pseudo_drawn = 0
         for size in self.sizes:
-            yield self.stream.take(size).tolist()
+            drawn += size
+            # rounding the running total keeps the epoch's share exact
+            pseudo = round(drawn * self.pseudo_fraction) - pseudo_drawn
+            pseudo_drawn += pseudo
+            empty = torch.empty(0, dtype=torch.long)
+            rows = self.stream.take(size - pseudo) if size > pseudo else empty
+            extra = self.pseudo_stream.take(pseudo) + self.stream.n if pseudo else empty
+            yield torch.cat([rows, extra]).tolist()
 
 
 class _InterleavedEpoch:
@@ -105,11 +131,20 @@ class _FitState(FitState):
         device: str,
         shuffle: bool,
         views: tuple,
+        n_pseudo: int = 0,
+        pseudo_fraction: float = 0.0,
     ) -> None:
         super().__init__(int(seeds[0]), int(seeds[1]), device, views)
         self.X_unlabeled = X_unlabeled
+        # the pool images that joined as labels add no compute: the rule counts real labels
         self.epoch_size = epoch_size(n_labeled, max_epochs, train_samples, min_samples_per_epoch)
         self.labeled_stream = IndexStream(n_labeled, shuffle, self.loader_generator)
+        self.pseudo_stream = (
+            IndexStream(n_pseudo, True, torch.Generator().manual_seed(int(seeds[2]) + 1))
+            if n_pseudo
+            else None
+        )
+        self.pseudo_fraction = pseudo_fraction
         self.labeled_batches = len(even_batches(self.epoch_size, batch_size))
         n_unlabeled = 0 if X_unlabeled is None else X_unlabeled.shape[0]
         # the paper draws as many unlabelled samples per epoch as labelled ones;
@@ -133,6 +168,7 @@ _CLASSIFIER_ADDED_PARAMS = {
     "pseudo_label_weight": 0.0,
     "pseudo_label_threshold": 0.95,
     "pseudo_label_thresholds": "fixed",
+    "pseudo_label_mode": "consistency",
 }
 
 
@@ -242,6 +278,18 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         One threshold for every class, or FlexMatch's class-wise thresholds,
         lower for the classes with fewer confident images (see
         :mod:`moby_al_plugin.semi_supervised.pseudo_labels`).
+    pseudo_label_mode : {"consistency", "labels"}, default="consistency"
+        How the targets are learnt. ``"consistency"``: on the strong view of
+        each unlabelled batch, as above (about 2.3 times a plain fit).
+        ``"labels"``: the pool images whose ``unlabeled_proba`` row reaches
+        the threshold (rows of zeros never do) join the labelled set with
+        their most probable class, each drawn ``pseudo_label_weight`` times
+        as often as a real label; the fit's ``train_samples`` still follow
+        the real labels, so it costs what a plain fit costs. Needs
+        ``unlabeled_proba`` and ``pseudo_label_thresholds="fixed"``; the
+        chosen images are read into memory. On Fashion-MNIST with 20
+        labels, the graph's surest half as labels gave 68.0 % against
+        57.1 % for the plain fit (docs/results.md).
     train_samples : int, "auto" or None, default="auto"
         Labelled samples seen per fit, at least. ``"auto"``: the converged
         rule, ``max(100_000, min(100_000 * (n / 600) ** 2, 400_000 * sqrt(n / 1_200)))``
@@ -367,6 +415,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         pseudo_label_weight: float = 0.0,
         pseudo_label_threshold: float = 0.95,
         pseudo_label_thresholds: str = "fixed",
+        pseudo_label_mode: str = "consistency",
         train_samples: int | str | None = "auto",
         min_samples_per_epoch: int | None = None,
         pretrained: Any = None,
@@ -422,6 +471,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self.pseudo_label_weight = pseudo_label_weight
         self.pseudo_label_threshold = pseudo_label_threshold
         self.pseudo_label_thresholds = pseudo_label_thresholds
+        self.pseudo_label_mode = pseudo_label_mode
         self.train_samples = train_samples
         self.min_samples_per_epoch = min_samples_per_epoch
         self.pretrained = pretrained
@@ -513,7 +563,10 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         kwargs = self.get_params_for("iterator_train")
         for key in ("shuffle", "batch_size", "generator", "drop_last", "sampler"):
             kwargs.pop(key, None)
-        sampler = _LabeledBatchSampler(state.labeled_stream, state.epoch_size, self.batch_size)
+        sampler = _LabeledBatchSampler(
+            state.labeled_stream, state.epoch_size, self.batch_size,
+            state.pseudo_stream, state.pseudo_fraction,
+        )  # fmt: skip
         labeled = self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
         return _InterleavedEpoch(labeled, state)
 
@@ -629,9 +682,21 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
                 f"contrastive_every must be a positive integer, got {self.contrastive_every!r}."
             ) from None
         check_pseudo_label_params(
-            self.pseudo_label_weight, self.pseudo_label_threshold, self.pseudo_label_thresholds
-        )
-        if self.pseudo_label_weight > 0 and (X_unlabeled is None or self.unlabeled_ratio == 0):
+            self.pseudo_label_weight, self.pseudo_label_threshold, self.pseudo_label_thresholds,
+            self.pseudo_label_mode,
+        )  # fmt: skip
+        as_labels = self.pseudo_label_mode == "labels" and self.pseudo_label_weight > 0
+        if as_labels and (X_unlabeled is None or unlabeled_proba is None):
+            raise MoBYALError(
+                "pseudo_label_mode='labels' needs the pool and its targets: pass X_unlabeled "
+                "and unlabeled_proba (for example from LabelSpreadingClassifier); the "
+                "network's own predictions need pseudo_label_mode='consistency'"
+            )
+        if (
+            self.pseudo_label_weight > 0
+            and not as_labels
+            and (X_unlabeled is None or self.unlabeled_ratio == 0)
+        ):
             raise MoBYALError(
                 "pseudo_label_weight > 0 needs unlabelled images: pass X_unlabeled (the pool) "
                 "and keep unlabeled_ratio above 0"
@@ -658,11 +723,18 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=4)
         if cold:
             self.init_seed_ = None if self.random_state is None else int(seeds[3])
-        if self.contrastive_weight == 0 and self.pseudo_label_weight == 0:
+        pseudo_X, pseudo_codes, pseudo_share = None, None, None
+        if as_labels:
+            pseudo_X, pseudo_codes = self._pseudo_labelled_rows(X_unlabeled, unlabeled_proba)
+            pseudo_share = len(pseudo_codes) / X_unlabeled.shape[0]
+            unlabeled_proba = None  # learnt as labels, not on the unlabelled batches
+        if self.contrastive_weight == 0 and (self.pseudo_label_weight == 0 or as_labels):
             X_unlabeled = None  # unlabelled batches would carry no loss at all
         n_unlabeled = 0 if X_unlabeled is None else X_unlabeled.shape[0]
         if unlabeled_proba is not None and self.pseudo_label_weight > 0:
             unlabeled_proba = self._check_unlabeled_proba(unlabeled_proba, n_unlabeled)
+        n_pseudo = 0 if pseudo_codes is None else len(pseudo_codes)
+        weighted = self.pseudo_label_weight * n_pseudo
         shuffle = self.get_params_for("iterator_train").get("shuffle", True)
         state = _FitState(
             X_unlabeled,
@@ -677,8 +749,14 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             shuffle=bool(shuffle),
             # built once per fit, not once per batch
             views=get_view_pair(self.views, self.n_channels_in_),
+            n_pseudo=n_pseudo,
+            pseudo_fraction=weighted / (X.shape[0] + weighted),
         )
         state.X, state.y = X, y_encoded
+        if n_pseudo:  # rows past the real labels: the pool images taken as labels
+            state.X = np.concatenate([X, pseudo_X])
+            state.y = np.concatenate([y_encoded, pseudo_codes.astype(y_encoded.dtype)])
+        state.pseudo_share = pseudo_share
         state.labeled_steps = 0  # labelled batches so far: contrastive_every counts them
         state.unlabeled_proba = unlabeled_proba
         # FlexMatch: each pool image's latest confident class
@@ -687,6 +765,15 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
         self.total_steps_ = state.total_steps
         self.epoch_samples_ = state.epoch_size
         self.momentum_step_ = 0
+
+    def _pseudo_labelled_rows(self, X_unlabeled, proba: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The pool images whose target reaches the threshold, and their class codes."""
+        proba = self._check_unlabeled_proba(proba, X_unlabeled.shape[0])
+        confidence = proba.max(axis=1)
+        # as in the consistency term: 1 takes no image, a row of zeros never counts
+        keep = (confidence >= self.pseudo_label_threshold) & (proba.sum(axis=1) > 0)
+        rows = np.flatnonzero(keep) if self.pseudo_label_threshold < 1 else np.zeros(0, int)
+        return np.asarray(X_unlabeled[rows], dtype=np.float32), proba[rows].argmax(axis=1)
 
     def _check_unlabeled_proba(self, proba: Any, n_unlabeled: int) -> np.ndarray:
         proba = np.asarray(proba, dtype=np.float32)
@@ -748,6 +835,9 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             values = [batch[key] for batch in batches if key in batch]
             if values:
                 self.history.record(key, float(np.mean(values)))
+        state = getattr(self, "_fit_state", None)
+        if state is not None and state.pseudo_share is not None:  # the pool's images as labels
+            self.history.record("pseudo_label_share", float(state.pseudo_share))
 
     def train_step_single(self, batch, **fit_params):
         """One batch: labelled (cross-entropy plus the contrastive term) or unlabelled.
@@ -794,7 +884,7 @@ class MoBYClassifier(MoBYNetBase, NeuralNetClassifier):
             contrastive, _, _ = self._contrastive_pass(batch)
             self.history.record_batch("unlabeled_loss", float(contrastive.detach()))
             loss = loss + self.contrastive_weight * contrastive
-        if self.pseudo_label_weight > 0:
+        if self.pseudo_label_weight > 0 and self.pseudo_label_mode == "consistency":
             loss = loss + self.pseudo_label_weight * self._pseudo_label_loss(batch)
         return loss
 

@@ -254,6 +254,13 @@ def _add_experiment_options(
         help="one threshold for all classes, or FlexMatch's class-wise ones (default: %(default)s)",
     )
     train.add_argument(
+        "--pseudo-label-mode",
+        choices=("consistency", "labels"),
+        default=d.pseudo_label_mode,
+        help="learn the graph's pseudo-labels on strong views, or as extra labels at the cost "
+        "of a plain fit (default: %(default)s)",
+    )
+    train.add_argument(
         "--head-layout",
         choices=("bn_relu", "linear"),
         default=d.head_layout,

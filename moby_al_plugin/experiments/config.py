@@ -143,6 +143,12 @@ class ExperimentConfig:
         Scale every class's spread scores to the same total before the
         graph's targets are chosen (``LabelSpreadingClassifier``'s
         ``class_mass_normalization``). A ``config.json`` without it had none.
+    pseudo_label_mode : {"consistency", "labels"}
+        How the graph's targets are learnt: on the strong views of the
+        unlabelled batches (about 2.3 times a plain fit), or as extra labels
+        at the cost of a plain fit (``"labels"``, needs
+        ``graph_pseudo_labels > 0``); see :class:`moby_al_plugin.MoBYClassifier`.
+        A ``config.json`` without it had ``"consistency"``.
     stop_set_size, stop_threshold, stop_window : int, float, int
         The stabilizing-predictions stopping rule, recorded in every cycle
         (:class:`moby_al_plugin.StabilizingPredictions`): kappa between
@@ -203,6 +209,7 @@ class ExperimentConfig:
     pseudo_label_thresholds: str = "fixed"
     graph_pseudo_labels: float = 0.0
     graph_class_mass_normalization: bool = False
+    pseudo_label_mode: str = "consistency"
     stop_set_size: int = 1000
     stop_threshold: float = DEFAULT_STOP_THRESHOLD
     stop_window: int = DEFAULT_STOP_WINDOW
@@ -298,8 +305,9 @@ class ExperimentConfig:
             )
         try:
             check_pseudo_label_params(
-                self.pseudo_label_weight, self.pseudo_label_threshold, self.pseudo_label_thresholds
-            )
+                self.pseudo_label_weight, self.pseudo_label_threshold, self.pseudo_label_thresholds,
+                self.pseudo_label_mode,
+            )  # fmt: skip
         except MoBYALError as exc:
             raise ExperimentError(str(exc)) from None
         if not is_finite_number(self.graph_pseudo_labels) or not (
@@ -322,6 +330,11 @@ class ExperimentConfig:
             raise ExperimentError(
                 "graph_pseudo_labels needs pseudo_label_weight > 0: the graph's labels are "
                 "pseudo-label targets, and a weight of 0 would train on none of them"
+            )
+        if self.pseudo_label_mode == "labels" and self.graph_pseudo_labels == 0:
+            raise ExperimentError(
+                "pseudo_label_mode 'labels' learns the graph's labels: give "
+                "graph_pseudo_labels > 0 as well"
             )
         if self.stop_set_size < 0:
             raise ExperimentError(f"stop_set_size must be >= 0, got {self.stop_set_size}")

@@ -165,6 +165,7 @@ def _make_net(
         pseudo_label_weight=config.pseudo_label_weight,
         pseudo_label_threshold=config.pseudo_label_threshold,
         pseudo_label_thresholds=config.pseudo_label_thresholds,
+        pseudo_label_mode=config.pseudo_label_mode,
         min_samples_per_epoch=config.min_samples_per_epoch,
         train_samples=config.train_samples,
         lr_schedule=config.lr_schedule,

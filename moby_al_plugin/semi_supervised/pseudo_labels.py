@@ -17,7 +17,10 @@ Targets can also come from outside the network: label spreading's class
 distributions are smooth (their largest entry rarely nears a threshold like
 0.95), so :func:`most_confident_targets` turns them into one-hot targets for
 the share of images the graph is surest of and no target for the rest, for
-``MoBYClassifier.fit(..., unlabeled_proba=...)``.
+``MoBYClassifier.fit(..., unlabeled_proba=...)``. Such targets can also
+join the labelled set as plain labels (``pseudo_label_mode="labels"``): the
+strong views of the consistency term roughly double a fit's cost, extra
+labels cost nothing beyond the fit the real labels already pay for.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .._validation import is_finite_number
 from ..exceptions import MoBYALError
 
 __all__ = [
+    "PSEUDO_LABEL_MODES",
     "PSEUDO_LABEL_THRESHOLDS",
     "NOT_CONFIDENT",
     "check_pseudo_label_params",
@@ -40,11 +44,16 @@ __all__ = [
 
 #: ``"fixed"``: one threshold for every class (FixMatch); ``"flexmatch"``: class-wise.
 PSEUDO_LABEL_THRESHOLDS: tuple[str, ...] = ("fixed", "flexmatch")
+#: ``"consistency"``: a target is learnt on the image's strong view (FixMatch);
+#: ``"labels"``: images with a target from outside join the labelled set.
+PSEUDO_LABEL_MODES: tuple[str, ...] = ("consistency", "labels")
 #: The latest prediction of an image that has none above the threshold (yet).
 NOT_CONFIDENT = -1
 
 
-def check_pseudo_label_params(weight: Any, threshold: Any, thresholds: Any) -> None:
+def check_pseudo_label_params(
+    weight: Any, threshold: Any, thresholds: Any, mode: Any = "consistency"
+) -> None:
     """Raise a ``ValueError`` naming a bad pseudo-label parameter."""
     if not is_finite_number(weight) or weight < 0:
         raise MoBYALError(f"pseudo_label_weight must be a number >= 0, got {weight!r}.")
@@ -54,6 +63,15 @@ def check_pseudo_label_params(weight: Any, threshold: Any, thresholds: Any) -> N
         raise MoBYALError(
             f"unknown pseudo_label_thresholds {thresholds!r}; valid values: "
             f"{', '.join(PSEUDO_LABEL_THRESHOLDS)}"
+        )
+    if mode not in PSEUDO_LABEL_MODES:
+        raise MoBYALError(
+            f"unknown pseudo_label_mode {mode!r}; valid values: {', '.join(PSEUDO_LABEL_MODES)}"
+        )
+    if mode == "labels" and thresholds != "fixed":
+        raise MoBYALError(
+            "pseudo_label_thresholds='flexmatch' adapts to the network's own predictions; "
+            "pseudo_label_mode='labels' takes targets from outside, so it needs 'fixed'"
         )
 
 
