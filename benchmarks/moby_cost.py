@@ -16,7 +16,8 @@
    FlexMatch thresholds) the same way; ``graph_selftrain`` self-trains on the
    graph's pseudo-labels instead (label spreading over PCA-50 of the pixels,
    the surest half of the pool, as ``--graph-pseudo-labels 0.5``), its
-   seconds including the graph's.
+   seconds including the graph's; ``graph_labels`` learns the same targets
+   as extra labels (``pseudo_label_mode="labels"``).
 
 Both in float32 and in bfloat16 autocast (``--precisions``). Accuracy of the
 same settings comes from ``benchmarks/learner.py --study convergence
@@ -41,7 +42,11 @@ from _common import RESULTS, machine_info, write_json
 from moby_al_plugin import MoBYClassifier, load_digits_dataset, load_fashion_mnist
 from moby_al_plugin._validation import check_images
 from moby_al_plugin.augment import get_view_pair
-from moby_al_plugin.experiments.graph_pseudo_labels import graph_targets, pixel_pca_features
+from moby_al_plugin.experiments.graph_pseudo_labels import (
+    graph_targets,
+    pixel_pca_features,
+    pool_graph,
+)
 from moby_al_plugin.hardware import autocast, resolve_precision
 from moby_al_plugin.network import advance_key_branch, moby_contrastive_loss
 
@@ -57,9 +62,12 @@ VARIANTS = {
     "selftrain": (0.0, 1.0, 1, 1.0),
     "selftrain_u0.5": (0.0, 0.5, 1, 1.0),
     "graph_selftrain": (0.0, 1.0, 1, 1.0),
+    "graph_labels": (0.0, 1.0, 1, 1.0),
 }
 #: variants whose pseudo-labels come from the graph, and the share of the pool they cover
-GRAPH_SHARE = {"graph_selftrain": 0.5}
+GRAPH_SHARE = {"graph_selftrain": 0.5, "graph_labels": 0.5}
+#: variants that learn the graph's labels as extra labels (``pseudo_label_mode="labels"``)
+AS_LABELS = ("graph_labels",)
 
 
 def graph_pseudo_targets(X_train, y_train, pool, share: float) -> np.ndarray:
@@ -67,10 +75,8 @@ def graph_pseudo_targets(X_train, y_train, pool, share: float) -> np.ndarray:
     features = pixel_pca_features(np.concatenate([X_train, pool]))
     n = len(X_train)
     rows = np.arange(len(features))
-    return graph_targets(
-        features, np.r_[y_train, np.zeros(len(pool), y_train.dtype)], rows[:n], rows[n:],
-        np.unique(y_train), share,
-    )  # fmt: skip
+    y = np.r_[y_train, np.zeros(len(pool), y_train.dtype)]
+    return graph_targets(pool_graph(features), y, rows[:n], rows[n:], np.unique(y_train), share)
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
@@ -92,7 +98,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
         p.error(f"unknown variants {unknown}; choose among {', '.join(VARIANTS)}")
     if args.quick:
         args.steps, args.samples, args.repeats, args.labels = 4, 256, 1, 100
-        args.variants = ["plain", "moby_u0.25_every4", "graph_selftrain"]
+        args.variants = ["plain", "moby_u0.25_every4", "graph_selftrain", "graph_labels"]
     return args
 
 
@@ -201,6 +207,8 @@ def fit_costs(data, args, precision: str) -> dict:
             if name in GRAPH_SHARE:
                 targets = graph_pseudo_targets(X_train, y_train, pool, GRAPH_SHARE[name])
                 net.set_params(pseudo_label_thresholds="fixed")
+            if name in AS_LABELS:
+                net.set_params(pseudo_label_mode="labels")
             net.fit(X_train, y_train, X_unlabeled=pool, unlabeled_proba=targets)
             seconds = time.perf_counter() - started
             per_sample = seconds / (net.epoch_samples_ * net.max_epochs)

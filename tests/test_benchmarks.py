@@ -342,6 +342,7 @@ def test_moby_cost_quick_times_every_part_and_the_cheaper_settings(tmp_path):
         assert summary["plain"]["over_plain_median"] == 1.0
         assert summary["moby_u0.25_every4"]["over_plain_median"] > 0
         assert summary["graph_selftrain"]["over_plain_median"] > 0
+        assert summary["graph_labels"]["over_plain_median"] > 0
 
 
 def test_graph_step_quick_spreads_labels_past_the_picks(tmp_path):

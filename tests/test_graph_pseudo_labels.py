@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from moby_al_plugin.experiments import ExperimentConfig, run_experiment
-from moby_al_plugin.experiments.graph_pseudo_labels import graph_targets, pixel_pca_features
+from moby_al_plugin.experiments.graph_pseudo_labels import (
+    graph_targets,
+    pixel_pca_features,
+    pool_graph,
+)
 
 from .test_runner import TINY
 
@@ -18,18 +22,18 @@ def _two_chains(n: int = 15) -> np.ndarray:
 
 
 def test_each_chain_takes_the_label_of_its_labelled_end():
-    features = _two_chains()
+    graph = pool_graph(_two_chains())
     y = np.r_[np.zeros(15, int), np.ones(15, int)]
     labeled, unlabeled = np.array([0, 15]), np.r_[1:15, 16:30]
-    targets = graph_targets(features, y, labeled, unlabeled, np.arange(3), share=1.0)
+    targets = graph_targets(graph, y, labeled, unlabeled, np.arange(3), share=1.0)
     assert targets.shape == (28, 3)  # a column for the class with no label too
     np.testing.assert_array_equal(targets.argmax(axis=1), y[unlabeled])
     np.testing.assert_array_equal(targets.sum(axis=1), np.ones(28))
     # half the pool: 14 rows get a target, the rest none
-    half = graph_targets(features, y, labeled, unlabeled, np.arange(3), share=0.5)
+    half = graph_targets(graph, y, labeled, unlabeled, np.arange(3), share=0.5)
     assert targets_count(half) == 14
     # with class mass normalisation the same two chains, each by its own label
-    cmn = graph_targets(features, y, labeled, unlabeled, np.arange(3), 1.0, True)
+    cmn = graph_targets(graph, y, labeled, unlabeled, np.arange(3), 1.0, True)
     np.testing.assert_array_equal(cmn.argmax(axis=1), y[unlabeled])
 
 
@@ -37,7 +41,7 @@ def test_class_mass_normalization_reaches_the_targets(digits):
     """Eight labels of digit 0, one of each other digit (seed 4): the normalised graph
     gives more right targets (measured on the same graph through
     LabelSpreadingClassifier: 80.0 % of the pool against 75.9 %)."""
-    features = digits.X_train.reshape(len(digits.X_train), -1).astype(float)
+    graph = pool_graph(digits.X_train.reshape(len(digits.X_train), -1))
     y = digits.y_train
     rng = np.random.default_rng(4)
     zeros = rng.choice(np.flatnonzero(y == 0), 8, replace=False)
@@ -45,12 +49,20 @@ def test_class_mass_normalization_reaches_the_targets(digits):
     unlabeled = np.setdiff1d(np.arange(len(y)), labeled)
     right = {
         cmn: np.mean(
-            graph_targets(features, y, labeled, unlabeled, np.arange(10), 1.0, cmn).argmax(1)
+            graph_targets(graph, y, labeled, unlabeled, np.arange(10), 1.0, cmn).argmax(1)
             == y[unlabeled]
         )
         for cmn in (False, True)
     }
     assert right[True] > right[False] + 0.02, right
+
+
+def test_the_pool_graph_links_each_image_to_its_nearest():
+    graph = pool_graph(_two_chains())
+    assert graph.shape == (30, 30) and (graph != graph.T).nnz == 0
+    assert graph.diagonal().sum() == 0
+    # no link between the arcs: every neighbour of the first arc's points is on it
+    assert graph[:15, 15:].nnz == 0 and graph[:15, :15].nnz > 0
 
 
 def targets_count(targets: np.ndarray) -> int:

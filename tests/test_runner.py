@@ -271,6 +271,11 @@ def test_resume_refuses_results_of_the_old_subsampling(tmp_path):
             {"graph_pseudo_labels": 1.5, "pseudo_label_weight": 1.0},
             r"graph_pseudo_labels must be a number in \[0, 1\], got 1.5",
         ),
+        (
+            {"pseudo_label_mode": "labels", "pseudo_label_weight": 1.0},
+            "pseudo_label_mode 'labels' learns the graph's labels",
+        ),
+        ({"pseudo_label_mode": "both"}, "unknown pseudo_label_mode 'both'"),
     ],
 )
 def test_bad_configurations(tmp_path, changes, match):

@@ -39,7 +39,7 @@ from ..selection.registry import STRATEGIES, StrategyEntry
 from ..stopping import prediction_agreement, stable_rounds
 from .config import ExperimentConfig, ExperimentError
 from .features_store import features_enabled, save_cycle_features
-from .graph_pseudo_labels import graph_targets, pixel_pca_features
+from .graph_pseudo_labels import graph_targets, pixel_pca_features, pool_graph
 from .plots import plot_learning_curves
 from .results import atomic_pickle, atomic_write_text, read_records, write_records
 
@@ -109,7 +109,7 @@ class PreparedData:
             keep = subsample_indices(y_test, config.test_size, random_state=0)
             X_test, y_test = X_test[keep], y_test[keep]
         self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
-        self._graph_features: np.ndarray | None = None
+        self._graph: Any = None
         self.classes = np.unique(np.concatenate([y, y_test]))
         self.view_preset = config.views or data.view_preset
         needed = config.initial_size + config.cycles * config.query_size
@@ -120,11 +120,11 @@ class PreparedData:
                 "images; lower --cycles, --query-size or --initial-size"
             )
 
-    def graph_features(self) -> np.ndarray:
-        """PCA-50 of the pool's pixels, computed on first use (the graph's nodes)."""
-        if self._graph_features is None:
-            self._graph_features = pixel_pca_features(self.X)
-        return self._graph_features
+    def graph(self) -> Any:
+        """The kNN graph of the pool over PCA-50 of its pixels, built on first use."""
+        if self._graph is None:
+            self._graph = pool_graph(pixel_pca_features(self.X))
+        return self._graph
 
 
 def _pseudo_targets(config: ExperimentConfig, data: PreparedData, labeled, unlabeled) -> dict:
@@ -132,7 +132,7 @@ def _pseudo_targets(config: ExperimentConfig, data: PreparedData, labeled, unlab
     if config.graph_pseudo_labels == 0:
         return {}
     targets = graph_targets(
-        data.graph_features(), data.y, np.asarray(labeled), unlabeled, data.classes,
+        data.graph(), data.y, np.asarray(labeled), unlabeled, data.classes,
         config.graph_pseudo_labels, config.graph_class_mass_normalization,
     )  # fmt: skip
     return {"unlabeled_proba": targets}

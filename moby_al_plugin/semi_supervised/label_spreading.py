@@ -36,7 +36,13 @@ from ..exceptions import MoBYALError
 from ..selection.features import _raw, apply_feature_map, l2_normalize
 from .knn_graph import NEIGHBOR_METHODS, NeighborIndex, knn_graph
 
-__all__ = ["LabelSpreadingClassifier", "class_mass_normalized", "spread_labels", "UNLABELED"]
+__all__ = [
+    "LabelSpreadingClassifier",
+    "class_mass_normalized",
+    "spread_label_distributions",
+    "spread_labels",
+    "UNLABELED",
+]
 
 #: The label that marks an unlabelled row of ``y``, as in ``sklearn.semi_supervised``.
 UNLABELED = -1
@@ -118,6 +124,47 @@ def class_mass_normalized(F: np.ndarray) -> np.ndarray:
     """
     mass = F.sum(axis=0, keepdims=True)
     return F / np.where(mass > 0, mass, 1.0)
+
+
+def spread_label_distributions(
+    graph: sp.spmatrix,
+    labeled: np.ndarray,
+    codes: np.ndarray,
+    n_classes: int,
+    alpha: float,
+    *,
+    class_mass_normalization: bool = False,
+    tol: float = 1e-6,
+    max_iter: int = 1000,
+) -> tuple[np.ndarray, int]:
+    """Every node's class distribution after spreading the labels of ``labeled``.
+
+    Parameters
+    ----------
+    graph : sparse matrix of shape (n, n)
+        As in :func:`spread_labels`; built once, it can serve many label sets.
+    labeled : ndarray of int
+        The labelled nodes.
+    codes : ndarray of int
+        Their classes, as column numbers below ``n_classes``.
+    n_classes : int
+    alpha, tol, max_iter
+        As in :func:`spread_labels`.
+    class_mass_normalization : bool, default=False
+        See :func:`class_mass_normalized`.
+
+    Returns
+    -------
+    distributions : ndarray of shape (n, n_classes)
+        Rows summing to 1 (uniform where no label reached).
+    n_iter : int
+    """
+    Y = np.zeros((graph.shape[0], n_classes))
+    Y[np.asarray(labeled), np.asarray(codes)] = 1.0
+    F, n_iter = spread_labels(graph, Y, alpha, tol=tol, max_iter=max_iter)
+    if class_mass_normalization:
+        F = class_mass_normalized(F)
+    return _normalized_rows(F), n_iter
 
 
 def _normalized_rows(F: np.ndarray) -> np.ndarray:
@@ -306,15 +353,11 @@ class LabelSpreadingClassifier(ClassifierMixin, BaseEstimator):
             )
         codes = np.searchsorted(self.classes_, labels)
         self.index_ = NeighborIndex(features, self.neighbors)
-        Y = np.zeros((n_nodes, len(self.classes_)))
-        Y[np.arange(len(labels)), codes] = 1.0
-        F, self.n_iter_ = spread_labels(
-            knn_graph(self.index_, self.n_neighbors), Y, self.alpha,
+        self.label_distributions_, self.n_iter_ = spread_label_distributions(
+            knn_graph(self.index_, self.n_neighbors), np.arange(len(labels)), codes,
+            len(self.classes_), self.alpha, class_mass_normalization=self.class_mass_normalization,
             tol=self.tol, max_iter=self.max_iter,
         )  # fmt: skip
-        if self.class_mass_normalization:
-            F = class_mass_normalized(F)
-        self.label_distributions_ = _normalized_rows(F)
         self.transduction_ = self.classes_[self.label_distributions_.argmax(axis=1)]
         self.n_labeled_ = len(labels)
         return self
