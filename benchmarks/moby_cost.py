@@ -42,13 +42,13 @@ from _common import RESULTS, machine_info, write_json
 from moby_al_plugin import MoBYClassifier, load_digits_dataset, load_fashion_mnist
 from moby_al_plugin._validation import check_images
 from moby_al_plugin.augment import get_view_pair
-from moby_al_plugin.experiments.graph_pseudo_labels import (
+from moby_al_plugin.hardware import autocast, resolve_precision
+from moby_al_plugin.network import advance_key_branch, moby_contrastive_loss
+from moby_al_plugin.semi_supervised.graph_pseudo_labels import (
     graph_targets,
     pixel_pca_features,
     pool_graph,
 )
-from moby_al_plugin.hardware import autocast, resolve_precision
-from moby_al_plugin.network import advance_key_branch, moby_contrastive_loss
 
 #: name: (contrastive_weight, unlabeled_ratio, contrastive_every, pseudo_label_weight);
 #: self-training with FlexMatch thresholds (most pool images pass them after warm-up)

@@ -37,6 +37,9 @@ _SOURCES = {
     "MoBYNetwork": "network.moby_network",
     "LabelSpreadingClassifier": "semi_supervised.label_spreading",
     "most_confident_targets": "semi_supervised.pseudo_labels",
+    "graph_targets": "semi_supervised.graph_pseudo_labels",
+    "pool_graph": "semi_supervised.graph_pseudo_labels",
+    "pixel_pca_features": "semi_supervised.graph_pseudo_labels",
     "ActiveLearner": "learner",
     "mobyv2al_sampling": "selection.strategies",
     "coreset_sampling": "selection.strategies",
@@ -85,6 +88,9 @@ __all__ = [
     "MoBYNetwork",
     "LabelSpreadingClassifier",
     "most_confident_targets",
+    "graph_targets",
+    "pool_graph",
+    "pixel_pca_features",
     "ActiveLearner",
     "mobyv2al_sampling",
     "coreset_sampling",
@@ -171,6 +177,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
         random_sampling,
         typiclust_sampling,
     )
+    from .semi_supervised.graph_pseudo_labels import graph_targets, pixel_pca_features, pool_graph
     from .semi_supervised.label_spreading import LabelSpreadingClassifier
     from .semi_supervised.pseudo_labels import most_confident_targets
     from .stopping import StabilizingPredictions

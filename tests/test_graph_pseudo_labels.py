@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from moby_al_plugin.experiments import ExperimentConfig, run_experiment
-from moby_al_plugin.experiments.graph_pseudo_labels import (
+from moby_al_plugin.semi_supervised.graph_pseudo_labels import (
     graph_targets,
     pixel_pca_features,
     pool_graph,

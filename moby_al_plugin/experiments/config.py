@@ -137,7 +137,7 @@ class ExperimentConfig:
         graph of the pool (PCA-50 of the pixels) instead of the network's
         own predictions: this share of the unlabelled pool, the graph's most
         confident images first, gets the graph's label as target (see
-        :mod:`moby_al_plugin.experiments.graph_pseudo_labels`). Needs
+        :mod:`moby_al_plugin.semi_supervised.graph_pseudo_labels`). Needs
         ``pseudo_label_weight > 0``. 0 (the default): no graph.
     graph_class_mass_normalization : bool
         Scale every class's spread scores to the same total before the

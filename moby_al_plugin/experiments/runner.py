@@ -36,10 +36,10 @@ from ..hardware import check_n_threads, resolve_precision, thread_report, torch_
 from ..learner import ActiveLearner
 from ..pretraining import cached_encoder_path, given_encoder, pretrain_encoder
 from ..selection.registry import STRATEGIES, StrategyEntry
+from ..semi_supervised.graph_pseudo_labels import graph_targets, pixel_pca_features, pool_graph
 from ..stopping import prediction_agreement, stable_rounds
 from .config import ExperimentConfig, ExperimentError
 from .features_store import features_enabled, save_cycle_features
-from .graph_pseudo_labels import graph_targets, pixel_pca_features, pool_graph
 from .plots import plot_learning_curves
 from .results import atomic_pickle, atomic_write_text, read_records, write_records
 

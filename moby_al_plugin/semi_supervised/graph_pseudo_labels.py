@@ -1,4 +1,4 @@
-"""Pseudo-labels from a label-spreading graph of the pool, for the experiments.
+"""Pseudo-labels from a label-spreading graph of the pool.
 
 With a handful of labels a network's own predictions are poor targets for
 self-training. A kNN graph over the whole pool spreads the few labels to the
@@ -15,9 +15,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
-from ..semi_supervised.knn_graph import NeighborIndex, knn_graph
-from ..semi_supervised.label_spreading import spread_label_distributions
-from ..semi_supervised.pseudo_labels import most_confident_targets
+from .knn_graph import NeighborIndex, knn_graph
+from .label_spreading import spread_label_distributions
+from .pseudo_labels import most_confident_targets
 
 __all__ = [
     "GRAPH_ALPHA",
