@@ -24,6 +24,7 @@ from PIL import Image
 
 from moby_al_plugin import load_image_folder
 from moby_al_plugin.cli import main
+from moby_al_plugin.exceptions import MoBYALError
 from moby_al_plugin.labelling import LabelStore
 from moby_al_plugin.labelling.stopping_history import stop_set, stopping_summary
 
@@ -495,6 +496,43 @@ def test_a_round_queues_its_batch_after_the_first_leg_and_keeps_the_whole_fit(
     assert kept.epoch_samples_ * kept.max_epochs == 240 and kept.warm_start
     with pytest.raises(Exception, match="first_leg_samples"):
         RoundSettings(first_leg_samples=0).validate()
+
+
+def test_the_folder_graph_labels_join_the_fine_tuning(tmp_path, digit_image_folder):
+    from moby_al_plugin.labelling import RoundSettings, query_next_batch
+
+    folder, truth = digit_image_folder
+    work = tmp_path / "work"
+    _init(work, folder)
+    settings = RoundSettings(
+        n=20, pretrain_epochs=1, epochs=2, train_samples=400, graph_labels=0.5
+    )
+    with LabelStore(work) as store:
+        query_next_batch(store, settings)  # cold start: nothing to spread yet
+        paths = store.image_paths()
+        for row in store.pending():
+            store.answer(row["image_id"], truth[paths[row["image_id"]]])
+        result = query_next_batch(store, settings)
+    assert result.train_samples == 400  # what the labels alone would cost
+    with open(work / "cache" / "finetuned-model.pkl", "rb") as handle:
+        kept = pickle.load(handle)["net"]
+    # 240 images, 20 labelled: half of the other 220 trained with the graph's label
+    assert kept.history[:, "pseudo_label_share"] == [0.5, 0.5]
+    assert kept.pseudo_label_mode == "labels" and kept.pseudo_label_weight == 1.0
+    # the next round without the graph continues the same model, plainly
+    with LabelStore(work) as store:
+        for row in store.pending():
+            store.answer(row["image_id"], truth[paths[row["image_id"]]])
+        plain = query_next_batch(store, RoundSettings(
+            n=10, pretrain_epochs=1, epochs=2, train_samples=400
+        ))  # fmt: skip
+    assert plain.warm_start
+    with open(work / "cache" / "finetuned-model.pkl", "rb") as handle:
+        kept = pickle.load(handle)["net"]
+    assert "pseudo_label_share" not in kept.history[-1]
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(MoBYALError, match="graph_labels must be a number in"):
+            RoundSettings(graph_labels=bad).validate()
 
 
 def _export(work: Path, output: Path, *extra: str) -> int:

@@ -115,6 +115,15 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "before; default: %(default)s)",
     )
     parser.add_argument(
+        "--graph-labels",
+        type=float,
+        default=RoundSettings.graph_labels,
+        metavar="SHARE",
+        help="share of the unlabelled images that join the fine-tuning with the label the "
+        "folder's kNN graph spreads to them, surest first, at the cost of a plain "
+        "fine-tuning (0: off; default: %(default)s)",
+    )
+    parser.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=DEFAULT_PRECISION,
@@ -429,6 +438,8 @@ def _training_options(args: argparse.Namespace) -> list[str]:
         args.precision,
         "--first-leg-samples",
         "none" if args.first_leg_samples is None else str(args.first_leg_samples),
+        "--graph-labels",
+        str(args.graph_labels),
     ]
     if args.threads is not None:
         options += ["--threads", str(args.threads)]
@@ -536,6 +547,7 @@ def _next(args: argparse.Namespace) -> int:
         precision=args.precision,
         threads=args.threads,
         first_leg_samples=args.first_leg_samples,
+        graph_labels=args.graph_labels,
     )
     with LabelStore(args.workdir) as store:
         if args.job is None:

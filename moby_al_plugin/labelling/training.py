@@ -91,6 +91,14 @@ class RoundSettings:
     chosen by the model after the first leg, and every later round starts
     from the fully fine-tuned one. None runs everything before the choice.
 
+    The folder's graph (``graph_labels``): before each fine-tuning, the
+    labels spread over a kNN graph of every usable image (PCA-50 of the
+    pixels, class mass normalised), and that share of the unlabelled images,
+    the graph's surest first, joins the fine-tuning as labels: half of its
+    samples, the other half the person's labels, at the cost of a plain
+    fine-tuning plus the graph (``MoBYClassifier(pseudo_label_mode="labels")``).
+    0 turns it off.
+
     Pretrained weights (``weights``): the backbone starts from them before the
     pretraining on the folder (a torchvision weights name of a torchvision
     ``backbone``, say ``resnet18`` with ``IMAGENET1K_V1``, or a state-dict
@@ -124,6 +132,8 @@ class RoundSettings:
     # labelled samples fine-tuned before the batch is chosen; the rest of the round's
     # fine-tuning runs after the batch is queued, while the person labels (None: all first)
     first_leg_samples: int | None = 25_000
+    # the share of the unlabelled images that join the fine-tuning with the graph's label
+    graph_labels: float = 0.0
 
     def pretrain_views_for(self, n_images: int) -> int:
         """Views the pretraining aims at: ``clip(per_image * n, min_views, max_views)``."""
@@ -189,6 +199,12 @@ class RoundSettings:
             check_n_threads(self.threads)
         except MoBYALError as exc:
             raise LabellingError(str(exc).replace("n_threads", "threads")) from None
+        from .._validation import is_finite_number
+
+        if not is_finite_number(self.graph_labels) or not 0.0 <= self.graph_labels <= 1.0:
+            raise LabellingError(
+                f"graph_labels must be a number in [0, 1], got {self.graph_labels!r}"
+            )
         if self.pretrain_min_views > self.pretrain_max_views:
             raise LabellingError(
                 f"pretrain_min_views ({self.pretrain_min_views}) is above pretrain_max_views "
@@ -349,6 +365,34 @@ def _keep_model(path: Path, key: str, net: MoBYClassifier, trained_on: list) -> 
     atomic_write(path, lambda handle: pickle.dump(payload, handle))
 
 
+def _graph_labels(
+    X: np.ndarray, labelled_rows: list[int], labels: list[int], n_classes: int,
+    settings: RoundSettings,
+) -> dict[str, Any]:  # fmt: skip
+    """``fit`` keywords: the unlabelled images and the graph's targets for them."""
+    import numpy as np
+
+    from ..semi_supervised.graph_pseudo_labels import (
+        GRAPH_NEIGHBORS,
+        graph_targets,
+        pixel_pca_features,
+        pool_graph,
+    )
+
+    if len(X) <= GRAPH_NEIGHBORS:  # a graph needs more images than neighbours per image
+        return {}
+    rows = np.asarray(labelled_rows)
+    unlabelled = np.setdiff1d(np.arange(len(X)), rows)
+    y = np.zeros(len(X), dtype=np.int64)
+    y[rows] = labels
+    graph = pool_graph(pixel_pca_features(X))
+    targets = graph_targets(
+        graph, y, rows, unlabelled, np.arange(n_classes), settings.graph_labels,
+        class_mass_normalization=True,
+    )  # fmt: skip
+    return {"X_unlabeled": X[unlabelled], "unlabeled_proba": targets}
+
+
 def _fine_tune_samples(settings: RoundSettings, n_labelled: int, new: int, warm: bool) -> int | str:
     """Labelled samples of this round's fine-tuning (see :class:`RoundSettings`)."""
     if not warm:
@@ -457,9 +501,16 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
             0.6 + 0.3 * epoch / total, f"fine-tuning: epoch {epoch} of {total}"
         )
     )
+    graph_fit = {}  # the folder's graph: its surest labels join the fine-tuning
+    if not cold and settings.graph_labels > 0:
+        report(0.58, "spreading the labels over the folder's graph")
+        graph_fit = _graph_labels(X, [row_of[i] for i in labelled], labels, len(classes), settings)
+    # a kept model of a round without the graph (or with it) follows this round's setting
+    pseudo = {"pseudo_label_weight": 1.0 if graph_fit else 0.0, "pseudo_label_mode": "labels"}
     if warm:
         net = kept[0]
         net.set_params(
+            **pseudo,
             warm_start=True,
             max_epochs=settings.epochs,
             batch_size=settings.batch_size,
@@ -477,6 +528,7 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
             batch_size=settings.batch_size,
             train_samples=samples,
             contrastive_weight=0.0,
+            **pseudo,
             classes=list(range(len(classes))),
             random_state=settings.random_state,
             precision=settings.precision,
@@ -499,6 +551,7 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
             query_strategy=query,
             X_training=X[rows],
             y_training=np.asarray(labels, dtype=np.int64),
+            **graph_fit,
         )
         seen = int(net.epoch_samples_) * int(net.max_epochs)
     seconds["fine_tune"] = time.perf_counter() - clock
@@ -524,7 +577,7 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
         report(0.95, f"batch queued; fine-tuning on for {total - samples} more samples")
         net.set_params(warm_start=True, train_samples=total - samples, callbacks=[])
         net.initialize_callbacks()
-        net.fit(X[rows], np.asarray(labels, dtype=np.int64))
+        net.fit(X[rows], np.asarray(labels, dtype=np.int64), **graph_fit)
         seen += int(net.epoch_samples_) * int(net.max_epochs)
         seconds["fine_tune_after_batch"] = time.perf_counter() - clock
     if not cold:
