@@ -504,9 +504,7 @@ def test_the_folder_graph_labels_join_the_fine_tuning(tmp_path, digit_image_fold
     folder, truth = digit_image_folder
     work = tmp_path / "work"
     _init(work, folder)
-    settings = RoundSettings(
-        n=20, pretrain_epochs=1, epochs=2, train_samples=400, graph_labels=0.5
-    )
+    settings = RoundSettings(n=20, pretrain_epochs=1, epochs=2, train_samples=400, graph_labels=0.5)
     with LabelStore(work) as store:
         query_next_batch(store, settings)  # cold start: nothing to spread yet
         paths = store.image_paths()
