@@ -63,6 +63,7 @@ def main(argv=None) -> dict:
         head_layout="bn_relu",
         pretrain_epochs=0,
         initial_set="random",
+        pseudo_label_weight=0.0,  # nor the library's self-training on the graph's labels
     )
     name = "paper_protocol" + ("-quick" if args.quick else "")
     payload = run_and_report(config, name, args.output, resume=args.resume, quick=args.quick)

@@ -110,7 +110,7 @@ def noise_floor(folder: str, strategy: str, refits: int, stop_set_size: int = 10
     import numpy as np
     from sklearn.base import clone
 
-    from moby_al_plugin.experiments.runner import PreparedData
+    from moby_al_plugin.experiments.runner import PreparedData, pseudo_label_targets
     from moby_al_plugin.stopping import prediction_agreement
 
     config, _ = load_experiment(folder)
@@ -127,7 +127,8 @@ def noise_floor(folder: str, strategy: str, refits: int, stop_set_size: int = 10
     for seed in range(1, refits + 1):
         net = clone(state.net).set_params(random_state=10_000 + seed, callbacks=[])
         started = time.perf_counter()
-        net.fit(data.X[labeled], data.y[labeled], X_unlabeled=data.X[rest])
+        targets = pseudo_label_targets(config, data, labeled, rest)  # as the run trained
+        net.fit(data.X[labeled], data.y[labeled], X_unlabeled=data.X[rest], **targets)
         seconds.append(time.perf_counter() - started)
         models[f"refit {seed}"] = net
         accuracy[f"refit {seed}"] = float(net.score(data.X_test, data.y_test))

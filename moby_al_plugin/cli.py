@@ -243,9 +243,10 @@ def _add_experiment_options(
     )
     train.add_argument(
         "--graph-class-mass-normalization",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=d.graph_class_mass_normalization,
         help="scale every class's spread labels to the same total before the graph's "
-        "pseudo-labels are chosen",
+        "pseudo-labels are chosen (default: %(default)s)",
     )
     train.add_argument(
         "--pseudo-label-thresholds",

@@ -84,18 +84,57 @@ def test_a_run_trains_on_the_graph_pseudo_labels(tmp_path):
         contrastive_weight=0.0,
         pseudo_label_weight=1.0,
         graph_pseudo_labels=0.5,
+        pseudo_label_mode="consistency",
     )
     run_experiment(config, tmp_path / "graph", progress=False, log=None, plot=False)
     own = ExperimentConfig(
         **{**TINY, "strategies": ("random",), "cycles": 1},
         contrastive_weight=0.0,
         pseudo_label_weight=1.0,
+        graph_pseudo_labels=0.0,
+        pseudo_label_mode="consistency",
     )
     run_experiment(own, tmp_path / "own", progress=False, log=None, plot=False)
     graph_share = _last_shares(tmp_path / "graph")
     own_share = _last_shares(tmp_path / "own")
     assert all(0.3 < share < 0.7 for share in graph_share), graph_share
     assert all(share < 0.2 for share in own_share), own_share
+
+
+def test_a_run_learns_the_graph_labels_as_extra_labels_by_default(tmp_path):
+    """The library's default learner: half the unlabelled pool joins each fit as labels,
+    at the compute of the real labels; pseudo_label_weight 0 turns it all off."""
+    config = ExperimentConfig(**{**TINY, "strategies": ("random",), "cycles": 1})
+    assert (config.pseudo_label_mode, config.graph_pseudo_labels) == ("labels", 0.5)
+    run_experiment(config, tmp_path / "default", progress=False, log=None, plot=False)
+    plain = ExperimentConfig(
+        **{**TINY, "strategies": ("random",), "cycles": 1}, pseudo_label_weight=0.0
+    )
+    run_experiment(plain, tmp_path / "plain", progress=False, log=None, plot=False)
+    assert _last_shares(tmp_path / "default") == [0.5]
+    nets = [_last_net(tmp_path / name) for name in ("default", "plain")]
+    assert "pseudo_label_share" not in nets[1].history[-1]
+    assert nets[0].epoch_samples_ == nets[1].epoch_samples_
+    assert nets[0].total_steps_ == nets[1].total_steps_
+
+
+def test_an_old_configuration_loads_without_self_training():
+    stored = ExperimentConfig(**TINY).to_dict()
+    for name in ("pseudo_label_weight", "graph_pseudo_labels", "graph_class_mass_normalization",
+                 "pseudo_label_mode"):  # fmt: skip
+        del stored[name]
+    old = ExperimentConfig.from_dict(stored)
+    assert old.pseudo_label_weight == 0.0 and old.graph_pseudo_labels == 0.0
+    assert old.graph_class_mass_normalization is False
+    assert old.pseudo_label_mode == "consistency"
+
+
+def _last_net(folder):
+    import pickle
+
+    (path,) = sorted((folder / "state").glob("random-trial*.pkl"))
+    with open(path, "rb") as f:
+        return pickle.load(f).net
 
 
 def _last_shares(folder) -> list[float]:

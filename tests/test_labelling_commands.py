@@ -504,7 +504,9 @@ def test_the_folder_graph_labels_join_the_fine_tuning(tmp_path, digit_image_fold
     folder, truth = digit_image_folder
     work = tmp_path / "work"
     _init(work, folder)
-    settings = RoundSettings(n=20, pretrain_epochs=1, epochs=2, train_samples=400, graph_labels=0.5)
+    # the default: half the unlabelled images with the graph's label
+    settings = RoundSettings(n=20, pretrain_epochs=1, epochs=2, train_samples=400)
+    assert settings.graph_labels == 0.5
     with LabelStore(work) as store:
         query_next_batch(store, settings)  # cold start: nothing to spread yet
         paths = store.image_paths()
@@ -522,7 +524,7 @@ def test_the_folder_graph_labels_join_the_fine_tuning(tmp_path, digit_image_fold
         for row in store.pending():
             store.answer(row["image_id"], truth[paths[row["image_id"]]])
         plain = query_next_batch(store, RoundSettings(
-            n=10, pretrain_epochs=1, epochs=2, train_samples=400
+            n=10, pretrain_epochs=1, epochs=2, train_samples=400, graph_labels=0.0
         ))  # fmt: skip
     assert plain.warm_start
     with open(work / "cache" / "finetuned-model.pkl", "rb") as handle:

@@ -262,18 +262,14 @@ def test_resume_refuses_results_of_the_old_subsampling(tmp_path):
         ({"stop_threshold": 0.0}, r"stop_threshold must lie in \(0, 1\]"),
         ({"stop_window": 0}, "stop_window must be at least 1"),
         ({"stop_set_size": -1}, "stop_set_size must be >= 0"),
-        ({"graph_pseudo_labels": 0.5}, "graph_pseudo_labels needs pseudo_label_weight > 0"),
-        (
-            {"graph_class_mass_normalization": True},
-            "graph_class_mass_normalization applies to the graph's pseudo-labels",
-        ),
         (
             {"graph_pseudo_labels": 1.5, "pseudo_label_weight": 1.0},
             r"graph_pseudo_labels must be a number in \[0, 1\], got 1.5",
         ),
+        ({"graph_pseudo_labels": 0.0}, "pseudo_label_mode 'labels' learns the graph's labels"),
         (
-            {"pseudo_label_mode": "labels", "pseudo_label_weight": 1.0},
-            "pseudo_label_mode 'labels' learns the graph's labels",
+            {"pseudo_label_thresholds": "flexmatch"},
+            "pseudo_label_mode='labels' .* needs 'fixed'",
         ),
         ({"pseudo_label_mode": "both"}, "unknown pseudo_label_mode 'both'"),
     ],

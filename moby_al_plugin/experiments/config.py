@@ -127,9 +127,12 @@ class ExperimentConfig:
         Weight of the MoBY loss while a pretrained network is fine-tuned
         (0: cross-entropy only).
     pseudo_label_weight, pseudo_label_threshold : float
-        Self-training of every strategy's network on confident
-        pseudo-labels of the pool (0: none); see
-        :class:`moby_al_plugin.MoBYClassifier`.
+        Self-training of every strategy's network on pseudo-labels of the
+        pool; 0 turns every form of it off (and the graph settings below do
+        nothing then). The default, 1, with the graph's labels as extra
+        labels, costs what a plain fit costs (see
+        :class:`moby_al_plugin.MoBYClassifier`). A ``config.json`` without
+        it had none.
     pseudo_label_thresholds : {"fixed", "flexmatch"}
         One threshold for every class, or FlexMatch's class-wise ones.
     graph_pseudo_labels : float
@@ -137,16 +140,18 @@ class ExperimentConfig:
         graph of the pool (PCA-50 of the pixels) instead of the network's
         own predictions: this share of the unlabelled pool, the graph's most
         confident images first, gets the graph's label as target (see
-        :mod:`moby_al_plugin.semi_supervised.graph_pseudo_labels`). Needs
-        ``pseudo_label_weight > 0``. 0 (the default): no graph.
+        :mod:`moby_al_plugin.semi_supervised.graph_pseudo_labels`). 0: no
+        graph, the network's own predictions (with ``pseudo_label_mode=
+        "consistency"``). Default 0.5; a ``config.json`` without it had 0.
     graph_class_mass_normalization : bool
         Scale every class's spread scores to the same total before the
         graph's targets are chosen (``LabelSpreadingClassifier``'s
-        ``class_mass_normalization``). A ``config.json`` without it had none.
+        ``class_mass_normalization``). Default true; a ``config.json``
+        without it had none.
     pseudo_label_mode : {"consistency", "labels"}
         How the graph's targets are learnt: on the strong views of the
         unlabelled batches (about 2.3 times a plain fit), or as extra labels
-        at the cost of a plain fit (``"labels"``, needs
+        at the cost of a plain fit (``"labels"``, the default; needs
         ``graph_pseudo_labels > 0``); see :class:`moby_al_plugin.MoBYClassifier`.
         A ``config.json`` without it had ``"consistency"``.
     stop_set_size, stop_threshold, stop_window : int, float, int
@@ -204,12 +209,14 @@ class ExperimentConfig:
     encoder: str | None = None
     weights: str | None = None
     finetune_contrastive_weight: float = 0.0
-    pseudo_label_weight: float = 0.0
+    # the graph's surest half of the pool as extra labels: the benchmarks' best learner
+    # at the cost of a plain fit (docs/results.md)
+    pseudo_label_weight: float = 1.0
     pseudo_label_threshold: float = 0.95
     pseudo_label_thresholds: str = "fixed"
-    graph_pseudo_labels: float = 0.0
-    graph_class_mass_normalization: bool = False
-    pseudo_label_mode: str = "consistency"
+    graph_pseudo_labels: float = 0.5
+    graph_class_mass_normalization: bool = True
+    pseudo_label_mode: str = "labels"
     stop_set_size: int = 1000
     stop_threshold: float = DEFAULT_STOP_THRESHOLD
     stop_window: int = DEFAULT_STOP_WINDOW
@@ -321,20 +328,17 @@ class ExperimentConfig:
                 "graph_class_mass_normalization must be true or false, got "
                 f"{self.graph_class_mass_normalization!r}"
             )
-        if self.graph_class_mass_normalization and self.graph_pseudo_labels == 0:
-            raise ExperimentError(
-                "graph_class_mass_normalization applies to the graph's pseudo-labels; "
-                "give graph_pseudo_labels > 0 as well"
-            )
-        if self.graph_pseudo_labels > 0 and self.pseudo_label_weight == 0:
-            raise ExperimentError(
-                "graph_pseudo_labels needs pseudo_label_weight > 0: the graph's labels are "
-                "pseudo-label targets, and a weight of 0 would train on none of them"
-            )
-        if self.pseudo_label_mode == "labels" and self.graph_pseudo_labels == 0:
+        # pseudo_label_weight 0 is the one switch that turns self-training off: the
+        # graph's settings then do nothing (they are on by default)
+        if (
+            self.pseudo_label_mode == "labels"
+            and self.graph_pseudo_labels == 0
+            and self.pseudo_label_weight > 0
+        ):
             raise ExperimentError(
                 "pseudo_label_mode 'labels' learns the graph's labels: give "
-                "graph_pseudo_labels > 0 as well"
+                "graph_pseudo_labels > 0, or pseudo_label_mode 'consistency' to self-train "
+                "on the network's own predictions, or pseudo_label_weight 0 for none"
             )
         if self.stop_set_size < 0:
             raise ExperimentError(f"stop_set_size must be >= 0, got {self.stop_set_size}")
@@ -371,10 +375,10 @@ class ExperimentConfig:
         A mapping without ``data_version`` predates the field and gets 1; one
         without ``train_samples`` predates the converged rule and gets the
         schedule it ran with (no rule, step decay); one without ``precision``
-        ran in float32.
+        ran in float32; one without a self-training field ran without it.
         """
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {"data_version": 1, "precision": "fp32", **values}
+        values = {"data_version": 1, "precision": "fp32", **_BEFORE_SELF_TRAINING, **values}
         if "train_samples" not in values:
             # written before the converged rule: epochs x padded epochs, step decay
             values.update(train_samples=None, lr_schedule="step")
@@ -384,6 +388,15 @@ class ExperimentConfig:
             values.setdefault("min_samples_per_epoch", None)
             values.setdefault("pretrain_epochs", 0)
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+#: What a ``config.json`` written before these fields ran with.
+_BEFORE_SELF_TRAINING = {
+    "pseudo_label_weight": 0.0,
+    "graph_pseudo_labels": 0.0,
+    "graph_class_mass_normalization": False,
+    "pseudo_label_mode": "consistency",
+}
 
 
 def _backbone_exists(name: str) -> bool:

@@ -47,6 +47,7 @@ __all__ = [
     "run_experiment",
     "load_experiment",
     "PreparedData",
+    "pseudo_label_targets",
 ]
 
 
@@ -127,9 +128,13 @@ class PreparedData:
         return self._graph
 
 
-def _pseudo_targets(config: ExperimentConfig, data: PreparedData, labeled, unlabeled) -> dict:
-    """``fit`` keywords for the graph's pseudo-labels; none without a graph."""
-    if config.graph_pseudo_labels == 0:
+def pseudo_label_targets(config: ExperimentConfig, data: PreparedData, labeled, unlabeled) -> dict:
+    """``fit`` keywords for the graph's pseudo-labels; none without a graph.
+
+    A refit of a run's network (as ``benchmarks/stopping_table.py`` does) passes
+    them too, so that it trains what the run trained.
+    """
+    if config.graph_pseudo_labels == 0 or config.pseudo_label_weight == 0:
         return {}
     targets = graph_targets(
         data.graph(), data.y, np.asarray(labeled), unlabeled, data.classes,
@@ -515,7 +520,7 @@ def _run_one(run: _Run, state: _RunState | None) -> None:
         remaining = np.setdiff1d(unlabeled, new)
         learner.estimator.set_params(random_state=_derive_seed(seed, cycle, "net"))
         started = time.perf_counter()
-        targets = _pseudo_targets(config, data, np.concatenate([labeled, new]), remaining)
+        targets = pseudo_label_targets(config, data, np.concatenate([labeled, new]), remaining)
         learner.teach(data.X[new], data.y[new], X_unlabeled=data.X[remaining], **targets)
         train_seconds = time.perf_counter() - started
         labeled = np.concatenate([labeled, new])
@@ -569,7 +574,7 @@ def _first_cycle(run: _Run) -> _RunState:
         X_training=data.X[labeled],
         y_training=data.y[labeled],
         X_unlabeled=data.X[unlabeled],
-        **_pseudo_targets(config, data, labeled, unlabeled),
+        **pseudo_label_targets(config, data, labeled, unlabeled),
     )
     train_seconds = time.perf_counter() - started
     record = _record(run, learner, 0, list(labeled), train_seconds, query_seconds)

@@ -96,8 +96,8 @@ class RoundSettings:
     pixels, class mass normalised), and that share of the unlabelled images,
     the graph's surest first, joins the fine-tuning as labels: half of its
     samples, the other half the person's labels, at the cost of a plain
-    fine-tuning plus the graph (``MoBYClassifier(pseudo_label_mode="labels")``).
-    0 turns it off.
+    fine-tuning plus the graph (``MoBYClassifier(pseudo_label_mode="labels")``;
+    seconds for thousands of images). 0 turns it off.
 
     Pretrained weights (``weights``): the backbone starts from them before the
     pretraining on the folder (a torchvision weights name of a torchvision
@@ -133,7 +133,8 @@ class RoundSettings:
     # fine-tuning runs after the batch is queued, while the person labels (None: all first)
     first_leg_samples: int | None = 25_000
     # the share of the unlabelled images that join the fine-tuning with the graph's label
-    graph_labels: float = 0.0
+    # (0: none); the benchmarks' best learner at the cost of a plain fit
+    graph_labels: float = 0.5
 
     def pretrain_views_for(self, n_images: int) -> int:
         """Views the pretraining aims at: ``clip(per_image * n, min_views, max_views)``."""

@@ -68,7 +68,7 @@ def check_pseudo_label_params(
         raise MoBYALError(
             f"unknown pseudo_label_mode {mode!r}; valid values: {', '.join(PSEUDO_LABEL_MODES)}"
         )
-    if mode == "labels" and thresholds != "fixed":
+    if mode == "labels" and thresholds != "fixed" and weight > 0:
         raise MoBYALError(
             "pseudo_label_thresholds='flexmatch' adapts to the network's own predictions; "
             "pseudo_label_mode='labels' takes targets from outside, so it needs 'fixed'"
