@@ -24,6 +24,7 @@ Usage::
     python benchmarks/label_loop.py                 # 1,000 and 10,000 images
     python benchmarks/label_loop.py --sizes 1000
     python benchmarks/label_loop.py --sizes 400 --train-samples 25000 --output label_loop-25k.json
+    python benchmarks/label_loop.py --sizes 400 --graph-labels 0 --output label_loop-nograph.json
     python benchmarks/label_loop.py --quick         # digits, seconds; for the tests
 """
 
@@ -206,6 +207,11 @@ def main(argv: list[str] | None = None) -> dict:
         default="auto",
         help="fine-tuning samples of next (default: auto, the converged rule)",
     )
+    parser.add_argument(
+        "--graph-labels",
+        default=None,
+        help="next's --graph-labels (default: next's own default)",
+    )
     parser.add_argument("--output", default=None, help="file name under benchmarks/results")
     parser.add_argument("--quick", action="store_true", help="digits, tiny; for the tests")
     args = parser.parse_args(argv)
@@ -215,6 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
         if args.quick
         else ["--train-samples", str(args.train_samples)]
     )
+    if args.graph_labels is not None:
+        options += ["--graph-labels", str(args.graph_labels)]
     answers = 100 if args.quick else args.answers
     rows = []
     for size in sizes:
@@ -224,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     payload = {
         "machine": machine_info(),
         "train_samples": "64" if args.quick else str(args.train_samples),
+        "graph_labels": args.graph_labels,
         "rows": rows,
         "median_answers_per_second": statistics.median(r["answers_per_second"] for r in rows),
     }
