@@ -47,8 +47,8 @@ __all__ = ["MoBYClassifier", "UnlabeledBatch", "UNLABELED"]
 class _LabeledBatchSampler(torch.utils.data.Sampler):
     """Batches of near-equal size over ``epoch_size`` draws from an :class:`IndexStream`.
 
-    With a second stream (the pool images that joined as labels, rows
-    ``offset`` onwards of the dataset) each batch takes its share of them:
+    With a second stream (the pool images that joined as labels: the dataset's
+    rows after the ``stream.n`` real ones) each batch takes its share of them:
     ``pseudo_fraction`` of the epoch's draws, spread evenly over the batches.
     """
 
@@ -74,12 +74,12 @@ class _LabeledBatchSampler(torch.utils.data.Sampler):
                 yield self.stream.take(size).tolist()
             return
         drawn = pseudo_drawn = 0
+        empty = torch.empty(0, dtype=torch.long)
         for size in self.sizes:
             drawn += size
             # rounding the running total keeps the epoch's share exact
             pseudo = round(drawn * self.pseudo_fraction) - pseudo_drawn
             pseudo_drawn += pseudo
-            empty = torch.empty(0, dtype=torch.long)
             rows = self.stream.take(size - pseudo) if size > pseudo else empty
             extra = self.pseudo_stream.take(pseudo) + self.stream.n if pseudo else empty
             yield torch.cat([rows, extra]).tolist()

@@ -367,10 +367,9 @@ def _keep_model(path: Path, key: str, net: MoBYClassifier, trained_on: list) -> 
 
 
 def _graph_labels(
-    X: np.ndarray, labelled_rows: list[int], labels: list[int], n_classes: int,
-    settings: RoundSettings,
-) -> dict[str, Any]:  # fmt: skip
-    """``fit`` keywords: the unlabelled images and the graph's targets for them."""
+    X: np.ndarray, labelled_rows: list[int], labels: list[int], n_classes: int, share: float
+) -> dict[str, Any]:
+    """``fit`` keywords: the unlabelled images and the graph's targets for its surest ``share``."""
     import numpy as np
 
     from ..semi_supervised.graph_pseudo_labels import (
@@ -388,8 +387,7 @@ def _graph_labels(
     y[rows] = labels
     graph = pool_graph(pixel_pca_features(X))
     targets = graph_targets(
-        graph, y, rows, unlabelled, np.arange(n_classes), settings.graph_labels,
-        class_mass_normalization=True,
+        graph, y, rows, unlabelled, np.arange(n_classes), share, class_mass_normalization=True,
     )  # fmt: skip
     return {"X_unlabeled": X[unlabelled], "unlabeled_proba": targets}
 
@@ -505,7 +503,9 @@ def _query_next_batch(store: LabelStore, settings: RoundSettings, report: Progre
     graph_fit = {}  # the folder's graph: its surest labels join the fine-tuning
     if not cold and settings.graph_labels > 0:
         report(0.58, "spreading the labels over the folder's graph")
-        graph_fit = _graph_labels(X, [row_of[i] for i in labelled], labels, len(classes), settings)
+        graph_fit = _graph_labels(
+            X, [row_of[i] for i in labelled], labels, len(classes), settings.graph_labels
+        )
     # a kept model of a round without the graph (or with it) follows this round's setting
     pseudo = {"pseudo_label_weight": 1.0 if graph_fit else 0.0, "pseudo_label_mode": "labels"}
     if warm:
